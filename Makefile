@@ -1,0 +1,42 @@
+# Two commands: `make run` and `make test`. Everything else is set up by them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test setup secret db demo css clean
+
+run: setup secret db demo
+	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+test: setup secret
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# A random SECRET_KEY in instance/config.py, written once.
+secret:
+	@mkdir -p instance
+	@grep -qs '^SECRET_KEY' instance/config.py || \
+		$(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" >> instance/config.py
+
+db: setup secret
+	$(FLASK) db upgrade
+
+demo: db
+	$(FLASK) demo load
+
+# Rebuild the committed CSS and htmx from npm (not needed to run the app).
+css:
+	npm ci && npm run build
+
+clean:
+	rm -rf $(VENV) .pytest_cache

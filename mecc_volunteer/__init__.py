@@ -1,0 +1,83 @@
+"""MECC Volunteer: the app factory."""
+
+import logging
+import os
+
+import sqlalchemy as sa
+from flask import Flask
+
+from mecc_volunteer.config import Config, database_url
+from mecc_volunteer.extensions import csrf, db, mail, migrate
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(Config)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env()
+    else:
+        app.config.update(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY is not set: run `make run` once, or set FLASK_SECRET_KEY")
+
+    db.init_app(app)
+    with app.app_context():
+        _tune_engine(db.engine)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    csrf.init_app(app)
+    mail.init_app(app)
+
+    from mecc_volunteer import htmx, security, templating
+
+    templating.init_app(app)
+    security.init_app(app)
+    htmx.init_app(app)
+
+    from mecc_volunteer.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+    from mecc_volunteer.health import bp as health_bp
+    from mecc_volunteer.volunteers import bp as volunteers_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(volunteers_bp)
+
+    from mecc_volunteer import mail as outbox
+
+    outbox.init_app(app)
+
+    from mecc_volunteer.cli import register_cli
+
+    register_cli(app)
+
+    logging.getLogger("mecc_volunteer").setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    return app
+
+
+def _tune_engine(engine: sa.Engine) -> None:
+    """SQLite: WAL, a busy timeout and BEGIN IMMEDIATE, so concurrent writers queue instead of failing."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # Take the write lock up front: a deferred transaction that reads and then writes can fail
+        # with "database is locked" at once instead of waiting its turn.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

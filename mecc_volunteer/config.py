@@ -1,0 +1,55 @@
+"""Safe defaults only; secrets come from instance/config.py or the environment."""
+
+import os
+
+
+class Config:
+    SECRET_KEY = None  # make run writes one into instance/config.py
+    SERVICE_NAME = "MECC Volunteer"
+    ORGANISATION_NAME = "Oxfordshire MECC partnership"
+    CONTACT_EMAIL = "mecc@example.org"
+    PROGRAMME_TIMEZONE = "Europe/London"
+    # Health Education England's MECC e-learning (hosted outside this app).
+    ELEARNING_URL = "https://www.e-lfh.org.uk/programmes/making-every-contact-count/"
+    SIGNPOST_URL = "https://livewell.oxfordshire.gov.uk/"
+    SIGNPOST_NAME = "Live Well Oxfordshire"
+    PRIVACY_NOTICE_VERSION = "2026-09"
+    FOLLOWUP_CONSENT_VERSION = "2026-09"
+    BASE_URL = "http://127.0.0.1:5000"
+
+    SQLALCHEMY_DATABASE_URI = None  # set in the factory
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+
+    # Request size caps: the largest form is a registration of a few KB.
+    MAX_CONTENT_LENGTH = 64 * 1024
+    MAX_FORM_MEMORY_SIZE = 64 * 1024
+    MAX_FORM_PARTS = 200
+
+    WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the browser session
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+    # Mail: with no MAIL_SERVER, delivery writes .eml files under instance/mail/.
+    MAIL_SERVER = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_DEFAULT_SENDER = "MECC Volunteer <no-reply@example.org>"
+    MAIL_TIMEOUT = 10  # seconds, for `flask mail deliver`
+    MAIL_TIMEOUT_INLINE = 2  # seconds, for the best-effort send after a request
+    MAIL_DELIVER_AFTER_REQUEST = True
+    MAIL_MAX_ATTEMPTS = 8
+
+
+def database_url(instance_path: str) -> str:
+    """DATABASE_URL wins; otherwise SQLite in the instance folder."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+    return "sqlite:///" + os.path.join(instance_path, "mecc_volunteer.sqlite")

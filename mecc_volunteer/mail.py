@@ -1,0 +1,301 @@
+"""The outbox: queue_email() in the caller's transaction, deliver_pending() after the commit.
+
+Generic: it knows nothing about volunteers or sessions. Logs carry email ids, never addresses or bodies.
+"""
+
+import logging
+import os
+import smtplib
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+from flask_mail import Connection, Message
+
+from mecc_volunteer.extensions import db, mail
+from mecc_volunteer.models import EmailStatus, OutgoingEmail, utcnow
+
+log = logging.getLogger(__name__)
+
+# Back-off after the 1st, 2nd, ... temporary failure (as pretix and Indico do: minutes, then hours).
+RETRY_DELAYS = [
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(hours=3),
+    timedelta(hours=6),
+    timedelta(hours=12),
+]
+# A row left in "sending" this long belongs to a worker that died: send it again.
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def queue_email(
+    *,
+    template: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: list[dict] | None = None,
+    dedupe_key: str | None = None,
+    training_session_id: int | None = None,
+    booking_id: int | None = None,
+) -> OutgoingEmail | None:
+    """Add a message to the outbox in the current transaction. Returns None if dedupe_key was used before."""
+    if dedupe_key is not None:
+        exists = db.session.scalar(sa.select(OutgoingEmail.id).where(OutgoingEmail.dedupe_key == dedupe_key))
+        if exists is not None:
+            return None
+    email = OutgoingEmail(
+        template=template,
+        to_address=to,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        attachments=attachments or None,
+        dedupe_key=dedupe_key,
+        training_session_id=training_session_id,
+        booking_id=booking_id,
+        status=EmailStatus.QUEUED,
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(email)
+    if not hasattr(g, "queued_emails"):
+        g.queued_emails = []
+    g.queued_emails.append(email)
+    return email
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"sent {len(self.sent)}, will retry {len(self.retrying)}, failed {len(self.failed)}"
+
+
+class TemporaryFailure(Exception):
+    pass
+
+
+class PermanentFailure(Exception):
+    pass
+
+
+def deliver_pending(
+    *, now: datetime | None = None, ids: list[int] | None = None, limit: int = 200, timeout: float | None = None
+) -> DeliveryReport:
+    """Send what is due. Each row is claimed by a conditional update, so two workers never send one twice."""
+    now = now or utcnow()
+    report = DeliveryReport()
+    requeue_stuck(now=now)
+    query = sa.select(OutgoingEmail.id).where(
+        OutgoingEmail.status == EmailStatus.QUEUED, OutgoingEmail.next_attempt_at <= now
+    )
+    if ids is not None:
+        query = query.where(OutgoingEmail.id.in_(ids))
+    due = db.session.scalars(query.order_by(OutgoingEmail.id).limit(limit)).all()
+    db.session.commit()
+    if not due:
+        return report
+
+    transport = _Transport(timeout or current_app.config["MAIL_TIMEOUT"])
+    try:
+        for email_id in due:
+            email = _claim(email_id, now)
+            if email is None:
+                continue  # another worker has it
+            try:
+                transport.send(_build_message(email))
+            except PermanentFailure as error:
+                _record_failure(email, str(error), permanent=True, now=now)
+                report.failed.append(email_id)
+            except TemporaryFailure as error:
+                transport.reset()
+                permanent = _record_failure(email, str(error), permanent=False, now=now)
+                (report.failed if permanent else report.retrying).append(email_id)
+            else:
+                _record_sent(email, now)
+                report.sent.append(email_id)
+    finally:
+        transport.close()
+    if report.sent or report.failed or report.retrying:
+        log.info("mail delivery: %s", report)
+    return report
+
+
+def requeue_stuck(*, now: datetime) -> int:
+    result = db.session.execute(
+        sa.update(OutgoingEmail)
+        .where(OutgoingEmail.status == EmailStatus.SENDING, OutgoingEmail.claimed_at < now - STUCK_AFTER)
+        .values(status=EmailStatus.QUEUED, claimed_at=None)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def retry_failed(email: OutgoingEmail, *, now: datetime | None = None) -> None:
+    """A coordinator asks to try a failed message again."""
+    if email.status == EmailStatus.FAILED:
+        email.status = EmailStatus.QUEUED
+        email.next_attempt_at = now or utcnow()
+
+
+def _claim(email_id: int, now: datetime) -> OutgoingEmail | None:
+    result = db.session.execute(
+        sa.update(OutgoingEmail)
+        .where(OutgoingEmail.id == email_id, OutgoingEmail.status == EmailStatus.QUEUED)
+        .values(status=EmailStatus.SENDING, claimed_at=now, attempts=OutgoingEmail.attempts + 1)
+    )
+    db.session.commit()
+    if result.rowcount != 1:
+        return None
+    return db.session.get(OutgoingEmail, email_id, populate_existing=True)
+
+
+def _record_sent(email: OutgoingEmail, now: datetime) -> None:
+    email.status = EmailStatus.SENT
+    email.sent_at = utcnow()
+    email.last_error = None
+    # The body may hold a personal link: keep it no longer than needed.
+    email.body_text = None
+    email.body_html = None
+    email.attachments = None
+    db.session.commit()
+
+
+def _record_failure(email: OutgoingEmail, reason: str, *, permanent: bool, now: datetime) -> bool:
+    """Back off and retry a temporary failure; give up at once on a permanent one, or after the last try."""
+    max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
+    email.last_error = reason[:500]
+    email.claimed_at = None
+    if permanent or email.attempts >= max_attempts:
+        email.status = EmailStatus.FAILED
+        permanent = True
+    else:
+        delay = RETRY_DELAYS[min(email.attempts, len(RETRY_DELAYS)) - 1]
+        email.status = EmailStatus.QUEUED
+        email.next_attempt_at = now + delay
+    db.session.commit()
+    log.warning("mail %s %s: %s", email.id, "failed" if permanent else "will retry", reason[:200])
+    return permanent
+
+
+def _build_message(email: OutgoingEmail) -> Message:
+    config = current_app.config
+    message = Message(
+        subject=email.subject,
+        recipients=[email.to_address],
+        body=email.body_text,
+        html=email.body_html,
+        sender=config["MAIL_DEFAULT_SENDER"],
+        extra_headers={"Message-ID": f"<outbox-{email.id}@{_mail_domain()}>"},
+    )
+    for attachment in email.attachments or []:
+        message.attach(attachment["filename"], attachment["content_type"], attachment["data"])
+    return message
+
+
+def _mail_domain() -> str:
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    address = sender.rsplit("<", 1)[-1].rstrip(">")
+    return address.rsplit("@", 1)[-1] or "localhost"
+
+
+class _Transport:
+    """One SMTP connection reused for a batch, or .eml files when no MAIL_SERVER is configured."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.connection: Connection | None = None
+
+    def send(self, message: Message) -> None:
+        if not current_app.config.get("MAIL_SERVER"):
+            self._write_eml(message)
+            return
+        try:
+            if self.connection is None:
+                self.connection = _TimedConnection(mail, self.timeout).__enter__()
+            self.connection.send(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            codes = [code for code, _ in error.recipients.values()]
+            reason = "; ".join(f"{code} {text.decode(errors='replace')}" for code, text in error.recipients.values())
+            raise (PermanentFailure if all(c >= 500 for c in codes) else TemporaryFailure)(reason) from None
+        except smtplib.SMTPResponseException as error:
+            reason = f"{error.smtp_code} {_text(error.smtp_error)}"
+            raise (PermanentFailure if error.smtp_code >= 500 else TemporaryFailure)(reason) from None
+        except (smtplib.SMTPException, OSError, socket.timeout) as error:
+            raise TemporaryFailure(f"{type(error).__name__}: {error}") from None
+
+    def _write_eml(self, message: Message) -> None:
+        folder = os.path.join(current_app.instance_path, "mail")
+        os.makedirs(folder, exist_ok=True)
+        message_id = message.extra_headers["Message-ID"].strip("<>").split("@")[0]
+        path = os.path.join(folder, f"{message_id}.eml")
+        with open(path + ".tmp", "wb") as handle:
+            handle.write(message.as_bytes())
+        os.replace(path + ".tmp", path)
+
+    def reset(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.host.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.connection = None
+
+
+class _TimedConnection(Connection):
+    """Flask-Mail's connection with a socket timeout, so a hung server cannot hang a request."""
+
+    def __init__(self, mail_state, timeout: float):
+        super().__init__(mail_state)
+        self.timeout = timeout
+
+    def configure_host(self):
+        m = self.mail
+        if m.use_ssl:
+            host = smtplib.SMTP_SSL(m.server, m.port, timeout=self.timeout)
+        else:
+            host = smtplib.SMTP(m.server, m.port, timeout=self.timeout)
+        if m.use_tls:
+            host.starttls()
+        if m.username and m.password:
+            host.login(m.username, m.password)
+        return host
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def deliver_after_response(response):
+        queued = getattr(g, "queued_emails", None)
+        if not queued or not app.config["MAIL_DELIVER_AFTER_REQUEST"]:
+            return response
+        # Identity keys survive the commit without another query; rows rolled back have none.
+        ids = [key[1][0] for key in (sa.inspect(e).identity_key for e in queued) if key is not None]
+        if ids:
+            response.call_on_close(lambda: _deliver_quietly(app, ids))
+        return response
+
+
+def _deliver_quietly(app: Flask, ids: list[int]) -> None:
+    """Best effort after the response: a failure leaves the rows for `flask mail deliver`."""
+    with app.app_context():
+        try:
+            deliver_pending(ids=ids, timeout=app.config["MAIL_TIMEOUT_INLINE"])
+        except Exception:  # noqa: BLE001 - never let delivery trouble reach the volunteer
+            db.session.rollback()
+            log.exception("mail delivery after request failed; left queued")

@@ -1,0 +1,40 @@
+"""All models, imported in one place so Alembic sees every table."""
+
+from mecc_volunteer.models.base import Base, utcnow
+from mecc_volunteer.models.evaluation import EvaluationAnswer, Survey
+from mecc_volunteer.models.outbox import EmailStatus, OutgoingEmail
+from mecc_volunteer.models.programme import District, Organisation, Programme
+from mecc_volunteer.models.training import (
+    ACTIVE_STATUSES,
+    LONDON,
+    Booking,
+    BookingStatus,
+    SessionKind,
+    SessionStatus,
+    SessionSummary,
+    TrainingSession,
+)
+from mecc_volunteer.models.volunteer import LinkPurpose, PersonalLink, Volunteer
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "LONDON",
+    "Base",
+    "Booking",
+    "BookingStatus",
+    "District",
+    "EmailStatus",
+    "EvaluationAnswer",
+    "LinkPurpose",
+    "Organisation",
+    "OutgoingEmail",
+    "PersonalLink",
+    "Programme",
+    "SessionKind",
+    "SessionStatus",
+    "SessionSummary",
+    "Survey",
+    "TrainingSession",
+    "Volunteer",
+    "utcnow",
+]

@@ -1,0 +1,34 @@
+"""Evaluation answers, stored per question key, per booking (SPEC 6)."""
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mecc_volunteer.models.base import Base, utcnow
+
+
+class Survey(enum.Enum):
+    BASELINE = "baseline"
+    AFTER_SESSION = "after_session"
+    FOLLOWUP = "followup"
+
+
+class EvaluationAnswer(Base):
+    __tablename__ = "evaluation_answers"
+    __table_args__ = (sa.UniqueConstraint("booking_id", "survey", "question_key", name="one_answer_per_question"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True)
+    survey: Mapped[Survey] = mapped_column(sa.Enum(Survey, native_enum=False, length=20))
+    instrument_version: Mapped[int] = mapped_column(default=1)
+    question_key: Mapped[str] = mapped_column(sa.String(60))
+    # Stored as text; the instrument says how to read it (a 0-10 score, an option key, free text).
+    value: Mapped[str] = mapped_column(sa.Text)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    booking: Mapped["Booking"] = relationship()  # noqa: F821
+
+    def __repr__(self) -> str:
+        return f"<EvaluationAnswer {self.id}>"

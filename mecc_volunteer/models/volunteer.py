@@ -1,0 +1,77 @@
+"""Volunteers and their personal links."""
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
+
+from mecc_volunteer.models.base import Base, utcnow
+
+
+class Volunteer(Base):
+    __tablename__ = "volunteers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    # Trimmed and lower-cased: one volunteer per address, however it is typed.
+    email_normalised: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
+    organisation_other: Mapped[str | None] = mapped_column(sa.String(100))
+    role: Mapped[str] = mapped_column(sa.String(100))
+    # None means outside Oxfordshire or not sure.
+    district_id: Mapped[int | None] = mapped_column(sa.ForeignKey("districts.id"))
+
+    # Optional equality questions; None means not answered.
+    age_band: Mapped[str | None] = mapped_column(sa.String(40))
+    gender: Mapped[str | None] = mapped_column(sa.String(40))
+    ethnic_group: Mapped[str | None] = mapped_column(sa.String(60))
+    disability: Mapped[str | None] = mapped_column(sa.String(40))
+
+    privacy_notice_version: Mapped[str] = mapped_column(sa.String(20))
+    privacy_acknowledged_at: Mapped[datetime]
+    followup_consent: Mapped[bool] = mapped_column(default=False)
+    followup_consent_version: Mapped[str | None] = mapped_column(sa.String(20))
+    followup_consent_at: Mapped[datetime | None]
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    organisation: Mapped["Organisation"] = relationship()  # noqa: F821
+    district: Mapped["District | None"] = relationship()  # noqa: F821
+    bookings: WriteOnlyMapped["Booking"] = relationship(back_populates="volunteer")  # noqa: F821
+
+    @property
+    def organisation_name(self) -> str:
+        if self.organisation.is_other and self.organisation_other:
+            return self.organisation_other
+        return self.organisation.name
+
+    def __repr__(self) -> str:
+        return f"<Volunteer {self.id}>"
+
+
+class LinkPurpose(enum.Enum):
+    MANAGE = "manage"
+    EVALUATION = "evaluation"
+    FOLLOWUP = "followup"
+
+
+class PersonalLink(Base):
+    """A volunteer's secret link: only its SHA-256 is kept; scoped to one booking and purpose."""
+
+    __tablename__ = "personal_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[LinkPurpose] = mapped_column(sa.Enum(LinkPurpose, native_enum=False, length=20))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    booking: Mapped["Booking"] = relationship()  # noqa: F821
+
+    def __repr__(self) -> str:
+        return f"<PersonalLink {self.id}>"

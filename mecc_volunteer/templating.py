@@ -1,0 +1,50 @@
+"""Template filters: times are stored in UTC and shown in Europe/London, written out."""
+
+from datetime import date, datetime
+
+from flask import Flask
+
+from mecc_volunteer.models import LONDON
+
+
+def format_time(value: datetime) -> str:
+    """10:30am, 12pm, 9am: the GOV.UK style."""
+    local = value.astimezone(LONDON)
+    hour = local.hour % 12 or 12
+    suffix = "am" if local.hour < 12 else "pm"
+    if local.minute:
+        return f"{hour}:{local.minute:02d}{suffix}"
+    return f"{hour}{suffix}"
+
+
+def format_date(value: datetime | date) -> str:
+    """Tuesday 22 September 2026."""
+    if isinstance(value, datetime):
+        value = value.astimezone(LONDON)
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def format_session_time(starts_at: datetime, ends_at: datetime) -> str:
+    """Tuesday 22 September 2026, 10:30am to 12pm."""
+    return f"{format_date(starts_at)}, {format_time(starts_at)} to {format_time(ends_at)}"
+
+
+def format_datetime(value: datetime) -> str:
+    """10:30am on Tuesday 22 September 2026."""
+    return f"{format_time(value)} on {format_date(value)}"
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["london_time"] = format_time
+    app.jinja_env.filters["london_date"] = format_date
+    app.jinja_env.filters["london_datetime"] = format_datetime
+    app.jinja_env.globals["session_time"] = format_session_time
+
+    @app.context_processor
+    def service_identity():
+        config = app.config
+        return {
+            "service_name": config["SERVICE_NAME"],
+            "organisation_name": config["ORGANISATION_NAME"],
+            "contact_email": config["CONTACT_EMAIL"],
+        }

@@ -1,0 +1,53 @@
+"""Volunteer link secrets: 256 random bits, stored only as a SHA-256, scoped to one booking and purpose."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from mecc_volunteer.extensions import db
+from mecc_volunteer.models import Booking, LinkPurpose, PersonalLink, utcnow
+
+TOKEN_BYTES = 32
+# token_urlsafe(32) gives 43 characters; anything else cannot be one of ours.
+TOKEN_LENGTH = 43
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def issue_link(booking: Booking, purpose: LinkPurpose, *, now: datetime | None = None) -> str:
+    """A new secret for the booking; earlier links for the same purpose stop working."""
+    now = now or utcnow()
+    db.session.execute(
+        sa.update(PersonalLink)
+        .where(
+            PersonalLink.booking_id == booking.id,
+            PersonalLink.purpose == purpose,
+            PersonalLink.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    db.session.add(PersonalLink(booking=booking, purpose=purpose, token_hash=_hash(token), created_at=now))
+    return token
+
+
+def find_booking(token: str, purpose: LinkPurpose) -> Booking | None:
+    """The booking a live link points to, or None for an unknown, revoked or malformed one."""
+    if len(token) != TOKEN_LENGTH or not token.isascii():
+        return None
+    link = db.session.scalar(
+        sa.select(PersonalLink).where(
+            PersonalLink.token_hash == _hash(token),
+            PersonalLink.purpose == purpose,
+            PersonalLink.revoked_at.is_(None),
+        )
+    )
+    # The lookup is by hash; compare again in constant time so the index is the only oracle.
+    if link is None or not hmac.compare_digest(link.token_hash, _hash(token)):
+        return None
+    return link.booking

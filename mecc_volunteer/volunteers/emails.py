@@ -1,0 +1,95 @@
+"""What the volunteer journey emails, and to whom. Rendered from email/<name>.txt and .html."""
+
+from flask import current_app, render_template
+
+from mecc_volunteer.calendar import booking_ics
+from mecc_volunteer.mail import queue_email
+from mecc_volunteer.models import Booking, TrainingSession
+from mecc_volunteer.urls import external_url
+
+
+def _manage_url(token: str | None) -> str | None:
+    return external_url("volunteers.my_booking", token=token) if token else None
+
+
+def _queue(template: str, booking: Booking, subject: str, *, with_ics: bool = False, **context) -> None:
+    config = current_app.config
+    context.update(
+        booking=booking,
+        volunteer=booking.volunteer,
+        training_session=booking.training_session,
+        config=config,
+        service_name=config["SERVICE_NAME"],
+        contact_email=config["CONTACT_EMAIL"],
+        lost_link_url=external_url("volunteers.lost_link"),
+    )
+    attachments = None
+    if with_ics:
+        ics = booking_ics(booking, manage_url=context.get("manage_url"))
+        attachments = [{"filename": "mecc-training.ics", "content_type": "text/calendar; charset=utf-8", "data": ics}]
+    queue_email(
+        template=template,
+        to=booking.volunteer.email,
+        subject=subject,
+        text=render_template(f"email/{template}.txt", **context),
+        html=render_template(f"email/{template}.html", **context),
+        attachments=attachments,
+        training_session_id=booking.training_session_id,
+        booking_id=booking.id,
+    )
+
+
+def queue_booking_confirmation(booking: Booking, token: str | None, moved_from: TrainingSession | None = None):
+    subject = "Your MECC training booking has moved" if moved_from else "You're booked: MECC training"
+    _queue(
+        "booking_confirmation",
+        booking,
+        subject,
+        with_ics=True,
+        manage_url=_manage_url(token),
+        moved_from=moved_from,
+    )
+
+
+def queue_waiting_list_confirmation(booking: Booking, token: str, position: int | None):
+    _queue(
+        "waiting_list_confirmation",
+        booking,
+        "You're on the waiting list: MECC training",
+        manage_url=_manage_url(token),
+        position=position,
+    )
+
+
+def queue_place_offered(booking: Booking, token: str):
+    _queue(
+        "place_offered",
+        booking,
+        "A place is now yours: MECC training",
+        with_ics=True,
+        manage_url=_manage_url(token),
+    )
+
+
+def queue_your_link(bookings_and_tokens: list[tuple[Booking, str]], *, already_booked: bool = False):
+    """One email per address listing each active booking's fresh link."""
+    first = bookings_and_tokens[0][0]
+    links = [(booking, _manage_url(token)) for booking, token in bookings_and_tokens]
+    _queue(
+        "your_link",
+        first,
+        "Your link to manage your MECC training booking",
+        links=links,
+        already_booked=already_booked,
+    )
+
+
+def queue_move_offer(existing: Booking, requested: TrainingSession, token: str):
+    _queue(
+        "move_offer",
+        existing,
+        "You already have a MECC training booking",
+        requested=requested,
+        manage_url=_manage_url(token),
+        move_url=external_url("volunteers.move", token=token, to=requested.id),
+    )

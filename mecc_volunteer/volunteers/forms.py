@@ -1,0 +1,149 @@
+"""Volunteer forms. Validators hold format rules only; booking rules live in services."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
+
+from mecc_volunteer.validation import CleanText, EmailAddress, Length, OneOf, Required, UKPhone, normalise_text
+
+SCALE_0_10 = [(str(n), str(n)) for n in range(11)]
+
+OUTSIDE_OXFORDSHIRE = "outside"
+
+AGE_BANDS = [
+    ("under-25", "Under 25"),
+    ("25-34", "25 to 34"),
+    ("35-44", "35 to 44"),
+    ("45-54", "45 to 54"),
+    ("55-64", "55 to 64"),
+    ("65-plus", "65 or over"),
+    ("prefer-not", "Prefer not to say"),
+]
+GENDERS = [
+    ("woman", "Woman"),
+    ("man", "Man"),
+    ("another-way", "In another way"),
+    ("prefer-not", "Prefer not to say"),
+]
+ETHNIC_GROUPS = [
+    ("white", "White"),
+    ("mixed", "Mixed or multiple ethnic groups"),
+    ("asian", "Asian or Asian British"),
+    ("black", "Black, Black British, Caribbean or African"),
+    ("other", "Another ethnic group"),
+    ("prefer-not", "Prefer not to say"),
+]
+DISABILITY = [("yes", "Yes"), ("no", "No"), ("prefer-not", "Prefer not to say")]
+
+# The order of fields is the order of the error summary.
+REGISTRATION_FIELDS = [
+    "name",
+    "email",
+    "phone",
+    "organisation",
+    "organisation_other",
+    "role",
+    "district",
+    "baseline_confidence",
+    "baseline_knowledge",
+    "age_band",
+    "gender",
+    "ethnic_group",
+    "disability",
+    "privacy_acknowledged",
+    "followup_consent",
+]
+
+
+def _text(**kw):
+    return StringField(filters=[normalise_text], **kw)
+
+
+class RegistrationForm(FlaskForm):
+    name = _text(validators=[Required("Enter your full name"), CleanText("Full name"), Length("Full name", 100)])
+    email = _text(
+        validators=[
+            Required("Enter your email address"),
+            CleanText("Email address"),
+            Length("Email address", 254),
+            EmailAddress(),
+        ]
+    )
+    phone = _text(validators=[CleanText("Phone number"), Length("Phone number", 30), UKPhone()])
+    organisation = SelectField(
+        validate_choice=False,
+        validators=[Required("Select your organisation"), OneOf("Select your organisation from the list")],
+    )
+    organisation_other = _text(validators=[CleanText("Organisation name"), Length("Organisation name", 100)])
+    role = _text(validators=[Required("Enter your role"), CleanText("Role"), Length("Role", 100)])
+    district = RadioField(
+        validate_choice=False,
+        validators=[Required("Select the area you work or volunteer in"), OneOf("Select an area from the list")],
+    )
+    baseline_confidence = RadioField(
+        choices=SCALE_0_10,
+        validate_choice=False,
+        validators=[
+            Required("Select how confident you feel, from 0 to 10"),
+            OneOf("Select a number from 0 to 10"),
+        ],
+    )
+    baseline_knowledge = RadioField(
+        choices=SCALE_0_10,
+        validate_choice=False,
+        validators=[
+            Required("Select how well you know where to signpost people, from 0 to 10"),
+            OneOf("Select a number from 0 to 10"),
+        ],
+    )
+    age_band = RadioField(choices=AGE_BANDS, validate_choice=False, validators=[OneOf("Select an age group")])
+    gender = RadioField(choices=GENDERS, validate_choice=False, validators=[OneOf("Select an option")])
+    ethnic_group = RadioField(choices=ETHNIC_GROUPS, validate_choice=False, validators=[OneOf("Select an option")])
+    disability = RadioField(choices=DISABILITY, validate_choice=False, validators=[OneOf("Select an option")])
+    privacy_acknowledged = BooleanField(
+        validators=[Required("Confirm that you have read the privacy notice")], false_values=("", "false", "0")
+    )
+    followup_consent = BooleanField(false_values=("", "false", "0"))
+
+    def __init__(self, *args, organisations=(), districts=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.other_organisation_ids = {str(o.id) for o in organisations if o.is_other}
+        self.organisation.choices = [(str(o.id), o.name) for o in organisations]
+        self.district.choices = [(str(d.id), d.name) for d in districts] + [
+            (OUTSIDE_OXFORDSHIRE, "Outside Oxfordshire, or not sure")
+        ]
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.organisation.data in self.other_organisation_ids and not self.organisation_other.data:
+            if not self.organisation_other.errors:
+                self.organisation_other.errors = ["Enter the name of your organisation"]
+            valid = False
+        return valid
+
+
+class LostLinkForm(FlaskForm):
+    email = _text(
+        validators=[
+            Required("Enter your email address"),
+            CleanText("Email address"),
+            Length("Email address", 254),
+            EmailAddress(),
+        ]
+    )
+
+
+class MoveForm(FlaskForm):
+    training_session = RadioField(
+        validate_choice=False,
+        validators=[Required("Select the session you want to move to"), OneOf("Select a session from the list")],
+    )
+
+    def __init__(self, *args, sessions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.training_session.choices = [(str(s.training_session.id), "") for s in sessions]
+
+
+class ConfirmForm(FlaskForm):
+    """A one-button action (cancel, confirm a booking): CSRF only."""
+
+    confirm = HiddenField(default="yes")

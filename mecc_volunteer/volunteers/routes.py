@@ -1,0 +1,324 @@
+"""Volunteer views: parse, load, call one service, commit, respond."""
+
+import logging
+
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
+from sqlalchemy.exc import IntegrityError
+
+from mecc_volunteer import errors
+from mecc_volunteer.calendar import booking_ics
+from mecc_volunteer.extensions import db
+from mecc_volunteer.htmx import hx_location, is_htmx, render
+from mecc_volunteer.models import BookingStatus, LinkPurpose, SessionKind, TrainingSession
+from mecc_volunteer.tokens import find_booking
+from mecc_volunteer.urls import external_url
+from mecc_volunteer.volunteers import bp, services
+from mecc_volunteer.volunteers.forms import (
+    OUTSIDE_OXFORDSHIRE,
+    REGISTRATION_FIELDS,
+    ConfirmForm,
+    LostLinkForm,
+    MoveForm,
+    RegistrationForm,
+)
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "pending_registration"
+RESULT_KEY = "registration_result"
+
+
+@bp.get("/")
+def index():
+    kind = _kind_filter(request.args.get("kind"))
+    sessions = services.list_upcoming_sessions(kind=kind)
+    return render("volunteers/index.html", block="session_list", sessions=sessions, kind=kind, kinds=SessionKind)
+
+
+def _kind_filter(value: str | None) -> SessionKind | None:
+    try:
+        return SessionKind(value) if value else None
+    except ValueError:
+        return None
+
+
+@bp.get("/privacy")
+def privacy():
+    return render_template("volunteers/privacy.html")
+
+
+@bp.get("/accessibility")
+def accessibility():
+    return render_template("volunteers/accessibility.html")
+
+
+# --- Registration ----------------------------------------------------------------------------------
+
+
+def _open_session_or_explain(session_id: int):
+    """The session, or a page that says why it cannot be booked."""
+    try:
+        return services.get_session_open_for_registration(session_id), None
+    except errors.SessionNotFound:
+        abort(404)
+    except errors.DomainError as error:
+        training_session = db.session.get(TrainingSession, session_id)
+        page = render_template("volunteers/session_unavailable.html", training_session=training_session, error=error)
+        return None, page
+
+
+def _registration_form(formdata=None, data=None) -> RegistrationForm:
+    return RegistrationForm(
+        formdata=formdata,
+        data=data,
+        organisations=services.list_organisations(),
+        districts=services.list_districts(),
+    )
+
+
+@bp.route("/sessions/<int:session_id>/register", methods=["GET", "POST"])
+def register(session_id: int):
+    training_session, unavailable = _open_session_or_explain(session_id)
+    if unavailable:
+        return unavailable
+    if request.method == "GET":
+        pending = session.get(PENDING_KEY) or {}
+        data = pending.get("answers") if pending.get("session_id") == session_id else None
+        form = _registration_form(formdata=None, data=data)
+    else:
+        form = _registration_form()
+        if form.validate_on_submit():
+            session[PENDING_KEY] = {"session_id": session_id, "answers": _answers(form)}
+            url = url_for("volunteers.check_answers", session_id=session_id)
+            return hx_location(url) if is_htmx() else redirect(url, 303)
+    return render(
+        "volunteers/register.html",
+        block="registration_form",
+        form=form,
+        training_session=training_session,
+        status=training_session.status(),
+        field_order=REGISTRATION_FIELDS,
+    )
+
+
+def _answers(form: RegistrationForm) -> dict:
+    return {name: form[name].data for name in REGISTRATION_FIELDS}
+
+
+def _pending_form(session_id: int) -> RegistrationForm | None:
+    """The answers waiting on Check your answers, validated again (the list of organisations may change)."""
+    pending = session.get(PENDING_KEY)
+    if not pending or pending.get("session_id") != session_id:
+        return None
+    form = _registration_form(formdata=None, data=pending["answers"])
+    return form if form.validate(extra_validators=None) else None
+
+
+@bp.route("/sessions/<int:session_id>/register/check", methods=["GET", "POST"])
+def check_answers(session_id: int):
+    training_session, unavailable = _open_session_or_explain(session_id)
+    if unavailable:
+        return unavailable
+    form = _pending_form(session_id)
+    if form is None:
+        return redirect(url_for("volunteers.register", session_id=session_id), 303)
+    confirm_form = ConfirmForm()
+    if request.method == "POST" and confirm_form.validate_on_submit():
+        try:
+            result = _register_once_more_on_conflict(training_session, form)
+        except errors.DomainError as error:
+            db.session.rollback()
+            return render_template("volunteers/session_unavailable.html", training_session=training_session, error=error)
+        session.pop(PENDING_KEY, None)
+        session[RESULT_KEY] = {
+            "session_id": session_id,
+            "outcome": result.outcome.value,
+            "booking_id": result.booking.id,
+            "token": result.token,
+            "position": result.waiting_position,
+            "email": form.email.data,
+        }
+        return redirect(url_for("volunteers.registration_done", session_id=session_id), 303)
+    return render_template(
+        "volunteers/check_answers.html",
+        form=form,
+        confirm_form=confirm_form,
+        training_session=training_session,
+        status=training_session.status(),
+        organisation=dict(form.organisation.choices).get(form.organisation.data),
+        district=dict(form.district.choices).get(form.district.data),
+    )
+
+
+def _register_once_more_on_conflict(training_session: TrainingSession, form: RegistrationForm):
+    """A double-submitted form or two first registrations with one email collide in a unique index:
+    the second attempt then finds what the first wrote and answers as for a returning volunteer."""
+    details = _details(form)
+    for attempt in (1, 2):
+        try:
+            result = services.register(training_session, details, config=current_app.config)
+            db.session.commit()
+            return result
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+            log.info("registration for session %s collided; trying again", training_session.id)
+    raise AssertionError("unreachable")
+
+
+def _details(form: RegistrationForm) -> services.RegistrationDetails:
+    district = form.district.data
+    return services.RegistrationDetails(
+        name=form.name.data,
+        email=form.email.data,
+        phone=form.phone.data,
+        organisation_id=int(form.organisation.data),
+        organisation_other=form.organisation_other.data or None,
+        role=form.role.data,
+        district_id=None if district == OUTSIDE_OXFORDSHIRE else int(district),
+        baseline_confidence=int(form.baseline_confidence.data),
+        baseline_knowledge=int(form.baseline_knowledge.data),
+        age_band=form.age_band.data or None,
+        gender=form.gender.data or None,
+        ethnic_group=form.ethnic_group.data or None,
+        disability=form.disability.data or None,
+        privacy_acknowledged=bool(form.privacy_acknowledged.data),
+        followup_consent=bool(form.followup_consent.data),
+    )
+
+
+@bp.get("/sessions/<int:session_id>/register/done")
+def registration_done(session_id: int):
+    result = session.get(RESULT_KEY)
+    training_session = db.session.get(TrainingSession, session_id)
+    if not result or result.get("session_id") != session_id or training_session is None:
+        return redirect(url_for("volunteers.index"), 303)
+    outcome = services.Outcome(result["outcome"])
+    manage_url = url_for("volunteers.my_booking", token=result["token"]) if result.get("token") else None
+    return render_template(
+        "volunteers/registration_done.html",
+        outcome=outcome,
+        Outcome=services.Outcome,
+        training_session=training_session,
+        position=result.get("position"),
+        email=result.get("email"),
+        manage_url=manage_url,
+    )
+
+
+# --- My booking -------------------------------------------------------------------------------------
+
+
+def _booking_or_404(token: str):
+    booking = find_booking(token, LinkPurpose.MANAGE)
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def _my_booking_context(booking, token: str) -> dict:
+    return {
+        "booking": booking,
+        "token": token,
+        "training_session": booking.training_session,
+        "session_status": booking.training_session.status(),
+        "position": services.waiting_position(booking),
+        "can_move": booking.is_active and bool(services.list_sessions_to_move_to(booking)),
+        "elearning_url": current_app.config["ELEARNING_URL"],
+        "BookingStatus": BookingStatus,
+    }
+
+
+@bp.get("/my-booking/<token>")
+def my_booking(token: str):
+    booking = _booking_or_404(token)
+    response = render("volunteers/my_booking.html", block="booking_details", **_my_booking_context(booking, token))
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.get("/my-booking/<token>/calendar.ics")
+def calendar(token: str):
+    booking = _booking_or_404(token)
+    if not booking.is_active:
+        abort(404)
+    ics = booking_ics(booking, manage_url=external_url("volunteers.my_booking", token=token))
+    response = make_response(ics)
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="mecc-training.ics"'
+    return response
+
+
+@bp.route("/my-booking/<token>/cancel", methods=["GET", "POST"])
+def cancel(token: str):
+    booking = _booking_or_404(token)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        was_waiting = booking.status is BookingStatus.WAITING
+        try:
+            services.cancel_booking(booking)
+        except errors.DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(
+                "You have left the waiting list." if was_waiting else "Your booking is cancelled.",
+                "success",
+            )
+        url = url_for("volunteers.my_booking", token=token)
+        if is_htmx():
+            return render(
+                "volunteers/my_booking.html", block="booking_details", **_my_booking_context(booking, token)
+            )
+        return redirect(url, 303)
+    if not booking.is_active:
+        return redirect(url_for("volunteers.my_booking", token=token), 303)
+    return render_template("volunteers/cancel.html", form=form, **_my_booking_context(booking, token))
+
+
+@bp.route("/my-booking/<token>/move", methods=["GET", "POST"])
+def move(token: str):
+    booking = _booking_or_404(token)
+    if not booking.is_active:
+        return redirect(url_for("volunteers.my_booking", token=token), 303)
+    sessions = services.list_sessions_to_move_to(booking)
+    form = MoveForm(sessions=sessions)
+    if request.method == "GET" and request.args.get("to", "").isdigit():
+        form.training_session.data = request.args["to"]
+    if request.method == "POST" and form.validate_on_submit():
+        target = db.session.get(TrainingSession, int(form.training_session.data))
+        try:
+            services.move_booking(booking, target)
+        except errors.DomainError as error:
+            db.session.rollback()
+            form.training_session.errors.append(error.message)
+            sessions = services.list_sessions_to_move_to(booking)
+        else:
+            db.session.commit()
+            flash("Your booking has moved. We have emailed you the new details.", "success")
+            return redirect(url_for("volunteers.my_booking", token=token), 303)
+    requested = request.args.get("to", "")
+    requested_unavailable = requested.isdigit() and requested not in {str(s.training_session.id) for s in sessions}
+    return render_template(
+        "volunteers/move.html",
+        form=form,
+        sessions=sessions,
+        requested_unavailable=requested_unavailable and request.method == "GET",
+        **{k: v for k, v in _my_booking_context(booking, token).items() if k != "can_move"},
+    )
+
+
+# --- Lost your link? -------------------------------------------------------------------------------
+
+
+@bp.route("/lost-link", methods=["GET", "POST"])
+def lost_link():
+    form = LostLinkForm()
+    sent_to = None
+    if request.method == "POST" and form.validate_on_submit():
+        services.request_link(form.email.data)
+        db.session.commit()
+        sent_to = form.email.data
+    return render("volunteers/lost_link.html", block="lost_link", form=form, sent_to=sent_to)

@@ -1,0 +1,416 @@
+"""Rules for the volunteer journey: registration, capacity, the waiting list, moving and cancelling.
+
+Services flush when they need ids and never commit: the calling view or command commits once.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from mecc_volunteer import errors
+from mecc_volunteer.extensions import db
+from mecc_volunteer.models import (
+    ACTIVE_STATUSES,
+    Booking,
+    BookingStatus,
+    District,
+    EvaluationAnswer,
+    LinkPurpose,
+    Organisation,
+    OutgoingEmail,
+    Programme,
+    SessionStatus,
+    SessionSummary,
+    Survey,
+    TrainingSession,
+    Volunteer,
+    utcnow,
+)
+from mecc_volunteer.tokens import issue_link
+from mecc_volunteer.volunteers import emails
+
+log = logging.getLogger(__name__)
+
+# How long a finished session stays on the start page's list: not at all; cancelled ones show until their date.
+LINK_REQUEST_INTERVAL = timedelta(minutes=2)
+
+
+# --- Reading ---------------------------------------------------------------------------------------
+
+
+def list_upcoming_sessions(*, now: datetime | None = None, kind=None) -> list[SessionSummary]:
+    """Sessions that have not ended, soonest first, with their derived status and waiting-list length."""
+    now = now or utcnow()
+    waiting = (
+        sa.select(sa.func.count(Booking.id))
+        .where(Booking.training_session_id == TrainingSession.id, Booking.status == BookingStatus.WAITING)
+        .correlate(TrainingSession)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(TrainingSession, waiting)
+        .options(joinedload(TrainingSession.programme))
+        .where(TrainingSession.ends_at > now)
+        .order_by(TrainingSession.starts_at, TrainingSession.id)
+    )
+    if kind is not None:
+        query = query.where(TrainingSession.kind == kind)
+    return [
+        SessionSummary(training_session=ts, status=ts.status(now), waiting_count=count)
+        for ts, count in db.session.execute(query)
+    ]
+
+
+def list_sessions_to_move_to(booking: Booking, *, now: datetime | None = None) -> list[SessionSummary]:
+    """Other sessions of the same kind that have places now."""
+    return [
+        summary
+        for summary in list_upcoming_sessions(now=now, kind=booking.session_kind)
+        if summary.training_session.id != booking.training_session_id
+        and summary.status in (SessionStatus.OPEN, SessionStatus.FEW_PLACES)
+    ]
+
+
+def get_session_open_for_registration(session_id: int, *, now: datetime | None = None) -> TrainingSession:
+    """The session, or a DomainError that says why it cannot be booked."""
+    training_session = db.session.get(TrainingSession, session_id)
+    if training_session is None:
+        raise errors.SessionNotFound()
+    check_accepts_registrations(training_session, now=now)
+    return training_session
+
+
+def check_accepts_registrations(training_session: TrainingSession, *, now: datetime | None = None) -> None:
+    status = training_session.status(now or utcnow())
+    if status is SessionStatus.CANCELLED:
+        raise errors.SessionCancelled()
+    if status is SessionStatus.FINISHED:
+        raise errors.SessionFinished()
+    if status is SessionStatus.CLOSED:
+        raise errors.RegistrationClosed()
+
+
+def list_organisations() -> list[Organisation]:
+    return list(db.session.scalars(sa.select(Organisation).order_by(Organisation.sort_order, Organisation.name)))
+
+
+def list_districts() -> list[District]:
+    return list(db.session.scalars(sa.select(District).order_by(District.sort_order, District.name)))
+
+
+def waiting_position(booking: Booking) -> int | None:
+    """1 for the first person waiting; None if the booking is not on the waiting list."""
+    if booking.status is not BookingStatus.WAITING:
+        return None
+    ahead = db.session.scalar(
+        sa.select(sa.func.count(Booking.id)).where(
+            Booking.training_session_id == booking.training_session_id,
+            Booking.status == BookingStatus.WAITING,
+            sa.or_(
+                Booking.waitlisted_at < booking.waitlisted_at,
+                sa.and_(Booking.waitlisted_at == booking.waitlisted_at, Booking.id < booking.id),
+            ),
+        )
+    )
+    return ahead + 1
+
+
+# --- Registration ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RegistrationDetails:
+    name: str
+    email: str
+    role: str
+    organisation_id: int
+    organisation_other: str | None
+    district_id: int | None
+    baseline_confidence: int
+    baseline_knowledge: int
+    privacy_acknowledged: bool
+    followup_consent: bool = False
+    phone: str | None = None
+    age_band: str | None = None
+    gender: str | None = None
+    ethnic_group: str | None = None
+    disability: str | None = None
+
+
+class Outcome(Enum):
+    BOOKED = "booked"
+    WAITING = "waiting"
+    ALREADY_BOOKED = "already_booked"
+    MOVE_OFFERED = "move_offered"
+
+
+@dataclass
+class RegistrationResult:
+    outcome: Outcome
+    booking: Booking
+    # The raw secret for a new booking's My booking link (only shown to whoever just registered).
+    token: str | None = None
+    waiting_position: int | None = None
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def register(
+    training_session: TrainingSession,
+    details: RegistrationDetails,
+    *,
+    config: dict,
+    now: datetime | None = None,
+) -> RegistrationResult:
+    """Book a place, or a place on the waiting list; an existing booking gets its link again instead."""
+    now = now or utcnow()
+    check_accepts_registrations(training_session, now=now)
+    if not details.privacy_acknowledged:
+        raise errors.DomainError("Confirm that you have read the privacy notice.")
+
+    volunteer = db.session.scalar(
+        sa.select(Volunteer).where(Volunteer.email_normalised == normalise_email(details.email))
+    )
+    if volunteer is not None:
+        existing = active_booking(volunteer, training_session.kind)
+        if existing is not None:
+            return _handle_existing_booking(existing, training_session, now=now)
+
+    if volunteer is None:
+        volunteer = Volunteer(email_normalised=normalise_email(details.email), created_at=now)
+        db.session.add(volunteer)
+    # The latest registration's answers are the volunteer's current details.
+    _apply_details(volunteer, details, config=config, now=now)
+
+    booking = Booking(
+        training_session=training_session,
+        volunteer=volunteer,
+        session_kind=training_session.kind,
+        status=BookingStatus.WAITING,
+        created_at=now,
+    )
+    db.session.add(booking)
+    if take_place(training_session):
+        booking.status = BookingStatus.BOOKED
+        booking.booked_at = now
+    else:
+        booking.waitlisted_at = now
+    # Flushing here lets the database's one-active-booking index catch a double submission.
+    db.session.flush()
+
+    for key, value in (("confidence", details.baseline_confidence), ("knowledge", details.baseline_knowledge)):
+        db.session.add(
+            EvaluationAnswer(
+                booking=booking, survey=Survey.BASELINE, question_key=key, value=str(value), answered_at=now
+            )
+        )
+
+    token = issue_link(booking, LinkPurpose.MANAGE, now=now)
+    if booking.status is BookingStatus.BOOKED:
+        emails.queue_booking_confirmation(booking, token)
+        return RegistrationResult(Outcome.BOOKED, booking, token)
+    position = waiting_position(booking)
+    emails.queue_waiting_list_confirmation(booking, token, position)
+    return RegistrationResult(Outcome.WAITING, booking, token, waiting_position=position)
+
+
+def _handle_existing_booking(existing: Booking, requested: TrainingSession, *, now: datetime) -> RegistrationResult:
+    """Same session: say so and send the link again. Another session: email an offer to move."""
+    token = issue_link(existing, LinkPurpose.MANAGE, now=now)
+    if existing.training_session_id == requested.id:
+        emails.queue_your_link([(existing, token)], already_booked=True)
+        return RegistrationResult(Outcome.ALREADY_BOOKED, existing)
+    emails.queue_move_offer(existing, requested, token)
+    return RegistrationResult(Outcome.MOVE_OFFERED, existing)
+
+
+def _apply_details(volunteer: Volunteer, details: RegistrationDetails, *, config: dict, now: datetime) -> None:
+    volunteer.name = details.name
+    volunteer.email = details.email.strip()
+    volunteer.phone = details.phone
+    volunteer.organisation_id = details.organisation_id
+    organisation = db.session.get(Organisation, details.organisation_id)
+    volunteer.organisation_other = details.organisation_other if organisation and organisation.is_other else None
+    volunteer.role = details.role
+    volunteer.district_id = details.district_id
+    volunteer.age_band = details.age_band
+    volunteer.gender = details.gender
+    volunteer.ethnic_group = details.ethnic_group
+    volunteer.disability = details.disability
+    volunteer.privacy_notice_version = config["PRIVACY_NOTICE_VERSION"]
+    volunteer.privacy_acknowledged_at = now
+    if details.followup_consent:
+        volunteer.followup_consent = True
+        volunteer.followup_consent_version = config["FOLLOWUP_CONSENT_VERSION"]
+        volunteer.followup_consent_at = now
+    elif volunteer.followup_consent:
+        # Registering again without ticking the box withdraws consent.
+        volunteer.followup_consent = False
+        volunteer.followup_consent_version = None
+        volunteer.followup_consent_at = None
+
+
+def active_booking(volunteer: Volunteer, kind) -> Booking | None:
+    return db.session.scalar(
+        sa.select(Booking).where(
+            Booking.volunteer_id == volunteer.id,
+            Booking.session_kind == kind,
+            Booking.status.in_(ACTIVE_STATUSES),
+        )
+    )
+
+
+# --- Capacity ---------------------------------------------------------------------------------------
+
+
+def take_place(training_session: TrainingSession) -> bool:
+    """One atomic conditional update: capacity holds whatever the concurrency (never count, then insert)."""
+    result = db.session.execute(
+        sa.update(TrainingSession)
+        .where(
+            TrainingSession.id == training_session.id,
+            TrainingSession.places_taken < TrainingSession.capacity,
+            TrainingSession.cancelled_at.is_(None),
+        )
+        .values(places_taken=TrainingSession.places_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(training_session, ["places_taken"])
+    return result.rowcount == 1
+
+
+def release_place(training_session: TrainingSession) -> None:
+    db.session.execute(
+        sa.update(TrainingSession)
+        .where(TrainingSession.id == training_session.id, TrainingSession.places_taken > 0)
+        .values(places_taken=TrainingSession.places_taken - 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(training_session, ["places_taken"])
+
+
+def _change_status(booking: Booking, from_status: BookingStatus, **values) -> bool:
+    """Move a booking on only if it is still in from_status: two concurrent cancels change it once."""
+    result = db.session.execute(
+        sa.update(Booking)
+        .where(Booking.id == booking.id, Booking.status == from_status)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(booking)
+    return result.rowcount == 1
+
+
+# --- Cancelling, the waiting list and moving ---------------------------------------------------------
+
+
+def cancel_booking(booking: Booking, *, now: datetime | None = None) -> Booking:
+    """Cancel a booking or a waiting-list place; a freed place goes to the first person waiting."""
+    now = now or utcnow()
+    if booking.status is BookingStatus.BOOKED:
+        if _change_status(booking, BookingStatus.BOOKED, status=BookingStatus.CANCELLED, cancelled_at=now):
+            release_place(booking.training_session)
+            promote_from_waiting_list(booking.training_session, now=now)
+            return booking
+    elif booking.status is BookingStatus.WAITING:
+        if _change_status(booking, BookingStatus.WAITING, status=BookingStatus.CANCELLED, cancelled_at=now):
+            return booking
+    if booking.status is BookingStatus.CANCELLED:
+        return booking  # already cancelled, perhaps by a second tap: nothing more to do
+    raise errors.BookingNotActive("This booking can no longer be cancelled.")
+
+
+def promote_from_waiting_list(training_session: TrainingSession, *, now: datetime | None = None) -> list[Booking]:
+    """Book the first people waiting into free places, while the session still allows it."""
+    now = now or utcnow()
+    promoted: list[Booking] = []
+    if training_session.cancelled_at is not None or now >= training_session.promotion_ends_at:
+        return promoted
+    while True:
+        first = db.session.scalar(
+            sa.select(Booking)
+            .where(Booking.training_session_id == training_session.id, Booking.status == BookingStatus.WAITING)
+            .order_by(Booking.waitlisted_at, Booking.id)
+            .limit(1)
+        )
+        if first is None or not take_place(training_session):
+            return promoted
+        if not _change_status(first, BookingStatus.WAITING, status=BookingStatus.BOOKED, booked_at=now, promoted_at=now):
+            release_place(training_session)  # someone else moved them on; try the next person
+            continue
+        token = issue_link(first, LinkPurpose.MANAGE, now=now)
+        emails.queue_place_offered(first, token)
+        promoted.append(first)
+
+
+def move_booking(booking: Booking, target: TrainingSession, *, now: datetime | None = None) -> Booking:
+    """Move an active booking to another session of the same kind that has a place now."""
+    now = now or utcnow()
+    if not booking.is_active:
+        raise errors.BookingNotActive("This booking is no longer active, so it cannot be moved.")
+    if target.id == booking.training_session_id:
+        raise errors.AlreadyBooked("You are already booked on this session.")
+    if target.kind is not booking.session_kind:
+        raise errors.NotAllowed("You can only move to a session of the same kind.")
+    check_accepts_registrations(target, now=now)
+    if not take_place(target):
+        raise errors.SessionFull()
+
+    previous = booking.training_session
+    was_booked = booking.status is BookingStatus.BOOKED
+    if not _change_status(
+        booking,
+        booking.status,
+        training_session_id=target.id,
+        status=BookingStatus.BOOKED,
+        booked_at=now,
+        waitlisted_at=None,
+        moved_at=now,
+    ):
+        release_place(target)
+        raise errors.BookingNotActive("This booking changed while you were moving it. Please try again.")
+    if was_booked:
+        release_place(previous)
+        promote_from_waiting_list(previous, now=now)
+    emails.queue_booking_confirmation(booking, token=None, moved_from=previous)
+    return booking
+
+
+# --- Links ----------------------------------------------------------------------------------------
+
+
+def request_link(email: str, *, now: datetime | None = None) -> None:
+    """"Lost your link?": email fresh links for the address's active bookings. Says nothing either way."""
+    now = now or utcnow()
+    volunteer = db.session.scalar(sa.select(Volunteer).where(Volunteer.email_normalised == normalise_email(email)))
+    if volunteer is None:
+        return
+    recent = db.session.scalar(
+        sa.select(OutgoingEmail.id).where(
+            OutgoingEmail.template == "your_link",
+            OutgoingEmail.to_address == volunteer.email,
+            OutgoingEmail.created_at > now - LINK_REQUEST_INTERVAL,
+        )
+    )
+    if recent is not None:
+        log.info("link request for volunteer %s ignored: one was sent moments ago", volunteer.id)
+        return
+    bookings = db.session.scalars(
+        sa.select(Booking)
+        .join(Booking.training_session)
+        .where(Booking.volunteer_id == volunteer.id, Booking.status.in_(ACTIVE_STATUSES))
+        .where(TrainingSession.ends_at > now)
+        .order_by(TrainingSession.starts_at)
+    ).all()
+    if bookings:
+        emails.queue_your_link([(booking, issue_link(booking, LinkPurpose.MANAGE, now=now)) for booking in bookings])
+
+
+def get_programme() -> Programme | None:
+    return db.session.scalar(sa.select(Programme).order_by(Programme.id).limit(1))
