@@ -10,8 +10,8 @@ from mecc_volunteer.config import Config, database_url
 from mecc_volunteer.extensions import csrf, db, mail, migrate
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(test_config: dict | None = None, *, instance_path: str | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(Config)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

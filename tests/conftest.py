@@ -1,0 +1,313 @@
+"""Fixtures: an app on a migrated database (SQLite file, or TEST_DATABASE_URL), factories, and a real
+SMTP server on loopback. Commits are real; every table is emptied after each test."""
+
+import os
+import smtplib
+import socket
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+from email import message_from_bytes, policy
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from mecc_volunteer import create_app
+from mecc_volunteer.extensions import db
+from mecc_volunteer.models import (
+    LONDON,
+    Base,
+    Booking,
+    BookingStatus,
+    District,
+    Organisation,
+    Programme,
+    SessionKind,
+    TrainingSession,
+    Volunteer,
+    utcnow,
+)
+
+DISTRICTS = ["Cherwell", "Oxford City", "South Oxfordshire", "Vale of White Horse", "West Oxfordshire"]
+ORGANISATIONS = ["Oxfordshire Library Service", "Carers Oxfordshire", "Restore"]
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A database migrated once per run: on PostgreSQL the schema is dropped and rebuilt first."""
+    url = _database_url(tmp_path_factory)
+    if url.startswith("postgresql"):
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+    app = create_app(_test_config(url), instance_path=str(tmp_path_factory.mktemp("instance")))
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _test_config(url: str, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "WTF_CSRF_ENABLED": False,
+        "SERVER_NAME": "localhost",
+        "BASE_URL": "http://localhost",
+        "MAIL_SERVER": None,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app_config():
+    """Per-test config overrides: redefine this fixture in a test module, or parametrize it."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, app_config, tmp_path):
+    app = create_app(_test_config(database_url, **app_config), instance_path=str(tmp_path / "instance"))
+    with app.app_context():
+        seed_reference_data()
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        empty_all_tables()
+        db.engine.dispose()
+
+
+def seed_reference_data() -> None:
+    db.session.add(Programme(name="Oxfordshire MECC volunteer training pilot", cutoff_days=7))
+    db.session.add_all(Organisation(name=name, sort_order=i) for i, name in enumerate(ORGANISATIONS))
+    db.session.add(Organisation(name="Other", sort_order=99, is_other=True))
+    db.session.add_all(District(name=name, sort_order=i) for i, name in enumerate(DISTRICTS))
+
+
+def empty_all_tables() -> None:
+    with db.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def app_context(app):
+    with app.app_context():
+        yield
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def htmx_headers():
+    return {"HX-Request": "true"}
+
+
+# --- Factories ---------------------------------------------------------------------------------------
+
+
+def london(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=LONDON).astimezone(UTC)
+
+
+@pytest.fixture
+def make_training_session(app):
+    """make_training_session(days_ahead=30, capacity=10, kind=..., **columns) -> TrainingSession (committed)."""
+
+    def make(days_ahead: int = 30, capacity: int = 10, *, starts_at=None, ends_at=None, **columns):
+        with app.app_context():
+            programme = db.session.scalar(sa.select(Programme))
+            day = (utcnow() + timedelta(days=days_ahead)).astimezone(LONDON).date()
+            starts_at = starts_at or london(day, 10, 30)
+            ends_at = ends_at or starts_at + timedelta(minutes=90)
+            training_session = TrainingSession(
+                programme_id=programme.id,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                capacity=capacity,
+                kind=columns.pop("kind", SessionKind.VOLUNTEER_TRAINING),
+                **columns,
+            )
+            db.session.add(training_session)
+            db.session.commit()
+            return db.session.get(TrainingSession, training_session.id)
+
+    return make
+
+
+@pytest.fixture
+def make_volunteer(app):
+    counter = iter(range(1, 100_000))
+
+    def make(**columns):
+        with app.app_context():
+            n = next(counter)
+            organisation = db.session.scalar(sa.select(Organisation).order_by(Organisation.id))
+            email = columns.pop("email", f"volunteer{n}@example.org")
+            volunteer = Volunteer(
+                name=columns.pop("name", f"Volunteer {n}"),
+                email=email,
+                email_normalised=email.strip().lower(),
+                organisation_id=columns.pop("organisation_id", organisation.id),
+                role=columns.pop("role", "Library assistant"),
+                privacy_notice_version="test",
+                privacy_acknowledged_at=utcnow(),
+                **columns,
+            )
+            db.session.add(volunteer)
+            db.session.commit()
+            return volunteer.id
+
+    return make
+
+
+@pytest.fixture
+def make_booking(app, make_volunteer):
+    """make_booking(training_session_id, status=BOOKED) -> booking id; keeps places_taken in step."""
+
+    def make(training_session_id: int, status: BookingStatus = BookingStatus.BOOKED, volunteer_id=None, at=None):
+        with app.app_context():
+            training_session = db.session.get(TrainingSession, training_session_id)
+            at = at or utcnow()
+            booking = Booking(
+                training_session_id=training_session_id,
+                volunteer_id=volunteer_id or make_volunteer(),
+                session_kind=training_session.kind,
+                status=status,
+                created_at=at,
+            )
+            if status is BookingStatus.WAITING:
+                booking.waitlisted_at = at
+            else:
+                booking.booked_at = at
+            if status is BookingStatus.BOOKED:
+                training_session.places_taken += 1
+            db.session.add(booking)
+            db.session.commit()
+            return booking.id
+
+    return make
+
+
+@pytest.fixture
+def registration_form(app):
+    """A valid registration form body, with overrides."""
+
+    def make(**overrides) -> dict:
+        with app.app_context():
+            organisation = db.session.scalar(sa.select(Organisation).order_by(Organisation.id))
+            district = db.session.scalar(sa.select(District).order_by(District.id))
+            data = {
+                "name": "Priya Patel",
+                "email": "priya@example.org",
+                "phone": "",
+                "organisation": str(organisation.id),
+                "organisation_other": "",
+                "role": "Library assistant",
+                "district": str(district.id),
+                "baseline_confidence": "4",
+                "baseline_knowledge": "3",
+                "privacy_acknowledged": "y",
+            }
+        data.update(overrides)
+        return {k: v for k, v in data.items() if v is not None}
+
+    return make
+
+
+# --- Mail --------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """aiosmtpd will not bind port 0, so ask the OS for a free port first."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RecordingHandler:
+    """Accepts every message; `reply` can be set to an SMTP error such as '421 ...' or '550 ...'."""
+
+    def __init__(self):
+        self.messages = []
+        self.reply: str | None = None
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.reply:
+            return self.reply
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+
+class SMTPServer:
+    def __init__(self):
+        self.handler = RecordingHandler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def messages(self):
+        return self.handler.messages
+
+    def start(self):
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
+
+
+ALLOWED_SMTP_PORTS: set[int] = set()
+_real_connect = smtplib.SMTP.connect
+
+
+@pytest.fixture(autouse=True)
+def only_loopback_test_smtp(monkeypatch):
+    """No test talks to an SMTP server other than the fixture's own."""
+
+    def guarded_connect(self, host="localhost", port=0, source_address=None):
+        if int(port) not in ALLOWED_SMTP_PORTS:
+            raise AssertionError(f"a test tried to connect to SMTP {host}:{port}")
+        return _real_connect(self, host, port, source_address)
+
+    monkeypatch.setattr(smtplib.SMTP, "connect", guarded_connect)
+
+
+@pytest.fixture
+def smtp_server():
+    server = SMTPServer()
+    server.start()
+    ALLOWED_SMTP_PORTS.add(server.port)
+    yield server
+    ALLOWED_SMTP_PORTS.discard(server.port)
+    server.stop()
+
+
+@pytest.fixture
+def smtp_app_config(smtp_server):
+    return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_server.port, "MAIL_DEFAULT_SENDER": "MECC <mecc@example.org>"}
