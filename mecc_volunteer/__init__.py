@@ -4,7 +4,7 @@ import logging
 import os
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, has_request_context, request
 
 from mecc_volunteer.config import Config, database_url
 from mecc_volunteer.extensions import csrf, db, mail, migrate
@@ -78,6 +78,10 @@ def _tune_engine(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
-        # Take the write lock up front: a deferred transaction that reads and then writes can fail
-        # with "database is locked" at once instead of waiting its turn.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A deferred transaction that reads and then writes can fail with "database is locked" at once
+        # instead of waiting its turn, so writers take the lock up front. GET requests never write
+        # (nothing changes on GET), so they read without blocking anyone.
+        if has_request_context() and request.method in ("GET", "HEAD"):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -5,6 +5,7 @@ Generic: it knows nothing about volunteers or sessions. Logs carry email ids, ne
 
 import logging
 import os
+import re
 import smtplib
 import socket
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g
 from flask_mail import Connection, Message
 
-from mecc_volunteer.extensions import db, mail
+from mecc_volunteer.extensions import db
+from mecc_volunteer.extensions import mail as flask_mail
 from mecc_volunteer.models import EmailStatus, OutgoingEmail, utcnow
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,12 @@ class PermanentFailure(Exception):
 def deliver_pending(
     *, now: datetime | None = None, ids: list[int] | None = None, limit: int = 200, timeout: float | None = None
 ) -> DeliveryReport:
-    """Send what is due. Each row is claimed by a conditional update, so two workers never send one twice."""
-    now = now or utcnow()
+    """Send what is due. Each row is claimed by a conditional update, so two workers never send one twice.
+
+    `now` is the clock for what is due (tests move it); claims are stamped with it plus the real time elapsed,
+    so rows claimed late in a long batch do not look stuck to another worker."""
+    started = utcnow()
+    now = now or started
     report = DeliveryReport()
     requeue_stuck(now=now)
     query = sa.select(OutgoingEmail.id).where(
@@ -108,11 +114,12 @@ def deliver_pending(
     transport = _Transport(timeout or current_app.config["MAIL_TIMEOUT"])
     try:
         for email_id in due:
-            email = _claim(email_id, now)
-            if email is None:
-                continue  # another worker has it
+            claimed = _claim(email_id, now=now, claimed_at=now + (utcnow() - started))
+            if claimed is None:
+                continue  # another worker has it, or it failed moments ago and is backing off
+            email, message = claimed
             try:
-                transport.send(_build_message(email))
+                transport.send(message)
             except PermanentFailure as error:
                 _record_failure(email, str(error), permanent=True, now=now)
                 report.failed.append(email_id)
@@ -147,16 +154,25 @@ def retry_failed(email: OutgoingEmail, *, now: datetime | None = None) -> None:
         email.next_attempt_at = now or utcnow()
 
 
-def _claim(email_id: int, now: datetime) -> OutgoingEmail | None:
+def _claim(email_id: int, *, now: datetime, claimed_at: datetime) -> tuple[OutgoingEmail, Message] | None:
+    """Queued and still due -> sending, and the message built, in one transaction that ends before any SMTP:
+    no transaction (on SQLite, the write lock) is held while talking to a slow mail server."""
     result = db.session.execute(
         sa.update(OutgoingEmail)
-        .where(OutgoingEmail.id == email_id, OutgoingEmail.status == EmailStatus.QUEUED)
-        .values(status=EmailStatus.SENDING, claimed_at=now, attempts=OutgoingEmail.attempts + 1)
+        .where(
+            OutgoingEmail.id == email_id,
+            OutgoingEmail.status == EmailStatus.QUEUED,
+            OutgoingEmail.next_attempt_at <= now,
+        )
+        .values(status=EmailStatus.SENDING, claimed_at=claimed_at, attempts=OutgoingEmail.attempts + 1)
     )
-    db.session.commit()
     if result.rowcount != 1:
+        db.session.commit()
         return None
-    return db.session.get(OutgoingEmail, email_id, populate_existing=True)
+    email = db.session.get(OutgoingEmail, email_id, populate_existing=True)
+    message = _build_message(email)
+    db.session.commit()
+    return email, message
 
 
 def _record_sent(email: OutgoingEmail, now: datetime) -> None:
@@ -173,6 +189,7 @@ def _record_sent(email: OutgoingEmail, now: datetime) -> None:
 def _record_failure(email: OutgoingEmail, reason: str, *, permanent: bool, now: datetime) -> bool:
     """Back off and retry a temporary failure; give up at once on a permanent one, or after the last try."""
     max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
+    email_id = email.id
     email.last_error = reason[:500]
     email.claimed_at = None
     if permanent or email.attempts >= max_attempts:
@@ -183,7 +200,8 @@ def _record_failure(email: OutgoingEmail, reason: str, *, permanent: bool, now: 
         email.status = EmailStatus.QUEUED
         email.next_attempt_at = now + delay
     db.session.commit()
-    log.warning("mail %s %s: %s", email.id, "failed" if permanent else "will retry", reason[:200])
+    # Servers often quote the address they refuse ("550 <priya@...>: unknown user"): keep it out of the logs.
+    log.warning("mail %s %s: %s", email_id, "failed" if permanent else "will retry", _without_addresses(reason)[:200])
     return permanent
 
 
@@ -195,11 +213,19 @@ def _build_message(email: OutgoingEmail) -> Message:
         body=email.body_text,
         html=email.body_html,
         sender=config["MAIL_DEFAULT_SENDER"],
-        extra_headers={"Message-ID": f"<outbox-{email.id}@{_mail_domain()}>"},
     )
+    # Replace Flask-Mail's random Message-ID (an extra header would add a second one): a retry keeps the same id.
+    message.msgId = f"<outbox-{email.id}@{_mail_domain()}>"
     for attachment in email.attachments or []:
         message.attach(attachment["filename"], attachment["content_type"], attachment["data"])
     return message
+
+
+_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
+
+
+def _without_addresses(text: str) -> str:
+    return _ADDRESS.sub("<address>", text)
 
 
 def _mail_domain() -> str:
@@ -221,7 +247,7 @@ class _Transport:
             return
         try:
             if self.connection is None:
-                self.connection = _TimedConnection(mail, self.timeout).__enter__()
+                self.connection = _TimedConnection(self.timeout).__enter__()
             self.connection.send(message)
         except smtplib.SMTPRecipientsRefused as error:
             codes = [code for code, _ in error.recipients.values()]
@@ -236,7 +262,7 @@ class _Transport:
     def _write_eml(self, message: Message) -> None:
         folder = os.path.join(current_app.instance_path, "mail")
         os.makedirs(folder, exist_ok=True)
-        message_id = message.extra_headers["Message-ID"].strip("<>").split("@")[0]
+        message_id = message.msgId.strip("<>").split("@")[0]
         path = os.path.join(folder, f"{message_id}.eml")
         with open(path + ".tmp", "wb") as handle:
             handle.write(message.as_bytes())
@@ -255,22 +281,32 @@ class _Transport:
 
 
 class _TimedConnection(Connection):
-    """Flask-Mail's connection with a socket timeout, so a hung server cannot hang a request."""
+    """Flask-Mail's connection with a socket timeout, so a hung server cannot hang a request.
 
-    def __init__(self, mail_state, timeout: float):
-        super().__init__(mail_state)
+    It reads the MAIL_* settings from current_app.config when it connects. (The unbound `mail` extension
+    has no state of its own, and the app's Flask-Mail state suppresses sending whenever TESTING is on;
+    here MAIL_SERVER alone decides between SMTP and .eml files.)"""
+
+    def __init__(self, timeout: float):
+        super().__init__(current_app.extensions["mail"])  # for MAIL_MAX_EMAILS
         self.timeout = timeout
 
+    def __enter__(self):
+        self.host = self.configure_host()
+        self.num_emails = 0
+        return self
+
     def configure_host(self):
-        m = self.mail
-        if m.use_ssl:
-            host = smtplib.SMTP_SSL(m.server, m.port, timeout=self.timeout)
+        config = current_app.config
+        server, port = config["MAIL_SERVER"], config["MAIL_PORT"]
+        if config["MAIL_USE_SSL"]:
+            host = smtplib.SMTP_SSL(server, port, timeout=self.timeout)
         else:
-            host = smtplib.SMTP(m.server, m.port, timeout=self.timeout)
-        if m.use_tls:
+            host = smtplib.SMTP(server, port, timeout=self.timeout)
+        if config["MAIL_USE_TLS"]:
             host.starttls()
-        if m.username and m.password:
-            host.login(m.username, m.password)
+        if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
+            host.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
         return host
 
 
@@ -279,6 +315,15 @@ def _text(value) -> str:
 
 
 def init_app(app: Flask) -> None:
+    # Idempotent, and sets up Flask-Mail if nobody has: `from mecc_volunteer import mail as outbox` in
+    # create_app rebinds the package attribute `mail` to this module, so a second create_app() in one process
+    # calls this init_app where it meant Flask-Mail's (without this, Message.as_bytes() raises KeyError: 'mail').
+    if "outbox" in app.extensions:
+        return
+    app.extensions["outbox"] = True
+    if "mail" not in app.extensions:
+        flask_mail.init_app(app)
+
     @app.after_request
     def deliver_after_response(response):
         queued = getattr(g, "queued_emails", None)

@@ -130,7 +130,7 @@ class OneOf:
     def __call__(self, form, field):
         if field.data in (None, ""):
             return
-        if str(field.data) not in {str(value) for value, _label in field.choices}:
+        if str(field.data) not in {choice.value for choice in field.choices}:
             raise ValidationError(self.message)
 
 

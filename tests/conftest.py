@@ -190,12 +190,14 @@ def make_booking(app, make_volunteer):
     """make_booking(training_session_id, status=BOOKED) -> booking id; keeps places_taken in step."""
 
     def make(training_session_id: int, status: BookingStatus = BookingStatus.BOOKED, volunteer_id=None, at=None):
+        # Make the volunteer first: two open sessions at once would wait on each other's SQLite write lock.
+        volunteer_id = volunteer_id or make_volunteer()
         with app.app_context():
             training_session = db.session.get(TrainingSession, training_session_id)
             at = at or utcnow()
             booking = Booking(
                 training_session_id=training_session_id,
-                volunteer_id=volunteer_id or make_volunteer(),
+                volunteer_id=volunteer_id,
                 session_kind=training_session.kind,
                 status=status,
                 created_at=at,

@@ -1,15 +1,26 @@
 """Volunteer forms. Validators hold format rules only; booking rules live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectField, StringField
 
 from mecc_volunteer.validation import CleanText, EmailAddress, Length, OneOf, Required, UKPhone, normalise_text
 
-SCALE_0_10 = [(str(n), str(n)) for n in range(11)]
+
+
+def options(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value=str(value), label=label) for value, label in pairs]
+
+
+def label_for(field) -> str | None:
+    """The label of the chosen option, for Check your answers."""
+    return next((choice.label for choice in field.choices if choice.value == field.data), None)
+
+
+SCALE_0_10 = options((n, str(n)) for n in range(11))
 
 OUTSIDE_OXFORDSHIRE = "outside"
 
-AGE_BANDS = [
+AGE_BANDS = options([
     ("under-25", "Under 25"),
     ("25-34", "25 to 34"),
     ("35-44", "35 to 44"),
@@ -17,22 +28,22 @@ AGE_BANDS = [
     ("55-64", "55 to 64"),
     ("65-plus", "65 or over"),
     ("prefer-not", "Prefer not to say"),
-]
-GENDERS = [
+])
+GENDERS = options([
     ("woman", "Woman"),
     ("man", "Man"),
     ("another-way", "In another way"),
     ("prefer-not", "Prefer not to say"),
-]
-ETHNIC_GROUPS = [
+])
+ETHNIC_GROUPS = options([
     ("white", "White"),
     ("mixed", "Mixed or multiple ethnic groups"),
     ("asian", "Asian or Asian British"),
     ("black", "Black, Black British, Caribbean or African"),
     ("other", "Another ethnic group"),
     ("prefer-not", "Prefer not to say"),
-]
-DISABILITY = [("yes", "Yes"), ("no", "No"), ("prefer-not", "Prefer not to say")]
+])
+DISABILITY = options([("yes", "Yes"), ("no", "No"), ("prefer-not", "Prefer not to say")])
 
 # The order of fields is the order of the error summary.
 REGISTRATION_FIELDS = [
@@ -107,10 +118,10 @@ class RegistrationForm(FlaskForm):
     def __init__(self, *args, organisations=(), districts=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.other_organisation_ids = {str(o.id) for o in organisations if o.is_other}
-        self.organisation.choices = [(str(o.id), o.name) for o in organisations]
-        self.district.choices = [(str(d.id), d.name) for d in districts] + [
-            (OUTSIDE_OXFORDSHIRE, "Outside Oxfordshire, or not sure")
-        ]
+        self.organisation.choices = options((o.id, o.name) for o in organisations)
+        self.district.choices = options(
+            [(d.id, d.name) for d in districts] + [(OUTSIDE_OXFORDSHIRE, "Outside Oxfordshire, or not sure")]
+        )
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
@@ -140,7 +151,7 @@ class MoveForm(FlaskForm):
 
     def __init__(self, *args, sessions=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.training_session.choices = [(str(s.training_session.id), "") for s in sessions]
+        self.training_session.choices = options((s.training_session.id, "") for s in sessions)
 
 
 class ConfirmForm(FlaskForm):

@@ -20,6 +20,7 @@ from mecc_volunteer.volunteers.forms import (
     LostLinkForm,
     MoveForm,
     RegistrationForm,
+    label_for,
 )
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,12 @@ def _open_session_or_explain(session_id: int):
         return None, page
 
 
-def _registration_form(formdata=None, data=None) -> RegistrationForm:
-    return RegistrationForm(
-        formdata=formdata,
-        data=data,
-        organisations=services.list_organisations(),
-        districts=services.list_districts(),
-    )
+def _registration_form(saved_answers: dict | None = None) -> RegistrationForm:
+    """The form from the request, or from answers saved in the session (no CSRF token to check then)."""
+    choices = {"organisations": services.list_organisations(), "districts": services.list_districts()}
+    if saved_answers is None:
+        return RegistrationForm(**choices)
+    return RegistrationForm(formdata=None, data=saved_answers, meta={"csrf": False}, **choices)
 
 
 @bp.route("/sessions/<int:session_id>/register", methods=["GET", "POST"])
@@ -84,7 +84,7 @@ def register(session_id: int):
     if request.method == "GET":
         pending = session.get(PENDING_KEY) or {}
         data = pending.get("answers") if pending.get("session_id") == session_id else None
-        form = _registration_form(formdata=None, data=data)
+        form = _registration_form(data or {})
     else:
         form = _registration_form()
         if form.validate_on_submit():
@@ -110,8 +110,8 @@ def _pending_form(session_id: int) -> RegistrationForm | None:
     pending = session.get(PENDING_KEY)
     if not pending or pending.get("session_id") != session_id:
         return None
-    form = _registration_form(formdata=None, data=pending["answers"])
-    return form if form.validate(extra_validators=None) else None
+    form = _registration_form(pending["answers"])
+    return form if form.validate() else None
 
 
 @bp.route("/sessions/<int:session_id>/register/check", methods=["GET", "POST"])
@@ -145,8 +145,9 @@ def check_answers(session_id: int):
         confirm_form=confirm_form,
         training_session=training_session,
         status=training_session.status(),
-        organisation=dict(form.organisation.choices).get(form.organisation.data),
-        district=dict(form.district.choices).get(form.district.data),
+        organisation=label_for(form.organisation),
+        district=label_for(form.district),
+        label_for=label_for,
     )
 
 

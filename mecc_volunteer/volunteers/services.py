@@ -182,11 +182,14 @@ def register(
         if existing is not None:
             return _handle_existing_booking(existing, training_session, now=now)
 
+    organisation = db.session.get(Organisation, details.organisation_id)
+    if organisation is None:
+        raise errors.DomainError("Select your organisation from the list.")
     if volunteer is None:
         volunteer = Volunteer(email_normalised=normalise_email(details.email), created_at=now)
-        db.session.add(volunteer)
     # The latest registration's answers are the volunteer's current details.
-    _apply_details(volunteer, details, config=config, now=now)
+    _apply_details(volunteer, details, organisation, config=config, now=now)
+    db.session.add(volunteer)
 
     booking = Booking(
         training_session=training_session,
@@ -230,13 +233,14 @@ def _handle_existing_booking(existing: Booking, requested: TrainingSession, *, n
     return RegistrationResult(Outcome.MOVE_OFFERED, existing)
 
 
-def _apply_details(volunteer: Volunteer, details: RegistrationDetails, *, config: dict, now: datetime) -> None:
+def _apply_details(
+    volunteer: Volunteer, details: RegistrationDetails, organisation: Organisation, *, config: dict, now: datetime
+) -> None:
     volunteer.name = details.name
     volunteer.email = details.email.strip()
     volunteer.phone = details.phone
-    volunteer.organisation_id = details.organisation_id
-    organisation = db.session.get(Organisation, details.organisation_id)
-    volunteer.organisation_other = details.organisation_other if organisation and organisation.is_other else None
+    volunteer.organisation = organisation
+    volunteer.organisation_other = details.organisation_other if organisation.is_other else None
     volunteer.role = details.role
     volunteer.district_id = details.district_id
     volunteer.age_band = details.age_band
