@@ -32,11 +32,12 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     csrf.init_app(app)
     mail.init_app(app)
 
-    from mecc_volunteer import htmx, security, templating
+    from mecc_volunteer import compression, htmx, security, templating
 
     templating.init_app(app)
     security.init_app(app)
     htmx.init_app(app)
+    compression.init_app(app)
 
     from mecc_volunteer.errors import register_error_handlers
 

@@ -458,3 +458,15 @@ def test_htmx_posts_carry_the_csrf_token_in_a_header(csrf_client, make_training_
         headers={"HX-Request": "true", "X-CSRFToken": token},
     )
     assert response.status_code == 204
+
+
+def test_pages_and_static_files_are_sent_compressed_and_static_files_cached(client):
+    page = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert page.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in page.headers["Vary"]
+    css_url = re.search(r'href="(/static/css/app\.min\.css\?v=[0-9a-f]{12})"', client.get("/").text).group(1)
+    css = client.get(css_url, headers={"Accept-Encoding": "gzip"})
+    assert css.headers["Content-Encoding"] == "gzip"
+    assert "max-age=31536000" in css.headers["Cache-Control"]
+    plain = client.get(css_url)
+    assert "Content-Encoding" not in plain.headers and b"nhsuk" in plain.data

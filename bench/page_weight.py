@@ -1,0 +1,53 @@
+"""Page weight of the volunteer pages as transferred (HTML + CSS + JS, gzip), against SPEC 7's 50 KB budget.
+
+Run by hand: .venv/bin/python bench/page_weight.py  (uses a throwaway SQLite database with the demo data)
+"""
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import flask_migrate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mecc_volunteer import create_app  # noqa: E402
+from mecc_volunteer.demo import load_demo  # noqa: E402
+from mecc_volunteer.extensions import db  # noqa: E402
+from mecc_volunteer.models import SessionStatus  # noqa: E402
+from mecc_volunteer.volunteers.services import list_upcoming_sessions  # noqa: E402
+
+BUDGET = 50 * 1024
+GZIP = {"Accept-Encoding": "gzip"}
+
+
+def main() -> None:
+    folder = tempfile.mkdtemp()
+    app = create_app(
+        {"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.sqlite"},
+        instance_path=folder,
+    )
+    with app.app_context():
+        flask_migrate.upgrade()
+        load_demo()
+        db.session.commit()
+        open_id = next(s.training_session.id for s in list_upcoming_sessions() if s.status is SessionStatus.OPEN)
+    client = app.test_client()
+    print(f"{'page':<28}{'HTML':>8}{'CSS':>8}{'JS':>8}{'total':>9}{'budget':>9}")
+    for name, path in [("start page", "/"), ("registration", f"/sessions/{open_id}/register"), ("lost your link", "/lost-link")]:
+        page = client.get(path, headers=GZIP)
+        html = page.get_data(as_text=False)
+        text = client.get(path).get_data(as_text=True)
+        sizes = {"css": 0, "js": 0}
+        for url, kind in re.findall(r'<(?:link[^>]+href|script[^>]+src)="(/static/[^"]+\.(css|js)[^"]*)"', text):
+            sizes[kind] += len(client.get(url, headers=GZIP).get_data(as_text=False))
+        total = len(html) + sizes["css"] + sizes["js"]
+        print(
+            f"{name:<28}{len(html) / 1024:>7.1f}K{sizes['css'] / 1024:>7.1f}K{sizes['js'] / 1024:>7.1f}K"
+            f"{total / 1024:>8.1f}K{total / BUDGET:>8.0%}"
+        )
+
+
+if __name__ == "__main__":
+    main()
