@@ -56,6 +56,7 @@ def init_app(app: Flask) -> None:
         if request.endpoint == "static" and response.direct_passthrough:
             path = os.path.join(app.static_folder, request.view_args["filename"])
             body = _static_gzip(path, os.path.getmtime(path))
+            response.close()  # the open file behind the uncompressed body
             response.direct_passthrough = False
         else:
             data = response.get_data()
