@@ -9,7 +9,7 @@ PORT ?= 5000
 .PHONY: run test setup secret db demo css clean
 
 run: setup secret db demo
-	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 test: setup secret
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
