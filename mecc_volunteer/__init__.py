@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from flask import Flask, has_request_context, request
 
 from mecc_volunteer.config import Config, database_url
-from mecc_volunteer.extensions import csrf, db, mail, migrate
+from mecc_volunteer import extensions
+from mecc_volunteer.extensions import csrf, db, migrate
 
 
 def create_app(test_config: dict | None = None, *, instance_path: str | None = None) -> Flask:
@@ -30,7 +31,8 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
         _tune_engine(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     csrf.init_app(app)
-    mail.init_app(app)
+    # Not `mail` here: importing the submodule mecc_volunteer.mail rebinds that package attribute.
+    extensions.mail.init_app(app)
 
     from mecc_volunteer import compression, htmx, security, templating
 

@@ -16,7 +16,6 @@ from flask import Flask, current_app, g
 from flask_mail import Connection, Message
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.extensions import mail as flask_mail
 from mecc_volunteer.models import EmailStatus, OutgoingEmail, utcnow
 
 log = logging.getLogger(__name__)
@@ -127,6 +126,11 @@ def deliver_pending(
                 transport.reset()
                 permanent = _record_failure(email, str(error), permanent=False, now=now)
                 (report.failed if permanent else report.retrying).append(email_id)
+            except Exception as error:  # noqa: BLE001 - one bad message must not block the rest of the queue
+                log.exception("mail %s could not be sent", email_id)
+                transport.reset()
+                _record_failure(email, f"could not send: {type(error).__name__}", permanent=True, now=now)
+                report.failed.append(email_id)
             else:
                 _record_sent(email, now)
                 report.sent.append(email_id)
@@ -170,14 +174,20 @@ def _claim(email_id: int, *, now: datetime, claimed_at: datetime) -> tuple[Outgo
         db.session.commit()
         return None
     email = db.session.get(OutgoingEmail, email_id, populate_existing=True)
-    message = _build_message(email)
+    try:
+        message = _build_message(email)
+    except Exception as error:  # noqa: BLE001 - e.g. a header Flask-Mail refuses: fail this row, not the batch
+        log.exception("mail %s could not be built", email_id)
+        db.session.commit()
+        _record_failure(email, f"could not build: {type(error).__name__}", permanent=True, now=now)
+        return None
     db.session.commit()
     return email, message
 
 
 def _record_sent(email: OutgoingEmail, now: datetime) -> None:
     email.status = EmailStatus.SENT
-    email.sent_at = utcnow()
+    email.sent_at = now
     email.last_error = None
     # The body may hold a personal link: keep it no longer than needed.
     email.body_text = None
@@ -315,15 +325,6 @@ def _text(value) -> str:
 
 
 def init_app(app: Flask) -> None:
-    # Idempotent, and sets up Flask-Mail if nobody has: `from mecc_volunteer import mail as outbox` in
-    # create_app rebinds the package attribute `mail` to this module, so a second create_app() in one process
-    # calls this init_app where it meant Flask-Mail's (without this, Message.as_bytes() raises KeyError: 'mail').
-    if "outbox" in app.extensions:
-        return
-    app.extensions["outbox"] = True
-    if "mail" not in app.extensions:
-        flask_mail.init_app(app)
-
     @app.after_request
     def deliver_after_response(response):
         queued = getattr(g, "queued_emails", None)
