@@ -470,3 +470,22 @@ def test_pages_and_static_files_are_sent_compressed_and_static_files_cached(clie
     assert "max-age=31536000" in css.headers["Cache-Control"]
     with client.get(css_url) as plain:
         assert "Content-Encoding" not in plain.headers and b"nhsuk" in plain.data
+
+
+def test_a_booking_cannot_be_cancelled_once_the_session_has_started(client, app, make_training_session, make_booking):
+    from mecc_volunteer.models import LinkPurpose
+    from mecc_volunteer.tokens import issue_link
+
+    started = make_training_session(starts_at=utcnow() - __import__("datetime").timedelta(minutes=10))
+    booking_id = make_booking(started.id)
+    with app.app_context():
+        token = issue_link(db.session.get(Booking, booking_id), LinkPurpose.MANAGE)
+        db.session.commit()
+
+    page = client.get(f"/my-booking/{token}")
+    response = client.post(f"/my-booking/{token}/cancel", follow_redirects=True)
+
+    assert "Change your booking" not in page.text
+    assert "can no longer be cancelled" in response.text
+    with app.app_context():
+        assert db.session.get(Booking, booking_id).status is BookingStatus.BOOKED

@@ -9,7 +9,7 @@ from mecc_volunteer import errors
 from mecc_volunteer.calendar import booking_ics
 from mecc_volunteer.extensions import db
 from mecc_volunteer.htmx import hx_location, is_htmx, render
-from mecc_volunteer.models import BookingStatus, LinkPurpose, SessionKind, TrainingSession
+from mecc_volunteer.models import BookingStatus, LinkPurpose, SessionKind, TrainingSession, utcnow
 from mecc_volunteer.tokens import find_booking
 from mecc_volunteer.urls import external_url
 from mecc_volunteer.volunteers import bp, services
@@ -219,13 +219,16 @@ def _booking_or_404(token: str):
 
 
 def _my_booking_context(booking, token: str) -> dict:
+    training_session = booking.training_session
+    can_change = booking.is_active and training_session.cancelled_at is None and utcnow() < training_session.starts_at
     return {
+        "can_change": can_change,
         "booking": booking,
         "token": token,
         "training_session": booking.training_session,
         "session_status": booking.training_session.status(),
         "position": services.waiting_position(booking),
-        "can_move": booking.is_active and bool(services.list_sessions_to_move_to(booking)),
+        "can_move": can_change and bool(services.list_sessions_to_move_to(booking)),
         "elearning_url": current_app.config["ELEARNING_URL"],
         "BookingStatus": BookingStatus,
     }

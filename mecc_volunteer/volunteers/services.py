@@ -317,6 +317,8 @@ def _change_status(booking: Booking, from_status: BookingStatus, **values) -> bo
 def cancel_booking(booking: Booking, *, now: datetime | None = None) -> Booking:
     """Cancel a booking or a waiting-list place; a freed place goes to the first person waiting."""
     now = now or utcnow()
+    if booking.is_active and now >= booking.training_session.starts_at:
+        raise errors.BookingNotActive("This session has already started, so the booking can no longer be cancelled.")
     if booking.status is BookingStatus.BOOKED:
         if _change_status(booking, BookingStatus.BOOKED, status=BookingStatus.CANCELLED, cancelled_at=now):
             release_place(booking.training_session)
@@ -356,7 +358,7 @@ def promote_from_waiting_list(training_session: TrainingSession, *, now: datetim
 def move_booking(booking: Booking, target: TrainingSession, *, now: datetime | None = None) -> Booking:
     """Move an active booking to another session of the same kind that has a place now."""
     now = now or utcnow()
-    if not booking.is_active:
+    if not booking.is_active or now >= booking.training_session.starts_at:
         raise errors.BookingNotActive("This booking is no longer active, so it cannot be moved.")
     if target.id == booking.training_session_id:
         raise errors.AlreadyBooked("You are already booked on this session.")
