@@ -8,7 +8,7 @@ from flask import Flask, has_request_context, request
 
 from mecc_volunteer.config import Config, database_url
 from mecc_volunteer import extensions
-from mecc_volunteer.extensions import csrf, db, migrate
+from mecc_volunteer.extensions import csrf, db, login_manager, migrate
 
 
 def create_app(test_config: dict | None = None, *, instance_path: str | None = None) -> Flask:
@@ -23,6 +23,9 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
 
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.instance_path)
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        # Secure cookies whenever the public address is HTTPS.
+        app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError("SECRET_KEY is not set: run `make run` once, or set FLASK_SECRET_KEY")
 
@@ -31,6 +34,7 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
         _tune_engine(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     csrf.init_app(app)
+    login_manager.init_app(app)
     # Not `mail` here: importing the submodule mecc_volunteer.mail rebinds that package attribute.
     extensions.mail.init_app(app)
 
@@ -45,11 +49,15 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
 
     register_error_handlers(app)
 
+    from mecc_volunteer.auth import access
+    from mecc_volunteer.auth import bp as auth_bp
     from mecc_volunteer.health import bp as health_bp
     from mecc_volunteer.volunteers import bp as volunteers_bp
 
+    access.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(volunteers_bp)
+    app.register_blueprint(auth_bp)
 
     from mecc_volunteer import mail as outbox
 

@@ -4,6 +4,7 @@ import click
 from flask import Flask
 
 from mecc_volunteer.extensions import db
+from mecc_volunteer.models import StaffRole
 
 
 def register_cli(app: Flask) -> None:
@@ -21,6 +22,27 @@ def register_cli(app: Flask) -> None:
             click.echo("Demo data loaded.")
         else:
             click.echo("The database already has data; demo not loaded.")
+
+    @app.cli.group()
+    def staff():
+        """Staff accounts."""
+
+    @staff.command("create")
+    @click.argument("email")
+    @click.option("--role", type=click.Choice([r.value for r in StaffRole]), required=True)
+    @click.option("--name", default=None, help="Full name (defaults to the part of the email before @).")
+    @click.password_option(prompt="Password (12 characters or more)")
+    def staff_create(email, role, name, password):
+        """Create a staff account; asks for the password. There are no default accounts."""
+        from mecc_volunteer.auth.services import create_staff
+        from mecc_volunteer.errors import DomainError
+
+        try:
+            account = create_staff(email, name=name or email.split("@")[0], role=StaffRole(role), password=password)
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
+        db.session.commit()
+        click.echo(f"Created {account.role.value} account {account.id}.")
 
     @app.cli.group()
     def mail():

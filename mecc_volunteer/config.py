@@ -28,6 +28,10 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the browser session
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = None  # None: Secure when BASE_URL is https
+    SESSION_COOKIE_NAME = "mecc_session"
+    # Staff sessions end after 30 minutes idle (refreshed on each request; also checked on the server).
+    PERMANENT_SESSION_LIFETIME = 30 * 60
 
     # Mail: with no MAIL_SERVER, delivery writes .eml files under instance/mail/.
     MAIL_SERVER = None

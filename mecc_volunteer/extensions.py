@@ -11,5 +11,15 @@ from mecc_volunteer.models.base import Base
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
+login_manager.login_view = "auth.sign_in"
+login_manager.login_message = None
+login_manager.session_protection = "basic"
+
+
+@login_manager.user_loader
+def _load_staff(user_id: str):
+    from mecc_volunteer.auth.services import load_staff
+
+    return load_staff(user_id)
 mail = Mail()
 csrf = CSRFProtect()

@@ -313,3 +313,42 @@ def smtp_server():
 @pytest.fixture
 def smtp_app_config(smtp_server):
     return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_server.port, "MAIL_DEFAULT_SENDER": "MECC <mecc@example.org>"}
+
+
+# --- Staff -------------------------------------------------------------------------------------------
+
+STAFF_PASSWORD = "a long test password"
+
+
+class AuthActions:
+    """Sign in as a coordinator, evaluator or admin (flaskr's AuthActions)."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+        self.counter = 0
+
+    def create(self, role: str = "coordinator", email: str | None = None, **kw) -> str:
+        from mecc_volunteer.auth.services import create_staff
+        from mecc_volunteer.models import StaffRole
+
+        self.counter += 1
+        email = email or f"{role}{self.counter}@example.org"
+        with self.app.app_context():
+            create_staff(email, name=kw.get("name", f"Test {role}"), role=StaffRole(role), password=STAFF_PASSWORD)
+            db.session.commit()
+        return email
+
+    def login(self, role: str = "coordinator", email: str | None = None):
+        email = email or self.create(role)
+        response = self.client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD})
+        assert response.status_code == 303, response.text
+        return response
+
+    def logout(self):
+        return self.client.post("/manage/sign-out")
+
+
+@pytest.fixture
+def auth(app, client):
+    return AuthActions(app, client)

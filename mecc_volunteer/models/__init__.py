@@ -4,6 +4,7 @@ from mecc_volunteer.models.base import Base, utcnow
 from mecc_volunteer.models.evaluation import EvaluationAnswer, Survey
 from mecc_volunteer.models.outbox import EmailStatus, OutgoingEmail
 from mecc_volunteer.models.programme import District, Organisation, Programme
+from mecc_volunteer.models.staff import SignInAttempt, StaffRole, StaffUser
 from mecc_volunteer.models.training import (
     ACTIVE_STATUSES,
     LONDON,
@@ -33,6 +34,9 @@ __all__ = [
     "SessionKind",
     "SessionStatus",
     "SessionSummary",
+    "SignInAttempt",
+    "StaffRole",
+    "StaffUser",
     "Survey",
     "TrainingSession",
     "Volunteer",

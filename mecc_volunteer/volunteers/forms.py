@@ -1,7 +1,7 @@
 """Volunteer forms. Validators hold format rules only; booking rules live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField
 
 from mecc_volunteer.validation import CleanText, EmailAddress, Length, OneOf, Required, UKPhone, normalise_text
 
@@ -152,9 +152,3 @@ class MoveForm(FlaskForm):
     def __init__(self, *args, sessions=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.training_session.choices = options((s.training_session.id, "") for s in sessions)
-
-
-class ConfirmForm(FlaskForm):
-    """A one-button action (cancel, confirm a booking): CSRF only."""
-
-    confirm = HiddenField(default="yes")

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from mecc_volunteer import errors
 from mecc_volunteer.calendar import booking_ics
 from mecc_volunteer.extensions import db
+from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.htmx import hx_location, is_htmx, render
 from mecc_volunteer.models import BookingStatus, LinkPurpose, SessionKind, TrainingSession, utcnow
 from mecc_volunteer.tokens import find_booking
@@ -16,7 +17,6 @@ from mecc_volunteer.volunteers import bp, services
 from mecc_volunteer.volunteers.forms import (
     OUTSIDE_OXFORDSHIRE,
     REGISTRATION_FIELDS,
-    ConfirmForm,
     LostLinkForm,
     MoveForm,
     RegistrationForm,

@@ -1,0 +1,52 @@
+"""Deny by default: a /manage/ view opens only to the roles it names with @roles_required."""
+
+from datetime import timedelta
+from functools import wraps
+
+from flask import Flask, abort, redirect, request, session, url_for
+from flask_login import current_user, logout_user
+
+from mecc_volunteer.models import StaffRole, utcnow
+
+IDLE_TIMEOUT = timedelta(minutes=30)
+PUBLIC_STAFF_ENDPOINTS = {"auth.sign_in", "auth.sign_out"}
+
+
+def roles_required(*roles: StaffRole):
+    """Mark a staff view with the roles allowed to use it (admins are always allowed)."""
+
+    def decorate(view):
+        allowed = frozenset(roles) | {StaffRole.ADMIN}
+
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if current_user.role not in allowed:
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.allowed_roles = allowed
+        return wrapped
+
+    return decorate
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def guard_staff_pages():
+        if not request.path.startswith("/manage/") and request.path != "/manage":
+            return None
+        if request.endpoint in PUBLIC_STAFF_ENDPOINTS:
+            return None
+        if not current_user.is_authenticated or _idle_too_long():
+            logout_user()
+            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")), 303)
+        view = app.view_functions.get(request.endpoint)
+        if view is None or not getattr(view, "allowed_roles", None):
+            abort(403)  # a staff view that forgot to say who may use it is closed to everyone
+        session["seen_at"] = utcnow().timestamp()
+        return None
+
+
+def _idle_too_long() -> bool:
+    seen_at = session.get("seen_at")
+    return seen_at is None or utcnow().timestamp() - seen_at > IDLE_TIMEOUT.total_seconds()
