@@ -2,6 +2,7 @@
 SMTP server on loopback. Commits are real; every table is emptied after each test."""
 
 import os
+import secrets
 import smtplib
 import socket
 import threading
@@ -44,19 +45,42 @@ def _database_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
-    """A database migrated once per run: on PostgreSQL the schema is dropped and rebuilt first."""
+    """A database migrated once per run. On PostgreSQL each run gets a database of its own on the
+    TEST_DATABASE_URL server (created, then dropped), so two runs at once never meet."""
     url = _database_url(tmp_path_factory)
+    server = None
     if url.startswith("postgresql"):
-        engine = sa.create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
-            connection.execute(sa.text("CREATE SCHEMA public"))
-        engine.dispose()
+        base = sa.engine.make_url(url)
+        name = f"{base.database}_{os.getpid()}_{secrets.token_hex(4)}"
+        server = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with server.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
     app = create_app(_test_config(url), instance_path=str(tmp_path_factory.mktemp("instance")))
     with app.app_context():
         flask_migrate.upgrade()
         db.engine.dispose()
-    return url
+    yield url
+    if server is not None:
+        with server.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path):
+    """Another app on the test database with its own config; its connections are closed afterwards."""
+    made = []
+
+    def make(**overrides):
+        app = create_app(_test_config(database_url, **overrides), instance_path=str(tmp_path / f"app{len(made)}"))
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.engine.dispose()
 
 
 def _test_config(url: str, **overrides) -> dict:

@@ -7,10 +7,9 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from mecc_volunteer import create_app
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import StaffUser, utcnow
-from tests.conftest import STAFF_PASSWORD, _test_config
+from tests.conftest import STAFF_PASSWORD
 
 
 def test_a_coordinator_signs_in_and_out(client, auth):
@@ -106,17 +105,17 @@ def test_a_staff_session_ends_after_30_minutes_idle(client, auth):
         assert client.get("/manage/").status_code == 303
 
 
-def test_the_session_cookie_is_httponly_lax_and_secure_over_https(database_url, tmp_path, auth):
+def test_the_session_cookie_is_httponly_lax_and_secure_over_https(make_app, auth):
     response = auth.login("coordinator")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
 
-    https_app = create_app(_test_config(database_url, BASE_URL="https://mecc.example.org"), instance_path=str(tmp_path))
+    https_app = make_app(BASE_URL="https://mecc.example.org")
     assert https_app.config["SESSION_COOKIE_SECURE"] is True
 
 
-def test_a_staff_page_that_names_no_roles_is_closed_to_everyone(database_url, tmp_path, auth, app):
-    forgotten = create_app(_test_config(database_url), instance_path=str(tmp_path / "forgotten"))
+def test_a_staff_page_that_names_no_roles_is_closed_to_everyone(make_app, auth):
+    forgotten = make_app()
     forgotten.add_url_rule("/manage/forgotten", "forgotten", lambda: "secret")
     client = forgotten.test_client()
     email = auth.create("admin")

@@ -33,5 +33,6 @@ def test_any_lost_link_request_gets_the_same_kind_of_page(client, email):
 @FUZZ
 @given(token=st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="/?#%"), min_size=1, max_size=60))
 def test_any_personal_link_gets_a_page_or_a_friendly_404(client, token):
-    assert client.get(f"/my-booking/{token}").status_code in (404, 200)
-    assert client.post(f"/my-booking/{token}/cancel").status_code in (404, 303, 200)
+    # Never a 500: an unknown link is a friendly 404 (control characters in a path may get a 405).
+    assert client.get(f"/my-booking/{token}").status_code in (404, 405)
+    assert client.post(f"/my-booking/{token}/cancel").status_code in (404, 405)

@@ -6,7 +6,6 @@ import unicodedata
 import pytest
 import sqlalchemy as sa
 
-from mecc_volunteer import create_app
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, BookingStatus, EvaluationAnswer, OutgoingEmail, SessionKind, Volunteer, utcnow
 
@@ -171,6 +170,7 @@ def test_the_registration_form_answers_htmx_with_the_form_fragment(client, make_
 
     assert_fragment(invalid)
     assert "There is a problem" in invalid.text
+    assert "<title>Error: Register for a training session" in invalid.text
     assert valid.status_code == 204
     assert valid.headers["HX-Location"].endswith(f"/sessions/{training_session.id}/register/check")
 
@@ -360,6 +360,8 @@ def test_cancelling_with_htmx_returns_the_booking_fragment(client, make_training
     response = client.post(path + "/cancel", headers=htmx_headers)
     assert_fragment(response)
     assert "Cancelled" in response.text and "Your booking is cancelled." in response.text
+    # The message goes into the page's existing live region, not a second one.
+    assert response.text.count('id="flash"') == 1 and 'hx-swap-oob="innerHTML"' in response.text
 
 
 def test_a_volunteer_moves_to_another_session(client, app, make_training_session, registration_form):
@@ -426,18 +428,8 @@ def test_pages_request_nothing_from_another_host(client, make_training_session):
 
 
 @pytest.fixture
-def csrf_client(database_url, tmp_path):
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "csrf-test",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "SERVER_NAME": "localhost",
-            "BASE_URL": "http://localhost",
-        },
-        instance_path=str(tmp_path / "csrf-instance"),
-    )
-    return app.test_client()
+def csrf_client(make_app):
+    return make_app(WTF_CSRF_ENABLED=True).test_client()
 
 
 def test_a_post_without_a_csrf_token_is_refused_and_changes_nothing(app, csrf_client, make_training_session, registration_form):

@@ -170,6 +170,7 @@ def register(
 ) -> RegistrationResult:
     """Book a place, or a place on the waiting list; an existing booking gets its link again instead."""
     now = now or utcnow()
+    lock_session(training_session)
     check_accepts_registrations(training_session, now=now)
     if not details.privacy_acknowledged:
         raise errors.DomainError("Confirm that you have read the privacy notice.")
@@ -203,7 +204,13 @@ def register(
         booking.status = BookingStatus.BOOKED
         booking.booked_at = now
     else:
-        booking.waitlisted_at = now
+        # Never ahead of someone already waiting, so queue order is the order registrations committed.
+        latest = db.session.scalar(
+            sa.select(sa.func.max(Booking.waitlisted_at)).where(
+                Booking.training_session_id == training_session.id, Booking.status == BookingStatus.WAITING
+            )
+        )
+        booking.waitlisted_at = max(now, latest) if latest else now
     # Flushing here lets the database's one-active-booking index catch a double submission.
     db.session.flush()
 
@@ -224,13 +231,33 @@ def register(
 
 
 def _handle_existing_booking(existing: Booking, requested: TrainingSession, *, now: datetime) -> RegistrationResult:
-    """Same session: say so and send the link again. Another session: email an offer to move."""
+    """Same session: say so and send the link again. Another session: email an offer to move.
+
+    At most one such email every couple of minutes, so resubmitting the form with someone's address
+    cannot flood their inbox or keep ending their link."""
+    outcome = Outcome.ALREADY_BOOKED if existing.training_session_id == requested.id else Outcome.MOVE_OFFERED
+    if _emailed_recently(existing, ("your_link", "move_offer"), now=now):
+        log.info("booking %s: link email skipped, one was sent moments ago", existing.id)
+        return RegistrationResult(outcome, existing)
     token = issue_link(existing, LinkPurpose.MANAGE, now=now)
-    if existing.training_session_id == requested.id:
+    if outcome is Outcome.ALREADY_BOOKED:
         emails.queue_your_link([(existing, token)], already_booked=True)
-        return RegistrationResult(Outcome.ALREADY_BOOKED, existing)
-    emails.queue_move_offer(existing, requested, token)
-    return RegistrationResult(Outcome.MOVE_OFFERED, existing)
+    else:
+        emails.queue_move_offer(existing, requested, token)
+    return RegistrationResult(outcome, existing)
+
+
+def _emailed_recently(booking: Booking, templates: tuple[str, ...], *, now: datetime) -> bool:
+    return (
+        db.session.scalar(
+            sa.select(OutgoingEmail.id).where(
+                OutgoingEmail.booking_id == booking.id,
+                OutgoingEmail.template.in_(templates),
+                OutgoingEmail.created_at > min(now, utcnow()) - LINK_REQUEST_INTERVAL,
+            )
+        )
+        is not None
+    )
 
 
 def _apply_details(
@@ -271,6 +298,14 @@ def active_booking(volunteer: Volunteer, kind) -> Booking | None:
 
 
 # --- Capacity ---------------------------------------------------------------------------------------
+
+
+def lock_session(training_session: TrainingSession) -> None:
+    """Registrations for one session take turns (PostgreSQL row lock; SQLite writers already queue), so
+    people joining a full session's waiting list at the same moment get distinct, correct positions."""
+    db.session.execute(
+        sa.select(TrainingSession.id).where(TrainingSession.id == training_session.id).with_for_update()
+    )
 
 
 def take_place(training_session: TrainingSession) -> bool:
