@@ -1,5 +1,6 @@
 """Format rules shared by every form: clean text, email addresses and UK phone numbers."""
 
+import datetime as dt
 import re
 import unicodedata
 
@@ -145,3 +146,21 @@ __all__ = [
     "normalise_text",
     "normalise_uk_phone",
 ]
+
+
+def parse_date_parts(
+    day: str | None, month: str | None, year: str | None, *, what: str
+) -> tuple[dt.date | None, str | None]:
+    """GOV.UK date input: (date, None), or (None, a message naming what is missing or wrong)."""
+    parts = {"day": (day or "").strip(), "month": (month or "").strip(), "year": (year or "").strip()}
+    missing = [name for name, value in parts.items() if not value]
+    if len(missing) == 3:
+        return None, f"Enter {what}"
+    if missing:
+        return None, f"{what[0].upper()}{what[1:]} must include a {' and '.join(missing)}"
+    if not all(value.isascii() and value.isdigit() for value in parts.values()) or len(parts["year"]) != 4:
+        return None, f"{what[0].upper()}{what[1:]} must be a real date"
+    try:
+        return dt.date(int(parts["year"]), int(parts["month"]), int(parts["day"])), None
+    except ValueError:
+        return None, f"{what[0].upper()}{what[1:]} must be a real date"

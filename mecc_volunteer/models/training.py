@@ -2,7 +2,7 @@
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -169,6 +169,11 @@ class Booking(Base):
     moved_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     attendance_recorded_at: Mapped[datetime | None]
+    # E-learning (SPEC 4): the date the volunteer says they completed it, and when that was confirmed here.
+    elearning_completed_on: Mapped[date | None]
+    elearning_confirmed_at: Mapped[datetime | None]
+    # Set when a coordinator recorded it for the volunteer (e.g. after a phone call).
+    elearning_recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id", ondelete="SET NULL"))
 
     training_session: Mapped[TrainingSession] = relationship()
     volunteer: Mapped["Volunteer"] = relationship(back_populates="bookings")  # noqa: F821
@@ -176,6 +181,15 @@ class Booking(Base):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def elearning_confirmed(self) -> bool:
+        return self.elearning_confirmed_at is not None
+
+    @property
+    def ready_for_joining_link(self) -> bool:
+        """Booked with the e-learning confirmed: the only volunteers who may see the joining link."""
+        return self.status is BookingStatus.BOOKED and self.elearning_confirmed
 
     def __repr__(self) -> str:
         return f"<Booking {self.id}>"

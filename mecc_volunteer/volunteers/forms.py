@@ -3,7 +3,16 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField
 
-from mecc_volunteer.validation import CleanText, EmailAddress, Length, OneOf, Required, UKPhone, normalise_text
+from mecc_volunteer.validation import (
+    CleanText,
+    EmailAddress,
+    Length,
+    OneOf,
+    Required,
+    UKPhone,
+    normalise_text,
+    parse_date_parts,
+)
 
 
 
@@ -152,3 +161,36 @@ class MoveForm(FlaskForm):
     def __init__(self, *args, sessions=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.training_session.choices = options((s.training_session.id, "") for s in sessions)
+
+
+class ElearningForm(FlaskForm):
+    """The date the e-learning was completed (GOV.UK date input) and the volunteer's own declaration."""
+
+    WHAT = "the date you completed the e-learning"
+
+    completed_day = _text(validators=[Length("Day", 2)])
+    completed_month = _text(validators=[Length("Month", 2)])
+    completed_year = _text(validators=[Length("Year", 4)])
+    declaration = BooleanField(
+        validators=[Required("Confirm that you have completed the MECC e-learning")], false_values=("", "false", "0")
+    )
+
+    def __init__(self, *args, today=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+        self.completed_on = None
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        completed_on, problem = parse_date_parts(
+            self.completed_day.data, self.completed_month.data, self.completed_year.data, what=self.WHAT
+        )
+        if problem is None and self.today is not None and completed_on > self.today:
+            problem = "The date you completed the e-learning must be today or in the past"
+        if problem is None and completed_on.year < 2000:
+            problem = "The date you completed the e-learning must be a real date"
+        if problem:
+            self.completed_day.errors = [problem, *self.completed_day.errors]
+            return False
+        self.completed_on = completed_on
+        return valid

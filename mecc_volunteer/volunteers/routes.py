@@ -10,11 +10,12 @@ from mecc_volunteer.calendar import booking_ics
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.htmx import hx_location, is_htmx, render
-from mecc_volunteer.models import BookingStatus, LinkPurpose, SessionKind, TrainingSession, utcnow
+from mecc_volunteer.models import LONDON, BookingStatus, LinkPurpose, SessionKind, TrainingSession, utcnow
 from mecc_volunteer.tokens import find_booking
 from mecc_volunteer.urls import external_url
 from mecc_volunteer.volunteers import bp, services
 from mecc_volunteer.volunteers.forms import (
+    ElearningForm,
     OUTSIDE_OXFORDSHIRE,
     REGISTRATION_FIELDS,
     LostLinkForm,
@@ -230,6 +231,8 @@ def _my_booking_context(booking, token: str) -> dict:
         "position": services.waiting_position(booking),
         "can_move": can_change and bool(services.list_sessions_to_move_to(booking)),
         "elearning_url": current_app.config["ELEARNING_URL"],
+        # Released only to a booked volunteer who has confirmed the e-learning (SPEC 3).
+        "joining_link": training_session.joining_link if booking.ready_for_joining_link else None,
         "BookingStatus": BookingStatus,
     }
 
@@ -312,6 +315,25 @@ def move(token: str):
         requested_unavailable=requested_unavailable and request.method == "GET",
         **{k: v for k, v in _my_booking_context(booking, token).items() if k != "can_move"},
     )
+
+
+@bp.route("/my-booking/<token>/elearning", methods=["GET", "POST"])
+def elearning(token: str):
+    booking = _booking_or_404(token)
+    if not booking.is_active:
+        return redirect(url_for("volunteers.my_booking", token=token), 303)
+    form = ElearningForm(today=utcnow().astimezone(LONDON).date())
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            services.confirm_elearning(booking, form.completed_on)
+        except errors.DomainError as error:
+            db.session.rollback()
+            form.completed_day.errors.append(error.message)
+        else:
+            db.session.commit()
+            flash("Thank you: your e-learning is confirmed.", "success")
+            return redirect(url_for("volunteers.my_booking", token=token), 303)
+    return render_template("volunteers/elearning.html", form=form, **_my_booking_context(booking, token))
 
 
 # --- Lost your link? -------------------------------------------------------------------------------

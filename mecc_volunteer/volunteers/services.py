@@ -5,7 +5,7 @@ Services flush when they need ids and never commit: the calling view or command 
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from mecc_volunteer import errors
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     ACTIVE_STATUSES,
+    LONDON,
     Booking,
     BookingStatus,
     District,
@@ -420,6 +421,22 @@ def move_booking(booking: Booking, target: TrainingSession, *, now: datetime | N
         release_place(previous)
         promote_from_waiting_list(previous, now=now)
     emails.queue_booking_confirmation(booking, token=None, moved_from=previous)
+    return booking
+
+
+# --- E-learning -------------------------------------------------------------------------------------
+
+
+def confirm_elearning(booking: Booking, completed_on: date, *, by=None, now: datetime | None = None) -> Booking:
+    """Record that the volunteer completed the national e-learning (by themselves, or a coordinator for them)."""
+    now = now or utcnow()
+    if not booking.is_active:
+        raise errors.BookingNotActive("This booking is no longer active.")
+    if completed_on > now.astimezone(LONDON).date():
+        raise errors.DomainError("The date you completed the e-learning must be today or in the past.")
+    booking.elearning_completed_on = completed_on
+    booking.elearning_confirmed_at = now
+    booking.elearning_recorded_by_id = by.id if by is not None else None
     return booking
 
 
