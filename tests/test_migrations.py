@@ -118,3 +118,44 @@ def test_db_check_reports_drift_when_the_schema_differs_from_the_models(fresh_sq
     assert result.exit_code == 1
     assert "New upgrade operations detected" in result.output
     assert "ix_bookings_waiting_list" in result.output
+
+
+@pytest.mark.parametrize("fresh_app", ["fresh_sqlite_app", "fresh_postgresql_app"])
+def test_upgrading_a_database_with_bookings_keeps_every_row(request, fresh_app):
+    """SQLite batch migrations rebuild tables; no row that points at a rebuilt table may be lost."""
+    app = request.getfixturevalue(fresh_app)
+    first_revision = "c79694a6f6cf"
+    with app.app_context():
+        flask_migrate.upgrade(revision=first_revision)
+        with db.engine.begin() as connection:
+            run = lambda sql: connection.execute(sa.text(sql))  # noqa: E731
+            run("INSERT INTO programmes (id, name, cutoff_days) VALUES (1, 'Pilot', 7)")
+            run("INSERT INTO organisations (id, name, sort_order, is_other) VALUES (1, 'Restore', 0, false)")
+            run(
+                "INSERT INTO training_sessions (id, programme_id, kind, starts_at, ends_at, capacity, places_taken,"
+                " location, allow_late_promotion, created_at) VALUES (1, 1, 'VOLUNTEER_TRAINING',"
+                " '2030-01-08 10:30:00', '2030-01-08 12:00:00', 10, 1, 'Online', false, '2029-12-01 00:00:00')"
+            )
+            run(
+                "INSERT INTO volunteers (id, name, email, email_normalised, organisation_id, role,"
+                " privacy_notice_version, privacy_acknowledged_at, followup_consent, created_at, updated_at)"
+                " VALUES (1, 'Ann', 'ann@example.org', 'ann@example.org', 1, 'Driver', 'v1',"
+                " '2029-12-01 00:00:00', false, '2029-12-01 00:00:00', '2029-12-01 00:00:00')"
+            )
+            run(
+                "INSERT INTO bookings (id, training_session_id, volunteer_id, session_kind, status, created_at)"
+                " VALUES (1, 1, 1, 'VOLUNTEER_TRAINING', 'BOOKED', '2029-12-01 00:00:00')"
+            )
+            run(
+                "INSERT INTO evaluation_answers (booking_id, survey, instrument_version, question_key, value,"
+                " answered_at) VALUES (1, 'BASELINE', 1, 'confidence', '4', '2029-12-01 00:00:00')"
+            )
+            run(
+                "INSERT INTO personal_links (booking_id, purpose, token_hash, created_at)"
+                " VALUES (1, 'MANAGE', 'abc', '2029-12-01 00:00:00')"
+            )
+        flask_migrate.upgrade()
+        with db.engine.connect() as connection:
+            for table in ("training_sessions", "bookings", "evaluation_answers", "personal_links"):
+                assert connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 1, table
+        db.engine.dispose()

@@ -78,7 +78,9 @@ class TrainingSession(Base):
     cutoff_days: Mapped[int | None]
     allow_late_promotion: Mapped[bool] = mapped_column(default=False)
     cancelled_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     programme: Mapped["Programme"] = relationship()  # noqa: F821
 
@@ -174,6 +176,10 @@ class Booking(Base):
     elearning_confirmed_at: Mapped[datetime | None]
     # Set when a coordinator recorded it for the volunteer (e.g. after a phone call).
     elearning_recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id", ondelete="SET NULL"))
+    # The joining link this volunteer was last sent, and when: a changed link can be re-sent to them.
+    joining_link_sent_at: Mapped[datetime | None]
+    joining_link_sent: Mapped[str | None] = mapped_column(sa.String(500))
+    attendance_recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id", ondelete="SET NULL"))
 
     training_session: Mapped[TrainingSession] = relationship()
     volunteer: Mapped["Volunteer"] = relationship(back_populates="bookings")  # noqa: F821
