@@ -52,12 +52,14 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     from mecc_volunteer.auth import access
     from mecc_volunteer.auth import bp as auth_bp
     from mecc_volunteer.health import bp as health_bp
+    from mecc_volunteer.sessions import bp as sessions_bp
     from mecc_volunteer.volunteers import bp as volunteers_bp
 
     access.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(sessions_bp)
 
     from mecc_volunteer import mail as outbox
 

@@ -16,6 +16,8 @@ class Config:
     PRIVACY_NOTICE_VERSION = "2026-09"
     FOLLOWUP_CONSENT_VERSION = "2026-09"
     BASE_URL = "http://127.0.0.1:5000"
+    # Joining links must be https on one of these hosts or their subdomains (Teams and Zoom by default).
+    JOINING_LINK_HOSTS = ("teams.microsoft.com", "teams.live.com", "zoom.us")
 
     SQLALCHEMY_DATABASE_URI = None  # set in the factory
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}

@@ -19,9 +19,18 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-def issue_link(booking: Booking, purpose: LinkPurpose, *, now: datetime | None = None) -> str:
-    """A new secret for the booking; earlier links for the same purpose stop working."""
+def issue_link(booking: Booking, purpose: LinkPurpose, *, now: datetime | None = None, replace: bool = True) -> str:
+    """A new secret for the booking. With replace (asking for the link again), earlier links for the same
+    purpose stop working; without it (a link inside a routine email), they keep working too."""
     now = now or utcnow()
+    if replace:
+        _revoke(booking, purpose, now)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    db.session.add(PersonalLink(booking=booking, purpose=purpose, token_hash=_hash(token), created_at=now))
+    return token
+
+
+def _revoke(booking: Booking, purpose: LinkPurpose, now: datetime) -> None:
     db.session.execute(
         sa.update(PersonalLink)
         .where(
@@ -31,9 +40,6 @@ def issue_link(booking: Booking, purpose: LinkPurpose, *, now: datetime | None =
         )
         .values(revoked_at=now)
     )
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    db.session.add(PersonalLink(booking=booking, purpose=purpose, token_hash=_hash(token), created_at=now))
-    return token
 
 
 def find_booking(token: str, purpose: LinkPurpose) -> Booking | None:

@@ -8,11 +8,12 @@ from mecc_volunteer.models import Booking, TrainingSession
 from mecc_volunteer.urls import external_url
 
 
-def _manage_url(token: str | None) -> str | None:
+def manage_url_for(token: str | None) -> str | None:
     return external_url("volunteers.my_booking", token=token) if token else None
 
 
-def _queue(template: str, booking: Booking, subject: str, *, with_ics: bool = False, **context) -> None:
+def queue_for_booking(template: str, booking: Booking, subject: str, *, with_ics: bool = False, **context) -> None:
+    """Render email/<template>.txt and .html for the booking's volunteer and add it to the outbox."""
     config = current_app.config
     context.update(
         booking=booking,
@@ -41,41 +42,41 @@ def _queue(template: str, booking: Booking, subject: str, *, with_ics: bool = Fa
 
 def queue_booking_confirmation(booking: Booking, token: str | None, moved_from: TrainingSession | None = None):
     subject = "Your MECC training booking has moved" if moved_from else "You're booked: MECC training"
-    _queue(
+    queue_for_booking(
         "booking_confirmation",
         booking,
         subject,
         with_ics=True,
-        manage_url=_manage_url(token),
+        manage_url=manage_url_for(token),
         moved_from=moved_from,
     )
 
 
 def queue_waiting_list_confirmation(booking: Booking, token: str, position: int | None):
-    _queue(
+    queue_for_booking(
         "waiting_list_confirmation",
         booking,
         "You're on the waiting list: MECC training",
-        manage_url=_manage_url(token),
+        manage_url=manage_url_for(token),
         position=position,
     )
 
 
 def queue_place_offered(booking: Booking, token: str):
-    _queue(
+    queue_for_booking(
         "place_offered",
         booking,
         "A place is now yours: MECC training",
         with_ics=True,
-        manage_url=_manage_url(token),
+        manage_url=manage_url_for(token),
     )
 
 
 def queue_your_link(bookings_and_tokens: list[tuple[Booking, str]], *, already_booked: bool = False):
     """One email per address listing each active booking's fresh link."""
     first = bookings_and_tokens[0][0]
-    links = [(booking, _manage_url(token)) for booking, token in bookings_and_tokens]
-    _queue(
+    links = [(booking, manage_url_for(token)) for booking, token in bookings_and_tokens]
+    queue_for_booking(
         "your_link",
         first,
         "Your link to manage your MECC training booking",
@@ -85,11 +86,11 @@ def queue_your_link(bookings_and_tokens: list[tuple[Booking, str]], *, already_b
 
 
 def queue_move_offer(existing: Booking, requested: TrainingSession, token: str):
-    _queue(
+    queue_for_booking(
         "move_offer",
         existing,
         "You already have a MECC training booking",
         requested=requested,
-        manage_url=_manage_url(token),
+        manage_url=manage_url_for(token),
         move_url=external_url("volunteers.move", token=token, to=requested.id),
     )

@@ -1,0 +1,118 @@
+"""Coordinator views for sessions: parse, load, check the role, call one service, commit, respond."""
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from mecc_volunteer import errors
+from mecc_volunteer.auth.access import roles_required
+from mecc_volunteer.extensions import db
+from mecc_volunteer.forms import ConfirmForm
+from mecc_volunteer.models import StaffRole, TrainingSession
+from mecc_volunteer.sessions import bp, services
+from mecc_volunteer.sessions.forms import SessionForm
+
+COORDINATORS = (StaffRole.COORDINATOR,)
+
+
+def _session_or_404(session_id: int) -> TrainingSession:
+    training_session = db.session.get(TrainingSession, session_id)
+    if training_session is None:
+        abort(404)
+    return training_session
+
+
+def _session_form(**kwargs) -> SessionForm:
+    return SessionForm(allowed_hosts=current_app.config["JOINING_LINK_HOSTS"], **kwargs)
+
+
+@bp.get("/")
+@roles_required(*COORDINATORS)
+def index():
+    past = request.args.get("show") == "past"
+    return render_template("sessions/index.html", rows=services.list_sessions(upcoming=not past), past=past)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*COORDINATORS)
+def new():
+    form = _session_form()
+    if form.validate_on_submit():
+        try:
+            training_session = services.create_session(form.details, by=current_user)
+        except errors.DomainError as error:
+            db.session.rollback()
+            form.day.errors.append(error.message)
+        else:
+            db.session.commit()
+            flash("Session created.", "success")
+            return redirect(url_for("sessions.detail", session_id=training_session.id), 303)
+    return render_template("sessions/form.html", form=form, training_session=None)
+
+
+@bp.get("/<int:session_id>")
+@roles_required(*COORDINATORS)
+def detail(session_id: int):
+    row = services.get_session_row(_session_or_404(session_id))
+    return render_template("sessions/detail.html", row=row, training_session=row.training_session)
+
+
+@bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
+@roles_required(*COORDINATORS)
+def edit(session_id: int):
+    training_session = _session_or_404(session_id)
+    if training_session.cancelled_at is not None:
+        flash("A cancelled session cannot be changed.", "error")
+        return redirect(url_for("sessions.detail", session_id=session_id), 303)
+    form = _session_form()
+    if request.method == "GET":
+        form.fill_from(services.SessionDetails.of(training_session))
+    elif form.validate_on_submit():
+        try:
+            result = services.update_session(training_session, form.details, by=current_user)
+        except services.CapacityBelowBooked as error:
+            db.session.rollback()
+            form.capacity.errors.append(error.message)
+        except services.SessionInThePast as error:
+            db.session.rollback()
+            form.day.errors.append(error.message)
+        except errors.DomainError as error:
+            db.session.rollback()
+            form.kind.errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(_update_message(result), "success")
+            return redirect(url_for("sessions.detail", session_id=session_id), 303)
+    return render_template("sessions/form.html", form=form, training_session=training_session)
+
+
+def _update_message(result: services.UpdateResult) -> str:
+    parts = ["Session updated."]
+    if result.promoted:
+        n = len(result.promoted)
+        parts.append(f"{n} {'person' if n == 1 else 'people'} from the waiting list {'was' if n == 1 else 'were'} booked and emailed.")
+    if result.times_changed:
+        parts.append("Everyone booked or waiting has been emailed the new date and time.")
+    if result.link_changed and result.had_old_link:
+        n = result.had_old_link
+        parts.append(f"The joining link changed: {n} {'person has' if n == 1 else 'people have'} the old one.")
+    return " ".join(parts)
+
+
+@bp.route("/<int:session_id>/cancel", methods=["GET", "POST"])
+@roles_required(*COORDINATORS)
+def cancel(session_id: int):
+    training_session = _session_or_404(session_id)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            cancelled = services.cancel_session(training_session, by=current_user)
+        except errors.DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            n = len(cancelled)
+            flash(f"Session cancelled. {n} {'person' if n == 1 else 'people'} booked or waiting {'has' if n == 1 else 'have'} been emailed.", "success")
+        return redirect(url_for("sessions.detail", session_id=session_id), 303)
+    row = services.get_session_row(training_session)
+    return render_template("sessions/cancel.html", form=form, row=row, training_session=training_session)

@@ -1,0 +1,284 @@
+"""Rules for managing training sessions: create, edit (capacity, times, link), cancel, and the counts
+coordinators see. Services flush when they need ids and never commit."""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from mecc_volunteer import errors
+from mecc_volunteer.extensions import db
+from mecc_volunteer.models import (
+    ACTIVE_STATUSES,
+    LONDON,
+    Booking,
+    BookingStatus,
+    Programme,
+    SessionKind,
+    SessionStatus,
+    StaffUser,
+    TrainingSession,
+    utcnow,
+)
+from mecc_volunteer.sessions import emails
+from mecc_volunteer.volunteers.services import promote_from_waiting_list
+
+MAX_CAPACITY = 500
+
+
+class CapacityBelowBooked(errors.DomainError):
+    pass
+
+
+class SessionInThePast(errors.DomainError):
+    message = "The session must start in the future"
+
+
+class SessionAlreadyCancelled(errors.DomainError):
+    message = "This session is already cancelled."
+
+
+@dataclass
+class SessionDetails:
+    """What a coordinator enters for a session; times are Europe/London wall-clock times."""
+
+    day: date
+    start: time
+    end: time
+    kind: SessionKind
+    capacity: int
+    trainer_name: str | None = None
+    joining_link: str | None = None
+    cutoff_days: int | None = None
+    allow_late_promotion: bool = False
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.day, self.start, tzinfo=LONDON).astimezone(UTC)
+
+    @property
+    def ends_at(self) -> datetime:
+        return datetime.combine(self.day, self.end, tzinfo=LONDON).astimezone(UTC)
+
+    @classmethod
+    def of(cls, training_session: TrainingSession) -> "SessionDetails":
+        start = training_session.starts_at.astimezone(LONDON)
+        return cls(
+            day=start.date(),
+            start=start.time().replace(tzinfo=None),
+            end=training_session.ends_at.astimezone(LONDON).time().replace(tzinfo=None),
+            kind=training_session.kind,
+            capacity=training_session.capacity,
+            trainer_name=training_session.trainer_name,
+            joining_link=training_session.joining_link,
+            cutoff_days=training_session.cutoff_days,
+            allow_late_promotion=training_session.allow_late_promotion,
+        )
+
+
+@dataclass
+class SessionCounts:
+    booked: int = 0
+    waiting: int = 0
+    elearning_confirmed: int = 0
+    joining_link_sent: int = 0
+    attended: int = 0
+    did_not_attend: int = 0
+
+
+@dataclass
+class SessionRow:
+    training_session: TrainingSession
+    status: SessionStatus
+    counts: SessionCounts
+
+
+@dataclass
+class UpdateResult:
+    training_session: TrainingSession
+    promoted: list[Booking]
+    times_changed: bool
+    link_changed: bool
+    had_old_link: int  # how many volunteers were sent the previous joining link
+
+
+# --- Reading ------------------------------------------------------------------------------------------
+
+
+def session_counts(session_ids: list[int]) -> dict[int, SessionCounts]:
+    """All the roster counts for many sessions in one grouped query."""
+    if not session_ids:
+        return {}
+    holding = (BookingStatus.BOOKED, BookingStatus.ATTENDED, BookingStatus.DID_NOT_ATTEND)
+    count_if = lambda condition: sa.func.count(sa.case((condition, 1)))  # noqa: E731
+    query = (
+        sa.select(
+            Booking.training_session_id,
+            count_if(Booking.status.in_(holding)),
+            count_if(Booking.status == BookingStatus.WAITING),
+            count_if(sa.and_(Booking.status.in_(holding), Booking.elearning_confirmed_at.is_not(None))),
+            count_if(sa.and_(Booking.status.in_(holding), Booking.joining_link_sent_at.is_not(None))),
+            count_if(Booking.status == BookingStatus.ATTENDED),
+            count_if(Booking.status == BookingStatus.DID_NOT_ATTEND),
+        )
+        .where(Booking.training_session_id.in_(session_ids))
+        .group_by(Booking.training_session_id)
+    )
+    counts = {session_id: SessionCounts() for session_id in session_ids}
+    for session_id, *numbers in db.session.execute(query):
+        counts[session_id] = SessionCounts(*numbers)
+    return counts
+
+
+def list_sessions(*, upcoming: bool, now: datetime | None = None) -> list[SessionRow]:
+    """Upcoming sessions soonest first, or past ones most recent first, each with its counts."""
+    now = now or utcnow()
+    query = sa.select(TrainingSession).options(joinedload(TrainingSession.programme))
+    if upcoming:
+        query = query.where(TrainingSession.ends_at > now).order_by(TrainingSession.starts_at)
+    else:
+        query = query.where(TrainingSession.ends_at <= now).order_by(TrainingSession.starts_at.desc())
+    sessions = list(db.session.scalars(query))
+    counts = session_counts([ts.id for ts in sessions])
+    return [SessionRow(ts, ts.status(now), counts[ts.id]) for ts in sessions]
+
+
+def get_session_row(training_session: TrainingSession, *, now: datetime | None = None) -> SessionRow:
+    now = now or utcnow()
+    return SessionRow(training_session, training_session.status(now), session_counts([training_session.id])[training_session.id])
+
+
+# --- Writing ------------------------------------------------------------------------------------------
+
+
+def _check_times(details: SessionDetails, *, now: datetime, changed: bool) -> None:
+    if details.ends_at <= details.starts_at:
+        raise errors.DomainError("The end time must be after the start time")
+    if changed and details.starts_at <= now:
+        raise SessionInThePast()
+
+
+def create_session(details: SessionDetails, *, by: StaffUser, now: datetime | None = None) -> TrainingSession:
+    now = now or utcnow()
+    _check_times(details, now=now, changed=True)
+    programme = db.session.scalar(sa.select(Programme).order_by(Programme.id).limit(1))
+    if programme is None:
+        raise errors.DomainError("Set up the programme first (flask demo load, or an admin).")
+    training_session = TrainingSession(
+        programme=programme,
+        kind=details.kind,
+        starts_at=details.starts_at,
+        ends_at=details.ends_at,
+        capacity=details.capacity,
+        places_taken=0,
+        trainer_name=details.trainer_name,
+        joining_link=details.joining_link,
+        cutoff_days=details.cutoff_days,
+        allow_late_promotion=details.allow_late_promotion,
+        created_at=now,
+    )
+    db.session.add(training_session)
+    db.session.flush()
+    return training_session
+
+
+def update_session(
+    training_session: TrainingSession, details: SessionDetails, *, by: StaffUser, now: datetime | None = None
+) -> UpdateResult:
+    """Edit a session. Capacity never drops below the number booked; raising it books people waiting."""
+    now = now or utcnow()
+    if training_session.cancelled_at is not None:
+        raise SessionAlreadyCancelled("A cancelled session cannot be changed.")
+    times_changed = (details.starts_at, details.ends_at) != (training_session.starts_at, training_session.ends_at)
+    _check_times(details, now=now, changed=times_changed)
+    if details.kind is not training_session.kind and _active_bookings(training_session):
+        raise errors.DomainError("The kind of session cannot change once people have booked")
+
+    # Lock the row so a registration cannot take a place between the check and the change.
+    db.session.execute(
+        sa.select(TrainingSession.id).where(TrainingSession.id == training_session.id).with_for_update()
+    )
+    db.session.refresh(training_session)
+    if details.capacity < training_session.places_taken:
+        booked = training_session.places_taken
+        raise CapacityBelowBooked(
+            f"The capacity cannot be less than the {booked} {'person' if booked == 1 else 'people'} booked"
+        )
+    link_changed = (details.joining_link or None) != (training_session.joining_link or None)
+    had_old_link = 0
+    if link_changed and training_session.joining_link:
+        had_old_link = db.session.scalar(
+            sa.select(sa.func.count(Booking.id)).where(
+                Booking.training_session_id == training_session.id,
+                Booking.status == BookingStatus.BOOKED,
+                Booking.joining_link_sent.is_not(None),
+            )
+        )
+
+    training_session.kind = details.kind
+    training_session.starts_at = details.starts_at
+    training_session.ends_at = details.ends_at
+    training_session.capacity = details.capacity
+    training_session.trainer_name = details.trainer_name
+    training_session.joining_link = details.joining_link
+    training_session.cutoff_days = details.cutoff_days
+    training_session.allow_late_promotion = details.allow_late_promotion
+    training_session.updated_at = now
+    db.session.flush()
+
+    promoted = promote_from_waiting_list(training_session, now=now)
+    if times_changed:
+        for booking in _active_bookings(training_session):
+            emails.queue_session_changed(booking)
+    return UpdateResult(training_session, promoted, times_changed, link_changed, had_old_link)
+
+
+def cancel_session(training_session: TrainingSession, *, by: StaffUser, now: datetime | None = None) -> list[Booking]:
+    """Cancel the session and every booking and waiting-list place on it; everyone is emailed."""
+    now = now or utcnow()
+    if training_session.cancelled_at is not None:
+        raise SessionAlreadyCancelled()
+    if now >= training_session.ends_at:
+        raise errors.DomainError("This session has already taken place, so it cannot be cancelled.")
+    bookings = _active_bookings(training_session)
+    training_session.cancelled_at = now
+    training_session.cancelled_by_id = by.id
+    for booking in bookings:
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_at = now
+        emails.queue_session_cancelled(booking)
+    training_session.places_taken = 0
+    db.session.flush()
+    return bookings
+
+
+def _active_bookings(training_session: TrainingSession) -> list[Booking]:
+    return list(
+        db.session.scalars(
+            sa.select(Booking)
+            .options(joinedload(Booking.volunteer))
+            .where(Booking.training_session_id == training_session.id, Booking.status.in_(ACTIVE_STATUSES))
+            .order_by(Booking.id)
+        )
+    )
+
+
+def parse_time(value: str) -> time | None:
+    """'10:30', '10.30', '10:30am', '2pm', '14:00' -> time; None if it is not a time of day."""
+    text = value.strip().lower().replace(" ", "")
+    suffix = None
+    if text.endswith(("am", "pm")):
+        text, suffix = text[:-2], text[-2:]
+    hours, _, minutes = text.replace(".", ":").partition(":")
+    if not (hours.isascii() and hours.isdigit() and (minutes == "" or (minutes.isascii() and minutes.isdigit() and len(minutes) == 2))):
+        return None
+    hour, minute = int(hours), int(minutes or 0)
+    if suffix:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if suffix == "pm" else 0)
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None
+    return time(hour, minute)
+
