@@ -1,0 +1,132 @@
+"""Every route against every kind of visitor: anonymous, a volunteer with a personal link, coordinator,
+evaluator and admin. Built from app.url_map, so a new route that is not in the matrix fails this test."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from mecc_volunteer.extensions import db
+from mecc_volunteer.models import Booking, LinkPurpose, OutgoingEmail
+from mecc_volunteer.tokens import issue_link
+
+PUBLIC = "public"  # anyone
+LINK = "personal link"  # anyone holding the volunteer's secret link; otherwise a friendly 404
+COORDINATOR = "coordinator"  # coordinators and admins
+STAFF = "staff"  # any signed-in staff user
+SIGN_IN = "sign in"  # the sign-in page and sign-out action
+
+# endpoint -> who may use it
+MATRIX = {
+    "static": PUBLIC,
+    "health.healthz": PUBLIC,
+    "volunteers.index": PUBLIC,
+    "volunteers.privacy": PUBLIC,
+    "volunteers.accessibility": PUBLIC,
+    "volunteers.register": PUBLIC,
+    "volunteers.check_answers": PUBLIC,
+    "volunteers.registration_done": PUBLIC,
+    "volunteers.lost_link": PUBLIC,
+    "volunteers.my_booking": LINK,
+    "volunteers.calendar": LINK,
+    "volunteers.cancel": LINK,
+    "volunteers.move": LINK,
+    "volunteers.elearning": LINK,
+    "auth.sign_in": SIGN_IN,
+    "auth.sign_out": SIGN_IN,
+    "auth.home": STAFF,
+    "sessions.index": COORDINATOR,
+    "sessions.new": COORDINATOR,
+    "sessions.detail": COORDINATOR,
+    "sessions.edit": COORDINATOR,
+    "sessions.cancel": COORDINATOR,
+}
+
+VISITORS = ["anonymous", "volunteer", "coordinator", "evaluator", "admin"]
+
+
+def allowed(rule: str, visitor: str) -> bool:
+    return {
+        PUBLIC: True,
+        SIGN_IN: True,
+        LINK: True,  # checked separately: the link itself is the key
+        STAFF: visitor in ("coordinator", "evaluator", "admin"),
+        COORDINATOR: visitor in ("coordinator", "admin"),
+    }[rule]
+
+
+@pytest.fixture
+def world(app, make_training_session, make_booking):
+    """One of everything a URL can name: a session, a booking with a live link, an email."""
+    training_session = make_training_session(capacity=5, joining_link="https://teams.microsoft.com/l/x")
+    booking_id = make_booking(training_session.id)
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        token = issue_link(booking, LinkPurpose.MANAGE)
+        email = OutgoingEmail(template="test", to_address="x@example.org", subject="x", body_text="x", booking_id=booking_id, training_session_id=training_session.id)
+        db.session.add(email)
+        db.session.commit()
+        return {"session_id": training_session.id, "booking_id": booking_id, "token": token, "email_id": email.id, "filename": "css/app.min.css"}
+
+
+def urls(app, world):
+    """(endpoint, method, url) for every rule, with its arguments filled from `world`."""
+    for rule in app.url_map.iter_rules():
+        values = {arg: world[arg] for arg in rule.arguments}
+        path = rule.rule
+        for arg, value in values.items():
+            path = re.sub(rf"<(?:[a-z]+:)?{arg}>", str(value), path)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method, path
+
+
+def test_every_route_is_in_the_matrix(app, world):
+    missing = sorted({endpoint for endpoint, _, _ in urls(app, world)} - MATRIX.keys())
+    assert not missing, f"routes missing from the access matrix: {missing}"
+
+
+@pytest.mark.parametrize("visitor", VISITORS)
+def test_each_visitor_reaches_only_what_their_role_allows(app, client, auth, world, visitor):
+    if visitor in ("coordinator", "evaluator", "admin"):
+        auth.login(visitor)
+    elif visitor == "volunteer":
+        assert client.get(f"/my-booking/{world['token']}").status_code == 200
+    problems = []
+    for endpoint, method, url in urls(app, world):
+        rule = MATRIX.get(endpoint)
+        if rule is None or endpoint == "auth.sign_out":
+            continue
+        response = client.open(url, method=method)
+        code = response.status_code
+        response.close()
+        if rule == COORDINATOR or rule == STAFF:
+            if allowed(rule, visitor):
+                ok = code not in (401, 403) and not (code in (302, 303) and "/manage/sign-in" in response.headers.get("Location", ""))
+            elif visitor in ("anonymous", "volunteer"):
+                ok = code == 303 and "/manage/sign-in" in response.headers["Location"]
+            else:
+                ok = code == 403
+        else:
+            ok = code < 500 and code not in (401, 403)
+        if not ok:
+            problems.append(f"{visitor} {method} {url} ({endpoint}) -> {code}")
+        assert code < 500, f"{method} {url} answered {code}"
+    assert not problems, "\n".join(problems)
+
+
+def test_a_personal_link_opens_only_its_own_booking(app, client, world, make_booking):
+    other = make_booking(world["session_id"])
+    with app.app_context():
+        other_token = issue_link(db.session.get(Booking, other), LinkPurpose.MANAGE)
+        db.session.commit()
+    for endpoint, method, url in urls(app, world):
+        if MATRIX.get(endpoint) != LINK:
+            continue
+        wrong = url.replace(world["token"], "x" * 43)
+        response = client.open(wrong, method=method)
+        assert response.status_code == 404, f"{method} {wrong}"
+    mine = client.get(f"/my-booking/{world['token']}").text
+    theirs = client.get(f"/my-booking/{other_token}").text
+    assert mine != theirs
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Booking.id))) == 2
