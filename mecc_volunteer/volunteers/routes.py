@@ -219,9 +219,15 @@ def _booking_or_404(token: str):
     return booking
 
 
+def _can_change(booking) -> bool:
+    """Cancel or move: an active booking, until its session starts (and unless it was cancelled)."""
+    training_session = booking.training_session
+    return booking.is_active and training_session.cancelled_at is None and utcnow() < training_session.starts_at
+
+
 def _my_booking_context(booking, token: str) -> dict:
     training_session = booking.training_session
-    can_change = booking.is_active and training_session.cancelled_at is None and utcnow() < training_session.starts_at
+    can_change = _can_change(booking)
     return {
         "can_change": can_change,
         "booking": booking,
@@ -288,7 +294,8 @@ def cancel(token: str):
 @bp.route("/my-booking/<token>/move", methods=["GET", "POST"])
 def move(token: str):
     booking = _booking_or_404(token)
-    if not booking.is_active:
+    if not _can_change(booking):
+        flash("This booking can no longer be moved.", "error")
         return redirect(url_for("volunteers.my_booking", token=token), 303)
     sessions = services.list_sessions_to_move_to(booking)
     form = MoveForm(sessions=sessions)
