@@ -8,7 +8,11 @@ PORT ?= 5000
 
 .PHONY: run test setup secret db demo css clean
 
+# The server, with `flask jobs run` every minute beside it (reminders, waiting lists, mail). The loop runs in
+# the background, where the shell ignores Ctrl-C, so the trap stops it when gunicorn stops.
 run: setup secret db demo
+	@while true; do $(FLASK) jobs run; sleep 60; done & jobs_loop=$$!; \
+	trap 'kill $$jobs_loop 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 test: setup secret

@@ -8,8 +8,17 @@ from icalendar import Calendar, Event
 from mecc_volunteer.models import Booking, utcnow
 
 
-def booking_ics(booking: Booking, *, manage_url: str | None = None, now: datetime | None = None) -> str:
+def booking_ics(
+    booking: Booking,
+    *,
+    manage_url: str | None = None,
+    now: datetime | None = None,
+    with_joining_link: bool = False,
+) -> str:
+    """With with_joining_link, the event carries the session's joining link (LOCATION, URL, DESCRIPTION), but
+    only for a volunteer who may have it: booked, with the e-learning confirmed (SPEC 3)."""
     training_session = booking.training_session
+    joining_link = training_session.joining_link if with_joining_link and booking.ready_for_joining_link else None
     config = current_app.config
     calendar = Calendar()
     calendar.add("prodid", f"-//{config['ORGANISATION_NAME']}//{config['SERVICE_NAME']}//EN")
@@ -23,12 +32,21 @@ def booking_ics(booking: Booking, *, manage_url: str | None = None, now: datetim
     event.add("dtstart", training_session.starts_at)
     event.add("dtend", training_session.ends_at)
     event.add("summary", f"MECC {training_session.kind.label.lower()} (online)")
-    event.add("location", training_session.location)
-    description = [
-        "Making Every Contact Count: live online training session.",
-        f"Before the session, complete the MECC e-learning: {config['ELEARNING_URL']}",
-        "Your joining link is sent by email once you have confirmed the e-learning.",
-    ]
+    if joining_link:
+        event.add("location", joining_link)
+        event.add("url", joining_link)
+        description = [
+            "Making Every Contact Count: live online training session.",
+            f"Join the session: {joining_link}",
+            "Please join a few minutes early, with your camera and microphone ready.",
+        ]
+    else:
+        event.add("location", training_session.location)
+        description = [
+            "Making Every Contact Count: live online training session.",
+            f"Before the session, complete the MECC e-learning: {config['ELEARNING_URL']}",
+            "Your joining link is sent by email once you have confirmed the e-learning.",
+        ]
     if manage_url:
         description.append(f"Manage your booking: {manage_url}")
     event.add("description", "\n".join(description))

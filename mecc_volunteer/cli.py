@@ -56,3 +56,17 @@ def register_cli(app: Flask) -> None:
         report = deliver_pending()
         db.session.commit()
         click.echo(f"Mail: {report}.")
+
+    @app.cli.group()
+    def jobs():
+        """Scheduled work: run `flask jobs run` every minute (cron)."""
+
+    @jobs.command("run")
+    def jobs_run():
+        """Do what is due (day-before reminders, waiting-list places), then send queued email. Safe to repeat."""
+        from mecc_volunteer.jobs import run_due_jobs
+
+        report = run_due_jobs()
+        click.echo(f"Jobs: {report}.")
+        if report.failed:
+            raise SystemExit(1)

@@ -40,6 +40,21 @@ MATRIX = {
     "sessions.detail": COORDINATOR,
     "sessions.edit": COORDINATOR,
     "sessions.cancel": COORDINATOR,
+    "sessions.roster": COORDINATOR,
+    "sessions.roster_csv": COORDINATOR,
+    "sessions.add_volunteer": COORDINATOR,
+    "sessions.cancel_booking": COORDINATOR,
+    "sessions.promote_booking": COORDINATOR,
+    "sessions.move_booking": COORDINATOR,
+    "sessions.record_elearning": COORDINATOR,
+    "sessions.attendance": COORDINATOR,
+    "sessions.record_attendance": COORDINATOR,
+    "sessions.mark_all_attended": COORDINATOR,
+    "sessions.joining_links": COORDINATOR,
+    "sessions.resend_joining_links": COORDINATOR,
+    "sessions.elearning_reminders": COORDINATOR,
+    "sessions.emails": COORDINATOR,
+    "sessions.retry_email": COORDINATOR,
 }
 
 VISITORS = ["anonymous", "volunteer", "coordinator", "evaluator", "admin"]

@@ -5,3 +5,5 @@ from flask import Blueprint
 bp = Blueprint("sessions", __name__, template_folder="templates", url_prefix="/manage/sessions")
 
 from mecc_volunteer.sessions import routes  # noqa: E402,F401
+from mecc_volunteer.sessions import roster_routes  # noqa: E402,F401
+from mecc_volunteer.sessions import messaging_routes  # noqa: E402,F401

@@ -81,6 +81,8 @@ def edit(session_id: int):
         else:
             db.session.commit()
             flash(_update_message(result), "success")
+            if result.link_changed and result.had_old_link:
+                return redirect(url_for("sessions.resend_joining_links", session_id=session_id), 303)
             return redirect(url_for("sessions.detail", session_id=session_id), 303)
     return render_template("sessions/form.html", form=form, training_session=training_session)
 

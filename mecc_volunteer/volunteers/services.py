@@ -85,13 +85,16 @@ def get_session_open_for_registration(session_id: int, *, now: datetime | None =
     return training_session
 
 
-def check_accepts_registrations(training_session: TrainingSession, *, now: datetime | None = None) -> None:
+def check_accepts_registrations(
+    training_session: TrainingSession, *, now: datetime | None = None, allow_after_cutoff: bool = False
+) -> None:
+    """allow_after_cutoff: a coordinator adding someone who phoned in late (never to a cancelled or finished session)."""
     status = training_session.status(now or utcnow())
     if status is SessionStatus.CANCELLED:
         raise errors.SessionCancelled()
     if status is SessionStatus.FINISHED:
         raise errors.SessionFinished()
-    if status is SessionStatus.CLOSED:
+    if status is SessionStatus.CLOSED and not allow_after_cutoff:
         raise errors.RegistrationClosed()
 
 
@@ -131,8 +134,9 @@ class RegistrationDetails:
     organisation_id: int
     organisation_other: str | None
     district_id: int | None
-    baseline_confidence: int
-    baseline_knowledge: int
+    # None when not asked (a coordinator adding someone by hand): no baseline answers are stored.
+    baseline_confidence: int | None
+    baseline_knowledge: int | None
     privacy_acknowledged: bool
     followup_consent: bool = False
     phone: str | None = None
@@ -168,11 +172,12 @@ def register(
     *,
     config: dict,
     now: datetime | None = None,
+    allow_after_cutoff: bool = False,
 ) -> RegistrationResult:
     """Book a place, or a place on the waiting list; an existing booking gets its link again instead."""
     now = now or utcnow()
     lock_session(training_session)
-    check_accepts_registrations(training_session, now=now)
+    check_accepts_registrations(training_session, now=now, allow_after_cutoff=allow_after_cutoff)
     if not details.privacy_acknowledged:
         raise errors.DomainError("Confirm that you have read the privacy notice.")
 
@@ -216,6 +221,8 @@ def register(
     db.session.flush()
 
     for key, value in (("confidence", details.baseline_confidence), ("knowledge", details.baseline_knowledge)):
+        if value is None:
+            continue
         db.session.add(
             EvaluationAnswer(
                 booking=booking, survey=Survey.BASELINE, question_key=key, value=str(value), answered_at=now

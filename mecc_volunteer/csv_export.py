@@ -1,0 +1,44 @@
+"""CSV files that open safely in Excel and LibreOffice (STYLE 1.8).
+
+UTF-8 with a byte-order mark (so Excel reads accents and non-Latin names correctly), one line per row
+(newlines inside a cell become spaces), and the formula-injection guard: a text cell that a spreadsheet
+could take for a formula is prefixed with a single quote, so nothing is lost and nothing runs.
+"""
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+# Characters that make a spreadsheet treat a cell as a formula or a command (OWASP "CSV injection"),
+# plus their full-width forms, which some spreadsheet versions read the same way.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+_NEWLINES = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def safe_cell(value) -> str | int | float:
+    """One cell, ready for the writer: numbers stay numbers; text is made single-line and formula-safe."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = str(value)
+    # Judge the text as typed and as a spreadsheet would see it after leading spaces.
+    dangerous = text.startswith(FORMULA_STARTS) or text.lstrip(" ").startswith(FORMULA_STARTS)
+    text = _NEWLINES.sub(" ", text)
+    return "'" + text if dangerous else text
+
+
+def write_csv(headers: Sequence[str], rows: Iterable[Sequence]) -> bytes:
+    """The whole file as bytes: utf-8-sig, CRLF line ends (RFC 4180), every cell through safe_cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([safe_cell(header) for header in headers])
+    for row in rows:
+        writer.writerow([safe_cell(cell) for cell in row])
+    return buffer.getvalue().encode("utf-8-sig")

@@ -1,0 +1,124 @@
+"""Roster forms: format rules only. Adding a volunteer reuses the public registration form's fields and
+validators; the rules about places and bookings live in volunteers.services and sessions.roster."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectField, StringField
+
+from mecc_volunteer.models import BookingStatus
+from mecc_volunteer.sessions.roster import MAX_SEARCH_LENGTH
+from mecc_volunteer.templating import format_session_time
+from mecc_volunteer.validation import CleanText, Length, OneOf, Required, normalise_text
+from mecc_volunteer.volunteers.forms import OUTSIDE_OXFORDSHIRE, ElearningForm, MoveForm, RegistrationForm, options
+from mecc_volunteer.volunteers.services import RegistrationDetails
+
+ALL_STATUSES = "all"
+
+
+def _all_is_empty(value):
+    """?status=all and ?status= both mean every status."""
+    return "" if value == ALL_STATUSES else value
+
+
+class RosterSearchForm(FlaskForm):
+    """The roster's GET search form (no CSRF: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(filters=[normalise_text], validators=[CleanText("Search"), Length("Search", MAX_SEARCH_LENGTH)])
+    status = SelectField(
+        choices=options((status.value, status.label) for status in BookingStatus),
+        filters=[_all_is_empty],
+        validate_choice=False,
+        validators=[OneOf("Select a status from the list")],
+    )
+
+    @property
+    def search(self) -> str:
+        return "" if self.q.errors else (self.q.data or "")
+
+    @property
+    def booking_status(self) -> BookingStatus | None:
+        if self.status.errors or not self.status.data:
+            return None
+        return BookingStatus(self.status.data)
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """The valid search and filter, as query arguments to carry through actions and redirects."""
+        filters = {"q": self.search, "status": self.booking_status.value if self.booking_status else ""}
+        return {key: value for key, value in filters.items() if value}
+
+
+class AddVolunteerForm(RegistrationForm):
+    """The registration form as a coordinator fills it in for someone who phoned: the same fields and
+    validators, without the baseline and equality questions, and with the coordinator's own privacy check."""
+
+    baseline_confidence = None
+    baseline_knowledge = None
+    age_band = None
+    gender = None
+    ethnic_group = None
+    disability = None
+    followup_consent = None
+    privacy_acknowledged = BooleanField(
+        validators=[Required("Confirm that you have told the volunteer how we use their information")],
+        false_values=("", "false", "0"),
+    )
+
+    def details(self) -> RegistrationDetails:
+        district = self.district.data
+        return RegistrationDetails(
+            name=self.name.data,
+            email=self.email.data,
+            phone=self.phone.data,
+            organisation_id=int(self.organisation.data),
+            organisation_other=self.organisation_other.data or None,
+            role=self.role.data,
+            district_id=None if district == OUTSIDE_OXFORDSHIRE else int(district),
+            baseline_confidence=None,
+            baseline_knowledge=None,
+            privacy_acknowledged=bool(self.privacy_acknowledged.data),
+        )
+
+
+class RecordElearningForm(ElearningForm):
+    """The volunteer's e-learning, recorded by a coordinator (GOV.UK date input)."""
+
+    WHAT = "the date they completed the e-learning"
+
+    declaration = BooleanField(
+        validators=[Required("Confirm that the volunteer told you they have completed the MECC e-learning")],
+        false_values=("", "false", "0"),
+    )
+
+
+class MoveBookingForm(MoveForm):
+    """Which session to move a booking to: each choice labelled with its date and places left."""
+
+    def __init__(self, *args, sessions=(), **kwargs):
+        super().__init__(*args, sessions=sessions, **kwargs)
+        self.choose_from(sessions)
+
+    def choose_from(self, sessions) -> None:
+        self.training_session.choices = options(
+            (s.training_session.id, format_session_time(s.training_session.starts_at, s.training_session.ends_at))
+            for s in sessions
+        )
+        self.place_hints = {
+            str(s.training_session.id): f"{s.training_session.places_left} "
+            f"{'place' if s.training_session.places_left == 1 else 'places'} left"
+            for s in sessions
+        }
+
+
+class AttendanceForm(FlaskForm):
+    attended = RadioField(
+        choices=options([("yes", "Attended"), ("no", "Did not attend")]),
+        validate_choice=False,
+        validators=[Required("Choose attended or did not attend"), OneOf("Choose attended or did not attend")],
+    )
+
+    @property
+    def was_there(self) -> bool:
+        return self.attended.data == "yes"

@@ -1,0 +1,371 @@
+"""Coordinator views for a session's roster and attendance: parse, load, check the role, call one service,
+commit, respond. Without JavaScript every action is a form and a redirect; with htmx the same endpoints
+answer with the changed fragment."""
+
+import logging
+from io import BytesIO
+
+from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+
+from mecc_volunteer import errors
+from mecc_volunteer.auth.access import roles_required
+from mecc_volunteer.csv_export import write_csv
+from mecc_volunteer.extensions import db
+from mecc_volunteer.forms import ConfirmForm
+from mecc_volunteer.htmx import is_htmx, render
+from mecc_volunteer.models import LONDON, Booking, BookingStatus, StaffRole, TrainingSession, utcnow
+from mecc_volunteer.sessions import bp, roster, services
+from mecc_volunteer.sessions.roster_forms import (
+    ALL_STATUSES,
+    AddVolunteerForm,
+    AttendanceForm,
+    MoveBookingForm,
+    RecordElearningForm,
+    RosterSearchForm,
+)
+from mecc_volunteer.templating import format_date, format_session_time
+from mecc_volunteer.volunteers.services import Outcome, list_districts, list_organisations
+
+log = logging.getLogger(__name__)
+
+COORDINATORS = (StaffRole.COORDINATOR,)
+
+
+def _session_or_404(session_id: int) -> TrainingSession:
+    return db.get_or_404(TrainingSession, session_id)
+
+
+def _booking_or_404(training_session: TrainingSession, booking_id: int) -> Booking:
+    booking = roster.get_booking(training_session, booking_id)
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def _search_form() -> RosterSearchForm:
+    """The roster's search and filter from the query string; bad values are reported and ignored."""
+    form = RosterSearchForm(formdata=request.args)
+    form.validate()
+    return form
+
+
+def _roster_url(training_session: TrainingSession) -> str:
+    return url_for("sessions.roster", session_id=training_session.id, **_search_form().filters)
+
+
+# --- The roster -----------------------------------------------------------------------------------------
+
+
+def _roster_page(training_session: TrainingSession, search_form: RosterSearchForm):
+    """The roster page, or only its results for htmx (a search, or the answer to a row action)."""
+    now = utcnow()
+    return render(
+        "sessions/roster.html",
+        block="roster_results",
+        training_session=training_session,
+        row=services.get_session_row(training_session, now=now),
+        roster=roster.list_roster(
+            training_session, search=search_form.search, status=search_form.booking_status, now=now
+        ),
+        search_form=search_form,
+        filters=search_form.filters,
+        cannot_add=roster.reason_cannot_add(training_session, now=now),
+        BookingStatus=BookingStatus,
+    )
+
+
+def _after_roster_action(training_session: TrainingSession):
+    """htmx: the refreshed results, with the message swapped into the flash region. No JS: back to the roster."""
+    if is_htmx():
+        return _roster_page(training_session, _search_form())
+    return redirect(_roster_url(training_session), 303)
+
+
+@bp.get("/<int:session_id>/roster", endpoint="roster")
+@roles_required(*COORDINATORS)
+def roster_page(session_id: int):
+    return _roster_page(_session_or_404(session_id), _search_form())
+
+
+@bp.get("/<int:session_id>/roster.csv")
+@roles_required(*COORDINATORS)
+def roster_csv(session_id: int):
+    training_session = _session_or_404(session_id)
+    requested = request.args.get("status", "")
+    if requested == ALL_STATUSES:
+        statuses = tuple(BookingStatus)
+    elif requested in {status.value for status in BookingStatus}:
+        statuses = (BookingStatus(requested),)
+    else:
+        statuses = roster.HOLDING_PLACE
+    headers, rows = roster.roster_rows(training_session, statuses=statuses)
+    return send_file(
+        BytesIO(write_csv(headers, rows)),
+        mimetype="text/csv",
+        as_attachment=True,
+        download_name=roster.roster_filename(training_session),
+    )
+
+
+# --- Row actions ----------------------------------------------------------------------------------------
+
+
+@bp.route("/<int:session_id>/roster/<int:booking_id>/cancel", methods=["GET", "POST"])
+@roles_required(*COORDINATORS)
+def cancel_booking(session_id: int, booking_id: int):
+    training_session = _session_or_404(session_id)
+    booking = _booking_or_404(training_session, booking_id)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        name = booking.volunteer.name
+        try:
+            result = roster.cancel_from_roster(booking, by=current_user)
+        except errors.DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(_cancelled_message(name, result), "success")
+        return _after_roster_action(training_session)
+    if not booking.is_active:
+        name = booking.volunteer.name
+        if booking.status is BookingStatus.CANCELLED:
+            flash(f"{name}'s booking is already cancelled.", "error")
+        else:
+            flash(f"{name} is marked {booking.status.label.lower()}, so the booking can no longer be cancelled.", "error")
+        return redirect(_roster_url(training_session), 303)
+    return render_template(
+        "sessions/booking_cancel.html",
+        form=form,
+        booking=booking,
+        training_session=training_session,
+        filters=_search_form().filters,
+        BookingStatus=BookingStatus,
+    )
+
+
+def _cancelled_message(name: str, result: roster.CancelResult) -> str:
+    message = f"{name}'s booking is cancelled."
+    if result.promoted:
+        names = ", ".join(booking.volunteer.name for booking in result.promoted)
+        message += f" The place went to {names} from the waiting list, who has been emailed."
+    return message
+
+
+@bp.post("/<int:session_id>/roster/<int:booking_id>/promote")
+@roles_required(*COORDINATORS)
+def promote_booking(session_id: int, booking_id: int):
+    training_session = _session_or_404(session_id)
+    booking = _booking_or_404(training_session, booking_id)
+    if ConfirmForm().validate_on_submit():
+        name = booking.volunteer.name
+        try:
+            roster.promote_booking(booking, by=current_user)
+        except errors.DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(f"{name} is booked from the waiting list and has been emailed.", "success")
+    return _after_roster_action(training_session)
+
+
+@bp.route("/<int:session_id>/roster/<int:booking_id>/move", methods=["GET", "POST"])
+@roles_required(*COORDINATORS)
+def move_booking(session_id: int, booking_id: int):
+    training_session = _session_or_404(session_id)
+    booking = _booking_or_404(training_session, booking_id)
+    if not booking.is_active:
+        flash(f"{booking.volunteer.name}'s booking is {booking.status.label.lower()}, so it cannot be moved.", "error")
+        return redirect(_roster_url(training_session), 303)
+    sessions = roster.list_sessions_to_move_to(booking)
+    form = MoveBookingForm(sessions=sessions)
+    if request.method == "POST" and form.validate_on_submit():
+        name = booking.volunteer.name
+        target = db.session.get(TrainingSession, int(form.training_session.data))
+        try:
+            roster.move_from_roster(booking, target, by=current_user)
+        except errors.DomainError as error:
+            db.session.rollback()
+            sessions = roster.list_sessions_to_move_to(booking)
+            form.choose_from(sessions)
+            form.training_session.errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(
+                f"{name} has moved to the session on {format_session_time(target.starts_at, target.ends_at)}. "
+                "We have emailed them the new details.",
+                "success",
+            )
+            return redirect(_roster_url(training_session), 303)
+    return render_template(
+        "sessions/booking_move.html",
+        form=form,
+        sessions=sessions,
+        booking=booking,
+        training_session=training_session,
+        filters=_search_form().filters,
+        BookingStatus=BookingStatus,
+    )
+
+
+@bp.route("/<int:session_id>/roster/<int:booking_id>/elearning", methods=["GET", "POST"])
+@roles_required(*COORDINATORS)
+def record_elearning(session_id: int, booking_id: int):
+    training_session = _session_or_404(session_id)
+    booking = _booking_or_404(training_session, booking_id)
+    if not booking.is_active:
+        flash(f"{booking.volunteer.name}'s booking is {booking.status.label.lower()}.", "error")
+        return redirect(_roster_url(training_session), 303)
+    form = RecordElearningForm(today=utcnow().astimezone(LONDON).date())
+    if request.method == "POST" and form.validate_on_submit():
+        name = booking.volunteer.name
+        try:
+            roster.record_elearning(booking, form.completed_on, by=current_user)
+        except errors.DomainError as error:
+            db.session.rollback()
+            form.completed_day.errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(f"E-learning recorded for {name}: completed on {format_date(form.completed_on)}.", "success")
+            return redirect(_roster_url(training_session), 303)
+    return render_template(
+        "sessions/booking_elearning.html",
+        form=form,
+        booking=booking,
+        training_session=training_session,
+        filters=_search_form().filters,
+    )
+
+
+# --- Adding someone by hand -----------------------------------------------------------------------------
+
+
+@bp.route("/<int:session_id>/roster/add", methods=["GET", "POST"])
+@roles_required(*COORDINATORS)
+def add_volunteer(session_id: int):
+    training_session = _session_or_404(session_id)
+    form = AddVolunteerForm(organisations=list_organisations(), districts=list_districts())
+    cannot_add = roster.reason_cannot_add(training_session)
+    if request.method == "POST" and cannot_add is None and form.validate_on_submit():
+        try:
+            result = _add_once_more_on_conflict(training_session, form)
+        except (roster.AlreadyOnThisSession, roster.BookedOnAnotherSession) as error:
+            db.session.rollback()
+            form.email.errors.append(error.message)
+        except errors.DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(url_for("sessions.roster", session_id=session_id), 303)
+        else:
+            flash(_added_message(result), "success")
+            return redirect(url_for("sessions.roster", session_id=session_id), 303)
+    return render_template(
+        "sessions/add_volunteer.html",
+        form=form,
+        training_session=training_session,
+        row=services.get_session_row(training_session),
+        cannot_add=cannot_add,
+    )
+
+
+def _add_once_more_on_conflict(training_session: TrainingSession, form: AddVolunteerForm):
+    """A double-submitted form collides in a unique index: the second attempt then finds the booking
+    the first one made, and says so."""
+    for attempt in (1, 2):
+        try:
+            result = roster.add_volunteer(training_session, form.details(), by=current_user, config=current_app.config)
+            db.session.commit()
+            return result
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+            log.info("adding a volunteer to session %s collided; trying again", training_session.id)
+    raise AssertionError("unreachable")
+
+
+def _added_message(result) -> str:
+    name = result.booking.volunteer.name
+    if result.outcome is Outcome.WAITING:
+        return (
+            f"The session is full, so {name} is on the waiting list (position {result.waiting_position}). "
+            "We have emailed them with their personal link."
+        )
+    return f"{name} is booked. We have emailed them the confirmation and their personal link."
+
+
+# --- Attendance -----------------------------------------------------------------------------------------
+
+
+def _attendance_context(training_session: TrainingSession) -> dict:
+    now = utcnow()
+    return {
+        "training_session": training_session,
+        "row": services.get_session_row(training_session, now=now),
+        "bookings": roster.list_attendance(training_session),
+        "is_open": roster.attendance_is_open(training_session, now=now),
+        "BookingStatus": BookingStatus,
+    }
+
+
+@bp.get("/<int:session_id>/attendance")
+@roles_required(*COORDINATORS)
+def attendance(session_id: int):
+    training_session = _session_or_404(session_id)
+    return render("sessions/attendance.html", block="attendance_list", **_attendance_context(training_session))
+
+
+@bp.post("/<int:session_id>/attendance/<int:booking_id>")
+@roles_required(*COORDINATORS)
+def record_attendance(session_id: int, booking_id: int):
+    training_session = _session_or_404(session_id)
+    booking = _booking_or_404(training_session, booking_id)
+    form = AttendanceForm()
+    if form.validate_on_submit():
+        name = booking.volunteer.name
+        try:
+            roster.record_attendance(booking, form.was_there, by=current_user)
+        except errors.DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(f"{name}: {booking.status.label.lower()}.", "success")
+    else:
+        flash(form.attended.errors[0], "error")
+    if is_htmx():
+        return render(
+            "sessions/attendance.html",
+            block="attendance_row",
+            booking=booking,
+            is_open=roster.attendance_is_open(training_session),
+            single_row=True,
+            training_session=training_session,
+            BookingStatus=BookingStatus,
+        )
+    return redirect(url_for("sessions.attendance", session_id=session_id, _anchor=f"booking-{booking.id}"), 303)
+
+
+@bp.post("/<int:session_id>/attendance/mark-all")
+@roles_required(*COORDINATORS)
+def mark_all_attended(session_id: int):
+    training_session = _session_or_404(session_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            marked = roster.mark_all_attended(training_session, by=current_user)
+        except errors.DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            n = len(marked)
+            flash(
+                f"{n} {'person' if n == 1 else 'people'} marked as attended. Change anyone who did not attend below.",
+                "success",
+            )
+    if is_htmx():
+        return render("sessions/attendance.html", block="attendance_list", **_attendance_context(training_session))
+    return redirect(url_for("sessions.attendance", session_id=session_id), 303)
