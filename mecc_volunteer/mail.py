@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_app_context
 from flask_mail import Connection, Message
 
 from mecc_volunteer.extensions import db
@@ -65,10 +65,13 @@ def queue_email(
         next_attempt_at=utcnow(),
     )
     db.session.add(email)
-    if not hasattr(g, "queued_emails"):
-        g.queued_emails = []
-    g.queued_emails.append(email)
+    _deliver_after_this_request(email)
     return email
+
+
+def _deliver_after_this_request(email: OutgoingEmail) -> None:
+    if has_app_context():
+        g.setdefault("queued_emails", []).append(email)
 
 
 @dataclass
@@ -152,10 +155,11 @@ def requeue_stuck(*, now: datetime) -> int:
 
 
 def retry_failed(email: OutgoingEmail, *, now: datetime | None = None) -> None:
-    """A coordinator asks to try a failed message again."""
+    """A coordinator asks to try a failed message again (after this request, like newly queued mail)."""
     if email.status == EmailStatus.FAILED:
         email.status = EmailStatus.QUEUED
         email.next_attempt_at = now or utcnow()
+        _deliver_after_this_request(email)
 
 
 def _claim(email_id: int, *, now: datetime, claimed_at: datetime) -> tuple[OutgoingEmail, Message] | None:

@@ -260,7 +260,8 @@ def test_cancelling_a_booking_asks_first_then_books_the_first_person_waiting(app
     assert booking(app, ids["Cara Lewis"]).status is BookingStatus.BOOKED
     assert booking(app, ids["Dev Patel"]).status is BookingStatus.WAITING
     assert places_taken(app, training_session.id) == 2
-    assert emails(app) == ["place_offered"]
+    # The person cancelled is told; the first person waiting is offered the place.
+    assert sorted(emails(app)) == ["booking_cancelled", "place_offered"]
 
 
 def test_cancelling_twice_says_it_is_already_cancelled(app, client, coordinator, full_session):
@@ -273,7 +274,8 @@ def test_cancelling_twice_says_it_is_already_cancelled(app, client, coordinator,
 
     assert "Dev Patel&#39;s booking is already cancelled." in again.text
     assert "already cancelled" in confirm_again.text and "Are you sure" not in confirm_again.text
-    assert places_taken(app, training_session.id) == 2 and emails(app) == []
+    # A waiting-list place frees nothing; the one cancellation is told once.
+    assert places_taken(app, training_session.id) == 2 and emails(app) == ["booking_cancelled"]
 
 
 def test_cancelling_with_htmx_returns_the_refreshed_roster_and_the_message(app, client, coordinator, full_session, htmx_headers):

@@ -19,3 +19,7 @@ def queue_session_changed(booking: Booking) -> None:
         with_ics=booking.status.value == "booked",
         manage_url=manage_url_for(token),
     )
+
+
+def queue_booking_cancelled_by_coordinator(booking: Booking) -> None:
+    queue_for_booking("booking_cancelled", booking, "Your MECC training booking is cancelled")

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app, g, render_template
+from flask import current_app, render_template
 from sqlalchemy.orm import joinedload
 
 from mecc_volunteer import errors
-from mecc_volunteer.calendar import booking_ics
 from mecc_volunteer.extensions import db
-from mecc_volunteer.mail import queue_email, retry_failed
+from mecc_volunteer.mail import retry_failed
 from mecc_volunteer.models import (
     LONDON,
     Booking,
@@ -33,7 +32,7 @@ from mecc_volunteer.sessions.joining_links import joining_link_problem
 from mecc_volunteer.templating import format_date, format_time
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.urls import external_url
-from mecc_volunteer.volunteers.emails import manage_url_for
+from mecc_volunteer.volunteers.emails import email_context, manage_url_for, queue_for_booking
 from mecc_volunteer.volunteers.services import lock_session
 
 # What coordinators call each email on the status page.
@@ -170,7 +169,7 @@ def send_joining_links(
         changed = booking.joining_link_sent is not None
         # An extra live link to My booking: the one in their confirmation email keeps working.
         token = issue_link(booking, LinkPurpose.MANAGE, now=now, replace=False)
-        queued = _queue(
+        queued = queue_for_booking(
             "joining_link",
             booking,
             _joining_link_subject(training_session, changed=changed),
@@ -265,7 +264,7 @@ def send_elearning_reminders(
             already += 1
             continue
         token = issue_link(booking, LinkPurpose.MANAGE, now=now, replace=False)
-        _queue(
+        queue_for_booking(
             "elearning_reminder",
             booking,
             _elearning_reminder_subject(training_session),
@@ -317,7 +316,7 @@ def send_day_before_reminders(training_session: TrainingSession, *, now: datetim
         token = issue_link(booking, LinkPurpose.MANAGE, now=now, replace=False)
         # Released only to a booked volunteer who has confirmed the e-learning (SPEC 3).
         joining_link = link if booking.ready_for_joining_link else None
-        _queue(
+        queue_for_booking(
             "day_before_reminder",
             booking,
             f"Tomorrow: your MECC training at {format_time(training_session.starts_at)}",
@@ -381,8 +380,6 @@ def retry_email(email: OutgoingEmail, *, by: StaffUser, now: datetime | None = N
         if email.template == "joining_link" and (not link or link not in (email.body_text or "")):
             raise CannotSend("The joining link has changed since this email was written. Send the new link instead.")
     retry_failed(email, now=now)
-    # The after-request delivery sends what this request queued: count the retried email in.
-    g.setdefault("queued_emails", []).append(email)
     return email
 
 
@@ -420,43 +417,6 @@ def _keys_used(keys: list[str]) -> set[str]:
     return used
 
 
-def _context(training_session: TrainingSession, volunteer, booking: Booking | None, **context) -> dict:
-    """What every email template gets (as volunteers.emails.queue_for_booking gives it)."""
-    config = current_app.config
-    context.update(
-        booking=booking,
-        volunteer=volunteer,
-        training_session=training_session,
-        config=config,
-        service_name=config["SERVICE_NAME"],
-        contact_email=config["CONTACT_EMAIL"],
-        elearning_url=config["ELEARNING_URL"],
-        lost_link_url=external_url("volunteers.lost_link"),
-    )
-    return context
-
-
-def _queue(
-    template: str, booking: Booking, subject: str, *, dedupe_key: str, now: datetime, with_ics: bool = False, **context
-) -> OutgoingEmail | None:
-    context = _context(booking.training_session, booking.volunteer, booking, **context)
-    attachments = None
-    if with_ics:
-        ics = booking_ics(booking, manage_url=context.get("manage_url"), now=now, with_joining_link=True)
-        attachments = [{"filename": "mecc-training.ics", "content_type": "text/calendar; charset=utf-8", "data": ics}]
-    return queue_email(
-        template=template,
-        to=booking.volunteer.email,
-        subject=subject,
-        text=render_template(f"email/{template}.txt", **context),
-        html=render_template(f"email/{template}.html", **context),
-        attachments=attachments,
-        dedupe_key=dedupe_key,
-        training_session_id=booking.training_session_id,
-        booking_id=booking.id,
-    )
-
-
 @dataclass(frozen=True)
 class _SampleVolunteer:
     name: str = "Sample Volunteer"
@@ -466,5 +426,5 @@ def _preview(
     template: str, training_session: TrainingSession, booking: Booking | None, subject: str, **context
 ) -> EmailPreview:
     volunteer = booking.volunteer if booking is not None else _SampleVolunteer()
-    text = render_template(f"email/{template}.txt", **_context(training_session, volunteer, booking, **context))
+    text = render_template(f"email/{template}.txt", **email_context(training_session, volunteer, booking, **context))
     return EmailPreview(to=booking.volunteer.email if booking is not None else None, subject=subject, text=text)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import contains_eager
 
 from mecc_volunteer import errors
 from mecc_volunteer.extensions import db
+from mecc_volunteer.sessions import emails
 from mecc_volunteer.models import (
     LONDON,
     Booking,
@@ -210,6 +211,7 @@ def cancel_from_roster(booking: Booking, *, by: StaffUser, now: datetime | None 
     if not booking.is_active:
         raise errors.BookingNotActive(f"{booking.volunteer.name}'s booking can no longer be cancelled.")
     volunteer_services.cancel_booking(booking, now=now)
+    emails.queue_booking_cancelled_by_coordinator(booking)
     promoted = list(
         db.session.scalars(
             sa.select(Booking).where(

@@ -1,10 +1,12 @@
 """What the volunteer journey emails, and to whom. Rendered from email/<name>.txt and .html."""
 
+from datetime import datetime
+
 from flask import current_app, render_template
 
 from mecc_volunteer.calendar import booking_ics
 from mecc_volunteer.mail import queue_email
-from mecc_volunteer.models import Booking, TrainingSession
+from mecc_volunteer.models import Booking, OutgoingEmail, TrainingSession
 from mecc_volunteer.urls import external_url
 
 
@@ -12,29 +14,47 @@ def manage_url_for(token: str | None) -> str | None:
     return external_url("volunteers.my_booking", token=token) if token else None
 
 
-def queue_for_booking(template: str, booking: Booking, subject: str, *, with_ics: bool = False, **context) -> None:
-    """Render email/<template>.txt and .html for the booking's volunteer and add it to the outbox."""
+def email_context(training_session: TrainingSession, volunteer, booking: Booking | None, **context) -> dict:
+    """What every email template gets, besides what the caller passes."""
     config = current_app.config
     context.update(
         booking=booking,
-        volunteer=booking.volunteer,
-        training_session=booking.training_session,
+        volunteer=volunteer,
+        training_session=training_session,
         config=config,
         service_name=config["SERVICE_NAME"],
         contact_email=config["CONTACT_EMAIL"],
+        elearning_url=config["ELEARNING_URL"],
         lost_link_url=external_url("volunteers.lost_link"),
     )
+    return context
+
+
+def queue_for_booking(
+    template: str,
+    booking: Booking,
+    subject: str,
+    *,
+    with_ics: bool = False,
+    dedupe_key: str | None = None,
+    now: datetime | None = None,
+    **context,
+) -> OutgoingEmail | None:
+    """Render email/<template>.txt and .html for the booking's volunteer and add it to the outbox.
+    The .ics carries the joining link only for a volunteer who may have it (booked, e-learning confirmed)."""
+    context = email_context(booking.training_session, booking.volunteer, booking, **context)
     attachments = None
     if with_ics:
-        ics = booking_ics(booking, manage_url=context.get("manage_url"))
+        ics = booking_ics(booking, manage_url=context.get("manage_url"), now=now, with_joining_link=True)
         attachments = [{"filename": "mecc-training.ics", "content_type": "text/calendar; charset=utf-8", "data": ics}]
-    queue_email(
+    return queue_email(
         template=template,
         to=booking.volunteer.email,
         subject=subject,
         text=render_template(f"email/{template}.txt", **context),
         html=render_template(f"email/{template}.html", **context),
         attachments=attachments,
+        dedupe_key=dedupe_key,
         training_session_id=booking.training_session_id,
         booking_id=booking.id,
     )

@@ -256,7 +256,7 @@ def calendar(token: str):
     booking = _booking_or_404(token)
     if not booking.is_active:
         abort(404)
-    ics = booking_ics(booking, manage_url=external_url("volunteers.my_booking", token=token))
+    ics = booking_ics(booking, manage_url=external_url("volunteers.my_booking", token=token), with_joining_link=True)
     response = make_response(ics)
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Content-Disposition"] = 'attachment; filename="mecc-training.ics"'

@@ -421,6 +421,9 @@ def move_booking(booking: Booking, target: TrainingSession, *, now: datetime | N
         booked_at=now,
         waitlisted_at=None,
         moved_at=now,
+        # The old session's joining link is no use for the new one.
+        joining_link_sent=None,
+        joining_link_sent_at=None,
     ):
         release_place(target)
         raise errors.BookingNotActive("This booking changed while you were moving it. Please try again.")
