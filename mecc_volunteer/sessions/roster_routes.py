@@ -2,12 +2,10 @@
 commit, respond. Without JavaScript every action is a form and a redirect; with htmx the same endpoints
 answer with the changed fragment."""
 
-import logging
 from io import BytesIO
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
 
 from mecc_volunteer import errors
 from mecc_volunteer.auth.access import roles_required
@@ -26,9 +24,9 @@ from mecc_volunteer.sessions.roster_forms import (
     RosterSearchForm,
 )
 from mecc_volunteer.templating import format_date, format_session_time
+from mecc_volunteer.transactions import commit_with_one_retry
 from mecc_volunteer.volunteers.services import Outcome, list_districts, list_organisations
 
-log = logging.getLogger(__name__)
 
 COORDINATORS = (StaffRole.COORDINATOR,)
 
@@ -272,19 +270,11 @@ def add_volunteer(session_id: int):
 
 
 def _add_once_more_on_conflict(training_session: TrainingSession, form: AddVolunteerForm):
-    """A double-submitted form collides in a unique index: the second attempt then finds the booking
-    the first one made, and says so."""
-    for attempt in (1, 2):
-        try:
-            result = roster.add_volunteer(training_session, form.details(), by=current_user, config=current_app.config)
-            db.session.commit()
-            return result
-        except IntegrityError:
-            db.session.rollback()
-            if attempt == 2:
-                raise
-            log.info("adding a volunteer to session %s collided; trying again", training_session.id)
-    raise AssertionError("unreachable")
+    """A double-submitted form: the second attempt finds the booking the first one made, and says so."""
+    return commit_with_one_retry(
+        lambda: roster.add_volunteer(training_session, form.details(), by=current_user, config=current_app.config),
+        what=f"adding a volunteer to session {training_session.id}",
+    )
 
 
 def _added_message(result) -> str:

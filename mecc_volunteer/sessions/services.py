@@ -22,7 +22,7 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.sessions import emails
-from mecc_volunteer.volunteers.services import promote_from_waiting_list
+from mecc_volunteer.volunteers.services import lock_session, promote_from_waiting_list
 
 MAX_CAPACITY = 500
 
@@ -196,9 +196,7 @@ def update_session(
         raise errors.DomainError("The kind of session cannot change once people have booked")
 
     # Lock the row so a registration cannot take a place between the check and the change.
-    db.session.execute(
-        sa.select(TrainingSession.id).where(TrainingSession.id == training_session.id).with_for_update()
-    )
+    lock_session(training_session)
     db.session.refresh(training_session)
     if details.capacity < training_session.places_taken:
         booked = training_session.places_taken

@@ -1,9 +1,7 @@
 """Volunteer views: parse, load, call one service, commit, respond."""
 
-import logging
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
-from sqlalchemy.exc import IntegrityError
 
 from mecc_volunteer import errors
 from mecc_volunteer.calendar import booking_ics
@@ -12,6 +10,7 @@ from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.htmx import hx_location, is_htmx, render
 from mecc_volunteer.models import LONDON, BookingStatus, LinkPurpose, SessionKind, TrainingSession, utcnow
 from mecc_volunteer.tokens import find_booking
+from mecc_volunteer.transactions import commit_with_one_retry
 from mecc_volunteer.urls import external_url
 from mecc_volunteer.volunteers import bp, services
 from mecc_volunteer.volunteers.forms import (
@@ -24,7 +23,6 @@ from mecc_volunteer.volunteers.forms import (
     label_for,
 )
 
-log = logging.getLogger(__name__)
 
 PENDING_KEY = "pending_registration"
 RESULT_KEY = "registration_result"
@@ -153,20 +151,11 @@ def check_answers(session_id: int):
 
 
 def _register_once_more_on_conflict(training_session: TrainingSession, form: RegistrationForm):
-    """A double-submitted form or two first registrations with one email collide in a unique index:
-    the second attempt then finds what the first wrote and answers as for a returning volunteer."""
     details = _details(form)
-    for attempt in (1, 2):
-        try:
-            result = services.register(training_session, details, config=current_app.config)
-            db.session.commit()
-            return result
-        except IntegrityError:
-            db.session.rollback()
-            if attempt == 2:
-                raise
-            log.info("registration for session %s collided; trying again", training_session.id)
-    raise AssertionError("unreachable")
+    return commit_with_one_retry(
+        lambda: services.register(training_session, details, config=current_app.config),
+        what=f"registration for session {training_session.id}",
+    )
 
 
 def _details(form: RegistrationForm) -> services.RegistrationDetails:
