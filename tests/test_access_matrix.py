@@ -14,6 +14,7 @@ PUBLIC = "public"  # anyone
 LINK = "personal link"  # anyone holding the volunteer's secret link; otherwise a friendly 404
 COORDINATOR = "coordinator"  # coordinators and admins
 STAFF = "staff"  # any signed-in staff user
+EVALUATOR = "evaluator"  # evaluators and admins
 SIGN_IN = "sign in"  # the sign-in page and sign-out action
 
 # endpoint -> who may use it
@@ -67,6 +68,7 @@ def allowed(rule: str, visitor: str) -> bool:
         LINK: True,  # checked separately: the link itself is the key
         STAFF: visitor in ("coordinator", "evaluator", "admin"),
         COORDINATOR: visitor in ("coordinator", "admin"),
+        EVALUATOR: visitor in ("evaluator", "admin"),
     }[rule]
 
 
@@ -114,7 +116,7 @@ def test_each_visitor_reaches_only_what_their_role_allows(app, client, auth, wor
         response = client.open(url, method=method)
         code = response.status_code
         response.close()
-        if rule == COORDINATOR or rule == STAFF:
+        if rule in (COORDINATOR, STAFF, EVALUATOR):
             if allowed(rule, visitor):
                 ok = code not in (401, 403) and not (code in (302, 303) and "/manage/sign-in" in response.headers.get("Location", ""))
             elif visitor in ("anonymous", "volunteer"):

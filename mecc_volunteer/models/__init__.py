@@ -1,7 +1,7 @@
 """All models, imported in one place so Alembic sees every table."""
 
 from mecc_volunteer.models.base import Base, utcnow
-from mecc_volunteer.models.evaluation import EvaluationAnswer, Survey
+from mecc_volunteer.models.evaluation import DownloadRecord, EvaluationAnswer, EvaluationResponse, Survey
 from mecc_volunteer.models.outbox import EmailStatus, OutgoingEmail
 from mecc_volunteer.models.programme import District, Organisation, Programme
 from mecc_volunteer.models.staff import SignInAttempt, StaffRole, StaffUser
@@ -24,8 +24,10 @@ __all__ = [
     "Booking",
     "BookingStatus",
     "District",
+    "DownloadRecord",
     "EmailStatus",
     "EvaluationAnswer",
+    "EvaluationResponse",
     "LinkPurpose",
     "Organisation",
     "OutgoingEmail",

@@ -32,3 +32,37 @@ class EvaluationAnswer(Base):
 
     def __repr__(self) -> str:
         return f"<EvaluationAnswer {self.id}>"
+
+
+class EvaluationResponse(Base):
+    """One submitted survey (after the session, or follow-up) per booking; its answers are EvaluationAnswers."""
+
+    __tablename__ = "evaluation_responses"
+    __table_args__ = (sa.UniqueConstraint("booking_id", "survey", name="one_response_per_survey"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True)
+    survey: Mapped[Survey] = mapped_column(sa.Enum(Survey, native_enum=False, length=20))
+    instrument_version: Mapped[int] = mapped_column(default=1)
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    booking: Mapped["Booking"] = relationship()  # noqa: F821
+
+    def __repr__(self) -> str:
+        return f"<EvaluationResponse {self.id}>"
+
+
+class DownloadRecord(Base):
+    """Who downloaded which export, when, with which filters and how many rows (no personal data)."""
+
+    __tablename__ = "download_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id", ondelete="SET NULL"))
+    export_name: Mapped[str] = mapped_column(sa.String(60))
+    filters: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    row_count: Mapped[int] = mapped_column(default=0)
+    downloaded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    def __repr__(self) -> str:
+        return f"<DownloadRecord {self.id}>"

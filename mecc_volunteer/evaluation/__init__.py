@@ -1,0 +1,1 @@
+"""Evaluation: the instrument, the surveys volunteers answer, and the evaluators' pilot review."""
