@@ -51,6 +51,9 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
 
     from mecc_volunteer.auth import access
     from mecc_volunteer.auth import bp as auth_bp
+    from mecc_volunteer.evaluation.review_routes import bp as review_bp
+    from mecc_volunteer.evaluation import bp as evaluation_bp
+    from mecc_volunteer.exports import bp as exports_bp
     from mecc_volunteer.health import bp as health_bp
     from mecc_volunteer.sessions import bp as sessions_bp
     from mecc_volunteer.volunteers import bp as volunteers_bp
@@ -60,6 +63,9 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(review_bp)
+    app.register_blueprint(evaluation_bp)
+    app.register_blueprint(exports_bp)
 
     from mecc_volunteer import mail as outbox
 

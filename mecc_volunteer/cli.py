@@ -70,3 +70,38 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Jobs: {report}.")
         if report.failed:
             raise SystemExit(1)
+
+    @app.cli.group()
+    def export():
+        """Evaluation downloads (pseudonymous), the same files as /manage/exports/."""
+
+    @export.command("responses")
+    @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write.")
+    @click.option("--format", "file_format", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+    @click.option("--session", default=None, help="Only this session id.")
+    @click.option("--from", "date_from", default=None, help="Sessions on or after this date (YYYY-MM-DD).")
+    @click.option("--to", "date_to", default=None, help="Sessions on or before this date (YYYY-MM-DD).")
+    @click.option("--organisation", default=None, help="Only this organisation id.")
+    def export_responses(out, file_format, session, date_from, date_to, organisation):
+        """One row per booking with any evaluation answer, under a respondent code."""
+        from mecc_volunteer.csv_export import stream_csv
+        from mecc_volunteer.evaluation.filters import ReviewFilters
+        from mecc_volunteer.exports import services
+
+        args = {"session": session, "from": date_from, "to": date_to, "organisation": organisation}
+        filters, problems = ReviewFilters.from_args({k: v for k, v in args.items() if v is not None})
+        if problems:
+            raise click.ClickException("; ".join(problems.values()))
+        row_count = services.count_responses(filters)
+        with open(out, "wb") as handle:
+            if file_format == "csv":
+                headers, rows = services.responses(filters)
+                for chunk in stream_csv(headers, rows):
+                    handle.write(chunk)
+            else:
+                services.write_responses_xlsx(filters, file=handle)
+        db.session.commit()
+        name = services.RESPONSES_CSV if file_format == "csv" else services.RESPONSES_XLSX
+        services.record_download(None, name, filters, row_count)
+        db.session.commit()
+        click.echo(f"Wrote {row_count} responses to {out}.")

@@ -48,6 +48,12 @@ class Config:
     MAIL_DELIVER_AFTER_REQUEST = True
     MAIL_MAX_ATTEMPTS = 8
 
+    # Evaluation (SPEC 3): the after-session survey is open from the end of the session for this many days;
+    # one reminder after this many days; the follow-up survey goes this many weeks after the session.
+    EVALUATION_OPEN_DAYS = 14
+    EVALUATION_REMINDER_DAYS = 7
+    FOLLOWUP_AFTER_WEEKS = 8
+
 
 def database_url(instance_path: str) -> str:
     """DATABASE_URL wins; otherwise SQLite in the instance folder."""

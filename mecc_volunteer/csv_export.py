@@ -8,7 +8,7 @@ could take for a formula is prefixed with a single quote, so nothing is lost and
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 
 # Characters that make a spreadsheet treat a cell as a formula or a command (OWASP "CSV injection"),
@@ -36,9 +36,21 @@ def safe_cell(value) -> str | int | float:
 
 def write_csv(headers: Sequence[str], rows: Iterable[Sequence]) -> bytes:
     """The whole file as bytes: utf-8-sig, CRLF line ends (RFC 4180), every cell through safe_cell."""
+    return b"".join(stream_csv(headers, rows))
+
+
+def stream_csv(headers: Sequence[str], rows: Iterable[Sequence], chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+    """The same file as write_csv, yielded in chunks of about `chunk_size` bytes (the first starts with the
+    byte-order mark), so a large export streams with flat memory."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([safe_cell(header) for header in headers])
+    prefix = "\ufeff"
     for row in rows:
         writer.writerow([safe_cell(cell) for cell in row])
-    return buffer.getvalue().encode("utf-8-sig")
+        if buffer.tell() >= chunk_size:
+            yield (prefix + buffer.getvalue()).encode("utf-8")
+            prefix = ""
+            buffer.seek(0)
+            buffer.truncate()
+    yield (prefix + buffer.getvalue()).encode("utf-8")

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from mecc_volunteer.evaluation.instrument import MULTIPLE_SEPARATOR
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     LONDON,
@@ -12,6 +13,7 @@ from mecc_volunteer.models import (
     BookingStatus,
     District,
     EvaluationAnswer,
+    EvaluationResponse,
     Organisation,
     Programme,
     SessionKind,
@@ -105,10 +107,10 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
 
     counter = iter(range(1, 10_000))
 
-    def volunteer(registered_at: datetime) -> Volunteer:
+    def volunteer(registered_at: datetime, pool: list[Organisation] | None = None) -> Volunteer:
         n = next(counter)
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        organisation = rng.choice(organisations + [other])
+        organisation = pool[n % len(pool)] if pool else rng.choice(organisations + [other])
         person = Volunteer(
             name=f"{first} {last}",
             email=f"volunteer{n}@example.org",
@@ -130,13 +132,17 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
         db.session.add(person)
         return person
 
-    def book(training_session: TrainingSession, count: int, status=BookingStatus.BOOKED) -> list[Booking]:
+    baselines: dict[Booking, tuple[int, int]] = {}
+
+    def book(
+        training_session: TrainingSession, count: int, status=BookingStatus.BOOKED, pool=None
+    ) -> list[Booking]:
         bookings = []
         for i in range(count):
             registered_at = min(training_session.starts_at - timedelta(days=40 - i), now - timedelta(hours=i + 1))
             booking = Booking(
                 training_session=training_session,
-                volunteer=volunteer(registered_at),
+                volunteer=volunteer(registered_at, pool),
                 session_kind=training_session.kind,
                 status=status,
                 created_at=registered_at,
@@ -149,8 +155,9 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
             if status in (BookingStatus.ATTENDED, BookingStatus.DID_NOT_ATTEND):
                 booking.attendance_recorded_at = training_session.ends_at + timedelta(hours=1)
             db.session.add(booking)
-            baseline_confidence = rng.randint(2, 7)
-            for key, value in (("confidence", baseline_confidence), ("knowledge", rng.randint(1, 7))):
+            baseline = (rng.randint(2, 7), rng.randint(1, 7))
+            baselines[booking] = baseline
+            for key, value in zip(("confidence", "knowledge"), baseline, strict=True):
                 db.session.add(
                     EvaluationAnswer(
                         booking=booking, survey=Survey.BASELINE, question_key=key, value=str(value),
@@ -160,8 +167,17 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
             bookings.append(booking)
         return bookings
 
-    book(finished, 12, BookingStatus.ATTENDED)
+    # Most of the first session came from three organisations, so the review has groups of 5 or more.
+    library, carers, restore = organisations[0], organisations[1], organisations[3]
+    pool = [library, carers, library, restore, library, other, library, carers, library, library, restore, library]
+    finished_attended = book(finished, 12, BookingStatus.ATTENDED, pool=pool)
     book(finished, 2, BookingStatus.DID_NOT_ATTEND)
+    # A train-the-trainer session over 8 weeks ago: old enough for the follow-up survey and its cascade questions.
+    earlier = session(-68, 10, kind=SessionKind.TRAIN_THE_TRAINER, trainer="Jo Whitfield",
+                      joining_link="https://teams.microsoft.com/l/meetup-join/demo-earlier")
+    db.session.flush()
+    earlier_attended = book(earlier, 7, BookingStatus.ATTENDED, pool=organisations[3:7])
+    book(earlier, 1, BookingStatus.DID_NOT_ATTEND)
     book(closed, 10)
     book(open_session, 6)
     book(few_places, 17)
@@ -169,4 +185,81 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
     book(full, 3, BookingStatus.WAITING)
     book(train_the_trainer, 2)
     db.session.flush()
+
+    for i, booking in enumerate(finished_attended[:10]):  # two have not answered yet
+        _answer_after_session(booking, baselines[booking], rng, comment=i % 3 == 0)
+    for booking in earlier_attended[:6]:
+        _answer_after_session(booking, baselines[booking], rng, comment=rng.random() < 0.5)
+        if booking.volunteer.followup_consent:
+            _answer_followup(booking, rng)
+    db.session.flush()
     return True
+
+
+COMMENTS = [
+    ("I'll ask people how they're doing and actually listen to the answer 🙂",
+     "More time for the practice conversations in breakout rooms."),
+    ("Mention Live Well Oxfordshire when someone says they're struggling to stop smoking.",
+     "The video kept freezing – maybe share the slides before the session?"),
+    ("Be more confident about raising mental wellbeing with the carers I visit 💪",
+     "Nothing, it was great. Thank you!"),
+    ("Use the 'ask, advise, assist' steps with the people who come into the library.",
+     "A printed list of local services we can hand out 📄"),
+]
+FOLLOWUP_BARRIERS = [
+    "Time – the café is busy and it's hard to have a proper chat.",
+    "I wasn't sure it was my place to bring it up with regulars.",
+    "",
+    "Some people didn't want to talk about it, which is fine 🤷",
+]
+
+
+def _answer(booking: Booking, survey: Survey, values: dict[str, str], at: datetime) -> None:
+    db.session.add(EvaluationResponse(booking=booking, survey=survey, instrument_version=1, submitted_at=at))
+    for key, value in values.items():
+        if value:
+            db.session.add(
+                EvaluationAnswer(
+                    booking=booking, survey=survey, instrument_version=1, question_key=key, value=value, answered_at=at
+                )
+            )
+
+
+def _answer_after_session(booking: Booking, baseline: tuple[int, int], rng: random.Random, *, comment: bool) -> None:
+    """Mostly improving, paired with the baseline; now and then no change or a small drop."""
+    confidence = min(10, max(0, baseline[0] + rng.choice([-1, 0, 1, 2, 2, 3, 3, 4])))
+    knowledge = min(10, max(0, baseline[1] + rng.choice([0, 1, 2, 3, 3, 4, 5])))
+    do_differently, improve = rng.choice(COMMENTS) if comment else ("", "")
+    _answer(
+        booking,
+        Survey.AFTER_SESSION,
+        {
+            "confidence": str(confidence),
+            "knowledge": str(knowledge),
+            "overall": rng.choice(["very_good", "very_good", "good", "good", "neither", "dont_know"]),
+            "relevant": rng.choice(["strongly_agree", "agree", "agree", "neither", "disagree"]),
+            "intention": rng.choice(["strongly_agree", "strongly_agree", "agree", "neither"]),
+            "online_format": rng.choice(["very_well", "well", "well", "neither", "badly"]),
+            "do_differently": do_differently,
+            "improve": improve,
+        },
+        booking.training_session.ends_at + timedelta(days=rng.randint(0, 6), hours=rng.randint(1, 8)),
+    )
+
+
+def _answer_followup(booking: Booking, rng: random.Random) -> None:
+    topics = rng.sample(["smoking", "physical_activity", "alcohol", "healthy_weight", "mental_wellbeing", "other"],
+                        rng.randint(1, 3))
+    actions = rng.sample(["asked", "brief_advice", "signposted", "referred"], rng.randint(1, 3))
+    values = {
+        "conversations": str(rng.choice([0, 2, 3, 5, 8, 12])),
+        "topics": MULTIPLE_SEPARATOR.join(topics),
+        "actions": MULTIPLE_SEPARATOR.join(actions),
+        "barriers": rng.choice(FOLLOWUP_BARRIERS),
+    }
+    if booking.session_kind is SessionKind.TRAIN_THE_TRAINER:
+        values["sessions_delivered"] = str(rng.randint(0, 4))
+        values["people_trained"] = str(rng.choice([0, 6, 11, 24]))
+        values["cascade_organisations"] = rng.choice(["Home-Start, Restore", "Oxfordshire Library Service", ""])
+    at = booking.training_session.ends_at + timedelta(weeks=8, days=rng.randint(0, 5))
+    _answer(booking, Survey.FOLLOWUP, values, at)

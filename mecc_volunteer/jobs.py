@@ -14,6 +14,11 @@ from datetime import UTC, datetime, time, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from mecc_volunteer.evaluation.emails import (
+    evaluation_invitations_due,
+    evaluation_reminders_due,
+    followup_invitations_due,
+)
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import DeliveryReport, deliver_pending
 from mecc_volunteer.models import LONDON, Booking, BookingStatus, TrainingSession, utcnow
@@ -89,6 +94,9 @@ class Job:
 DUE_JOBS: list[Job] = [
     Job("day-before reminders", queue_day_before_reminders),
     Job("promoted from waiting lists", promote_from_waiting_lists),
+    Job("evaluation invitations", evaluation_invitations_due),
+    Job("evaluation reminders", evaluation_reminders_due),
+    Job("follow-up invitations", followup_invitations_due),
 ]
 
 

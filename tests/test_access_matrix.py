@@ -12,6 +12,9 @@ from mecc_volunteer.tokens import issue_link
 
 PUBLIC = "public"  # anyone
 LINK = "personal link"  # anyone holding the volunteer's secret link; otherwise a friendly 404
+# A survey's own secret link (evaluation or follow-up purpose): the world's My booking link must not open it,
+# so every visitor gets a 404 here; the survey links themselves are tested in test_evaluation_survey.py.
+SURVEY_LINK = "survey link"
 COORDINATOR = "coordinator"  # coordinators and admins
 STAFF = "staff"  # any signed-in staff user
 EVALUATOR = "evaluator"  # evaluators and admins
@@ -56,6 +59,15 @@ MATRIX = {
     "sessions.elearning_reminders": COORDINATOR,
     "sessions.emails": COORDINATOR,
     "sessions.retry_email": COORDINATOR,
+    "sessions.evaluation_invitations": COORDINATOR,
+    "evaluation.after_session": SURVEY_LINK,
+    "evaluation.followup": SURVEY_LINK,
+    "evaluation.certificate": SURVEY_LINK,
+    "review.index": EVALUATOR,
+    "exports.index": EVALUATOR,
+    "exports.responses_csv": EVALUATOR,
+    "exports.responses_xlsx": EVALUATOR,
+    "exports.dictionary_csv": EVALUATOR,
 }
 
 VISITORS = ["anonymous", "volunteer", "coordinator", "evaluator", "admin"]
@@ -66,6 +78,7 @@ def allowed(rule: str, visitor: str) -> bool:
         PUBLIC: True,
         SIGN_IN: True,
         LINK: True,  # checked separately: the link itself is the key
+        SURVEY_LINK: True,  # likewise
         STAFF: visitor in ("coordinator", "evaluator", "admin"),
         COORDINATOR: visitor in ("coordinator", "admin"),
         EVALUATOR: visitor in ("evaluator", "admin"),
@@ -123,6 +136,8 @@ def test_each_visitor_reaches_only_what_their_role_allows(app, client, auth, wor
                 ok = code == 303 and "/manage/sign-in" in response.headers["Location"]
             else:
                 ok = code == 403
+        elif rule == SURVEY_LINK:
+            ok = code == 404  # a link for another purpose opens nothing
         else:
             ok = code < 500 and code not in (401, 403)
         if not ok:
@@ -137,7 +152,7 @@ def test_a_personal_link_opens_only_its_own_booking(app, client, world, make_boo
         other_token = issue_link(db.session.get(Booking, other), LinkPurpose.MANAGE)
         db.session.commit()
     for endpoint, method, url in urls(app, world):
-        if MATRIX.get(endpoint) != LINK:
+        if MATRIX.get(endpoint) not in (LINK, SURVEY_LINK):
             continue
         wrong = url.replace(world["token"], "x" * 43)
         response = client.open(wrong, method=method)

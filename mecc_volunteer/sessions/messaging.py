@@ -47,6 +47,9 @@ EMAIL_KINDS = {
     "joining_link": "Joining link",
     "elearning_reminder": "E-learning reminder",
     "day_before_reminder": "Day-before reminder",
+    "evaluation_invitation": "Evaluation invitation",
+    "evaluation_reminder": "Evaluation reminder",
+    "followup_invitation": "Follow-up survey invitation",
 }
 
 # Shown in a preview where a volunteer's own secret link would be (a preview never issues one).

@@ -333,6 +333,7 @@ def record_attendance(session_id: int, booking_id: int):
             booking=booking,
             is_open=roster.attendance_is_open(training_session),
             single_row=True,
+            row=services.get_session_row(training_session),  # the counts above the table, updated out of band
             training_session=training_session,
             BookingStatus=BookingStatus,
         )

@@ -3,6 +3,8 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField
 
+from mecc_volunteer.evaluation.instrument import CURRENT
+from mecc_volunteer.models import Survey
 from mecc_volunteer.validation import (
     CleanText,
     EmailAddress,
@@ -79,6 +81,9 @@ def _text(**kw):
 
 
 class RegistrationForm(FlaskForm):
+    # The baseline questions' wording and hints come from the instrument (SPEC 6), keyed by question key.
+    baseline_questions = {q.key: q for q in CURRENT.for_survey(Survey.BASELINE)}
+
     name = _text(validators=[Required("Enter your full name"), CleanText("Full name"), Length("Full name", 100)])
     email = _text(
         validators=[

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from mecc_volunteer import errors
+from mecc_volunteer.evaluation import instrument
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     ACTIVE_STATUSES,
@@ -225,7 +226,8 @@ def register(
             continue
         db.session.add(
             EvaluationAnswer(
-                booking=booking, survey=Survey.BASELINE, question_key=key, value=str(value), answered_at=now
+                booking=booking, survey=Survey.BASELINE, question_key=key, value=str(value), answered_at=now,
+                instrument_version=instrument.CURRENT.version,
             )
         )
 

@@ -81,6 +81,27 @@ class _Handler(WSGIRequestHandler):
             self.server.live_server.finished_in_this_thread()
 
 
+class _CloseOnce:
+    """A WSGI response body whose close() runs exactly once, whoever calls it first."""
+
+    def __init__(self, body):
+        self._body = body
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __iter__(self):
+        return iter(self._body)
+
+    def close(self):
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
+
+
 class LiveServer:
     """One threaded werkzeug server per run, dispatching to the app of the current test."""
 
@@ -132,12 +153,20 @@ class LiveServer:
             self._active += 1
         self._this_thread.counted = True
         try:
-            return app(environ, recording_start_response)
+            body = _CloseOnce(app(environ, recording_start_response))
         except Exception as error:
             self.server_errors.append(f"{request_line} raised {error!r}")
             raise
+        # If the browser drops the connection after a redirect, werkzeug's dev server can skip close(), and
+        # with it Flask's call_on_close work (mail sent after the response); make sure it runs.
+        self._this_thread.body = body
+        return body
 
     def finished_in_this_thread(self):
+        body = getattr(self._this_thread, "body", None)
+        if body is not None:
+            self._this_thread.body = None
+            body.close()
         if getattr(self._this_thread, "counted", False):
             self._this_thread.counted = False
             with self._idle:

@@ -1,0 +1,36 @@
+"""The pilot review's GET filter form (format rules only; ReviewFilters parses session, dates and organisation)."""
+
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField
+
+from mecc_volunteer.evaluation.review import MAX_SEARCH_LENGTH
+from mecc_volunteer.validation import CleanText, Length, normalise_text
+from mecc_volunteer.volunteers.forms import options
+
+# ReviewFilters.from_args reports problems by query argument; these are the form's fields for them.
+FIELD_FOR_ARGUMENT = {"session": "session", "from": "date_from", "to": "date_to", "organisation": "organisation"}
+
+
+class ReviewFilterForm(FlaskForm):
+    """No CSRF: it changes nothing."""
+
+    class Meta:
+        csrf = False
+
+    session = SelectField(validate_choice=False)
+    date_from = StringField(name="from")
+    date_to = StringField(name="to")
+    organisation = SelectField(validate_choice=False)
+    q = StringField(filters=[normalise_text], validators=[CleanText("Search"), Length("Search", MAX_SEARCH_LENGTH)])
+
+    def set_choices(self, sessions, organisations) -> None:
+        self.session.choices = options(sessions)
+        self.organisation.choices = options(organisations)
+
+    def add_problems(self, problems: dict[str, str]) -> None:
+        for argument, message in problems.items():
+            self[FIELD_FOR_ARGUMENT[argument]].errors = [message]
+
+    @property
+    def search(self) -> str:
+        return "" if self.q.errors else (self.q.data or "")
