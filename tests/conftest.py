@@ -125,6 +125,11 @@ def seed_reference_data() -> None:
 
 def empty_all_tables() -> None:
     with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # One statement, and no row-by-row foreign-key checks however many rows a test made.
+            names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(table.delete())
 
