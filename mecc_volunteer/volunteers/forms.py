@@ -3,6 +3,7 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField
 
+from mecc_volunteer.evaluation.forms import choices_for
 from mecc_volunteer.evaluation.instrument import CURRENT
 from mecc_volunteer.models import Survey
 from mecc_volunteer.validation import (
@@ -80,9 +81,12 @@ def _text(**kw):
     return StringField(filters=[normalise_text], **kw)
 
 
+BASELINE = {q.key: q for q in CURRENT.for_survey(Survey.BASELINE)}
+
+
 class RegistrationForm(FlaskForm):
-    # The baseline questions' wording and hints come from the instrument (SPEC 6), keyed by question key.
-    baseline_questions = {q.key: q for q in CURRENT.for_survey(Survey.BASELINE)}
+    # The baseline questions' wording, hints and scale come from the instrument (SPEC 6), keyed by question key.
+    baseline_questions = BASELINE
 
     name = _text(validators=[Required("Enter your full name"), CleanText("Full name"), Length("Full name", 100)])
     email = _text(
@@ -105,7 +109,7 @@ class RegistrationForm(FlaskForm):
         validators=[Required("Select the area you work or volunteer in"), OneOf("Select an area from the list")],
     )
     baseline_confidence = RadioField(
-        choices=SCALE_0_10,
+        choices=choices_for(BASELINE["confidence"]),
         validate_choice=False,
         validators=[
             Required("Select how confident you feel, from 0 to 10"),
@@ -113,7 +117,7 @@ class RegistrationForm(FlaskForm):
         ],
     )
     baseline_knowledge = RadioField(
-        choices=SCALE_0_10,
+        choices=choices_for(BASELINE["knowledge"]),
         validate_choice=False,
         validators=[
             Required("Select how well you know where to signpost people, from 0 to 10"),
