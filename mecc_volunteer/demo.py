@@ -154,6 +154,14 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
                 training_session.places_taken += 1
             if status in (BookingStatus.ATTENDED, BookingStatus.DID_NOT_ATTEND):
                 booking.attendance_recorded_at = training_session.ends_at + timedelta(hours=1)
+            # Everyone who came did the e-learning first; of those booked, most have done it already.
+            if status is not BookingStatus.WAITING and (status is not BookingStatus.BOOKED or rng.random() < 0.6):
+                done_at = min(registered_at + timedelta(days=rng.randint(1, 10)), now - timedelta(hours=1))
+                booking.elearning_completed_on = done_at.astimezone(LONDON).date()
+                booking.elearning_confirmed_at = done_at
+                if training_session.joining_link and training_session.starts_at - timedelta(days=3) < now:
+                    booking.joining_link_sent = training_session.joining_link
+                    booking.joining_link_sent_at = training_session.starts_at - timedelta(days=3)
             db.session.add(booking)
             baseline = (rng.randint(2, 7), rng.randint(1, 7))
             baselines[booking] = baseline
