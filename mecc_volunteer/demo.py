@@ -98,7 +98,7 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
 
     finished = session(-30, 16, joining_link="https://teams.microsoft.com/l/meetup-join/demo-finished")
     closed = session(4, 16, joining_link="https://teams.microsoft.com/l/meetup-join/demo-closed")
-    cancelled = session(12, 16, cancelled_at=now - timedelta(days=2))
+    session(12, 16, cancelled_at=now - timedelta(days=2))
     open_session = session(20, 20)
     few_places = session(27, 20)
     full = session(34, 12)

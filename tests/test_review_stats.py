@@ -4,6 +4,8 @@ small-number suppression, the funnel, and the instrument driving what is shown."
 from dataclasses import replace
 
 import pytest
+
+from mecc_volunteer.search import contains_pattern
 import sqlalchemy as sa
 
 from mecc_volunteer.evaluation import review
@@ -74,7 +76,7 @@ def test_number_statistics_give_n_mean_median_and_total():
 
 
 def test_like_wildcards_in_a_search_are_escaped():
-    assert review.escape_like(r"50%_a\b") == r"50\%\_a\\b"
+    assert contains_pattern(r"50%_a\b") == r"%50\%\_a\\b%"
 
 
 # --- From the database --------------------------------------------------------------------------------

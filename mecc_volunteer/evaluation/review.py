@@ -16,7 +16,9 @@ from sqlalchemy.orm import aliased
 from mecc_volunteer.evaluation.filters import ReviewFilters
 from mecc_volunteer.evaluation.instrument import CURRENT, MULTIPLE_SEPARATOR, Instrument, Question, QuestionType
 from mecc_volunteer.extensions import db
+from mecc_volunteer.search import LIKE_ESCAPE, contains_pattern
 from mecc_volunteer.models import (
+    HOLDING_PLACE_STATUSES,
     Booking,
     BookingStatus,
     District,
@@ -36,7 +38,7 @@ MAX_SEARCH_LENGTH = 100
 MAX_COMMENTS = 500
 
 # A place held: waiting-list and cancelled bookings never reached the session (a move keeps its booking).
-REGISTERED_STATUSES = (BookingStatus.BOOKED, BookingStatus.ATTENDED, BookingStatus.DID_NOT_ATTEND)
+REGISTERED_STATUSES = HOLDING_PLACE_STATUSES
 CHOICE_TYPES = (QuestionType.RATING, QuestionType.AGREE_5, QuestionType.SINGLE, QuestionType.MULTIPLE)
 NO_DISTRICT = "Outside Oxfordshire or not sure"
 
@@ -355,15 +357,11 @@ def search_comments(filters: ReviewFilters, q: str = "", instrument: Instrument 
     query = _answers(filters, *answer, TrainingSession.starts_at)
     query = query.where(_keyed(questions), sa.func.length(sa.func.trim(EvaluationAnswer.value)) > 0)
     if q:
-        query = query.where(EvaluationAnswer.value.ilike(f"%{escape_like(q)}%", escape="\\"))
+        query = query.where(EvaluationAnswer.value.ilike(contains_pattern(q), escape=LIKE_ESCAPE))
     count = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     newest_first = query.order_by(EvaluationAnswer.answered_at.desc(), EvaluationAnswer.id.desc())
     rows = db.session.execute(newest_first.limit(MAX_COMMENTS))
     return [Comment(by_key[(s, k)], v, at) for s, k, v, at in rows], count
-
-
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # --- Choices for the filter form -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from mecc_volunteer.models.programme import District, Organisation, Programme
 from mecc_volunteer.models.staff import SignInAttempt, StaffRole, StaffUser
 from mecc_volunteer.models.training import (
     ACTIVE_STATUSES,
+    HOLDING_PLACE_STATUSES,
     LONDON,
     Booking,
     BookingStatus,
@@ -19,6 +20,7 @@ from mecc_volunteer.models.volunteer import LinkPurpose, PersonalLink, Volunteer
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "HOLDING_PLACE_STATUSES",
     "LONDON",
     "Base",
     "Booking",

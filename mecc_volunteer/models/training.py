@@ -140,6 +140,8 @@ class BookingStatus(enum.Enum):
 
 
 ACTIVE_STATUSES = (BookingStatus.BOOKED, BookingStatus.WAITING)
+# Bookings that hold one of the session's places (places_taken counts them; attendance keeps the place).
+HOLDING_PLACE_STATUSES = (BookingStatus.BOOKED, BookingStatus.ATTENDED, BookingStatus.DID_NOT_ATTEND)
 
 
 class Booking(Base):

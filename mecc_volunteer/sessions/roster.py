@@ -9,8 +9,10 @@ from sqlalchemy.orm import contains_eager
 
 from mecc_volunteer import errors
 from mecc_volunteer.extensions import db
+from mecc_volunteer.search import LIKE_ESCAPE, contains_pattern
 from mecc_volunteer.sessions import emails
 from mecc_volunteer.models import (
+    HOLDING_PLACE_STATUSES,
     LONDON,
     Booking,
     BookingStatus,
@@ -27,10 +29,7 @@ from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.volunteers import emails as volunteer_emails
 from mecc_volunteer.volunteers import services as volunteer_services
 
-# Bookings that hold a place (places_taken counts these) and so appear on the attendance list.
-HOLDING_PLACE = (BookingStatus.BOOKED, BookingStatus.ATTENDED, BookingStatus.DID_NOT_ATTEND)
 MAX_SEARCH_LENGTH = 100
-_LIKE_ESCAPE = "\\"
 
 
 class AttendanceNotOpen(errors.DomainError):
@@ -70,12 +69,6 @@ class Roster:
     total: int  # everyone on the roster, before the search and filter
     filtered: bool
     counts: dict[BookingStatus, int] = field(default_factory=dict)
-
-
-def like_pattern(text: str) -> str:
-    """'%text%' for LIKE, with the user's own %, _ and the escape character matched literally."""
-    escaped = text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
-    return f"%{escaped}%"
 
 
 def _roster_query(training_session: TrainingSession) -> sa.Select:
@@ -125,19 +118,19 @@ def list_roster(
     query = _roster_query(training_session)
     search = search.strip()[:MAX_SEARCH_LENGTH]
     if search:
-        pattern = like_pattern(search)
+        pattern = contains_pattern(search)
         query = query.where(
             sa.or_(
-                Volunteer.name.ilike(pattern, escape=_LIKE_ESCAPE),
-                Volunteer.email.ilike(pattern, escape=_LIKE_ESCAPE),
-                Organisation.name.ilike(pattern, escape=_LIKE_ESCAPE),
-                Volunteer.organisation_other.ilike(pattern, escape=_LIKE_ESCAPE),
+                Volunteer.name.ilike(pattern, escape=LIKE_ESCAPE),
+                Volunteer.email.ilike(pattern, escape=LIKE_ESCAPE),
+                Organisation.name.ilike(pattern, escape=LIKE_ESCAPE),
+                Volunteer.organisation_other.ilike(pattern, escape=LIKE_ESCAPE),
             )
         )
     if status is not None:
         query = query.where(Booking.status == status)
     group = sa.case(
-        (Booking.status.in_(HOLDING_PLACE), 0),
+        (Booking.status.in_(HOLDING_PLACE_STATUSES), 0),
         (Booking.status == BookingStatus.WAITING, 1),
         else_=2,
     )
@@ -184,7 +177,7 @@ def list_attendance(training_session: TrainingSession) -> list[Booking]:
     return list(
         db.session.scalars(
             _roster_query(training_session)
-            .where(Booking.status.in_(HOLDING_PLACE))
+            .where(Booking.status.in_(HOLDING_PLACE_STATUSES))
             .order_by(sa.func.lower(Volunteer.name), Booking.id)
         )
     )
@@ -340,13 +333,13 @@ def record_attendance(booking: Booking, attended: bool, *, by: StaffUser, now: d
     """Mark one person as attended or did not attend (and correct it later). Their place stays taken."""
     now = now or utcnow()
     _check_attendance_open(booking.training_session, now)
-    if booking.status not in HOLDING_PLACE:
+    if booking.status not in HOLDING_PLACE_STATUSES:
         raise errors.BookingNotActive(
             f"Only people with a place can be marked: {booking.volunteer.name} is {booking.status.label.lower()}."
         )
     result = db.session.execute(
         sa.update(Booking)
-        .where(Booking.id == booking.id, Booking.status.in_(HOLDING_PLACE))
+        .where(Booking.id == booking.id, Booking.status.in_(HOLDING_PLACE_STATUSES))
         .values(
             status=BookingStatus.ATTENDED if attended else BookingStatus.DID_NOT_ATTEND,
             attendance_recorded_at=now,
@@ -384,7 +377,7 @@ def mark_all_attended(training_session: TrainingSession, *, by: StaffUser, now: 
 
 
 def roster_rows(
-    training_session: TrainingSession, *, statuses: tuple[BookingStatus, ...] = HOLDING_PLACE
+    training_session: TrainingSession, *, statuses: tuple[BookingStatus, ...] = HOLDING_PLACE_STATUSES
 ) -> tuple[list[str], list[list[str]]]:
     """(headers, rows) for the trainer: names, organisations and status only; people with a place by default."""
     bookings = db.session.scalars(

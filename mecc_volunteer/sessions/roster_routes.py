@@ -13,7 +13,7 @@ from mecc_volunteer.csv_export import write_csv
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.htmx import is_htmx, render
-from mecc_volunteer.models import LONDON, Booking, BookingStatus, StaffRole, TrainingSession, utcnow
+from mecc_volunteer.models import HOLDING_PLACE_STATUSES, LONDON, Booking, BookingStatus, StaffRole, TrainingSession, utcnow
 from mecc_volunteer.sessions import bp, roster, services
 from mecc_volunteer.sessions.roster_forms import (
     ALL_STATUSES,
@@ -97,7 +97,7 @@ def roster_csv(session_id: int):
     elif requested in {status.value for status in BookingStatus}:
         statuses = (BookingStatus(requested),)
     else:
-        statuses = roster.HOLDING_PLACE
+        statuses = HOLDING_PLACE_STATUSES
     headers, rows = roster.roster_rows(training_session, statuses=statuses)
     return send_file(
         BytesIO(write_csv(headers, rows)),

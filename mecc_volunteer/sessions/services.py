@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 from mecc_volunteer import errors
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
+    HOLDING_PLACE_STATUSES,
     ACTIVE_STATUSES,
     LONDON,
     Booking,
@@ -110,15 +111,14 @@ def session_counts(session_ids: list[int]) -> dict[int, SessionCounts]:
     """All the roster counts for many sessions in one grouped query."""
     if not session_ids:
         return {}
-    holding = (BookingStatus.BOOKED, BookingStatus.ATTENDED, BookingStatus.DID_NOT_ATTEND)
     count_if = lambda condition: sa.func.count(sa.case((condition, 1)))  # noqa: E731
     query = (
         sa.select(
             Booking.training_session_id,
-            count_if(Booking.status.in_(holding)),
+            count_if(Booking.status.in_(HOLDING_PLACE_STATUSES)),
             count_if(Booking.status == BookingStatus.WAITING),
-            count_if(sa.and_(Booking.status.in_(holding), Booking.elearning_confirmed_at.is_not(None))),
-            count_if(sa.and_(Booking.status.in_(holding), Booking.joining_link_sent_at.is_not(None))),
+            count_if(sa.and_(Booking.status.in_(HOLDING_PLACE_STATUSES), Booking.elearning_confirmed_at.is_not(None))),
+            count_if(sa.and_(Booking.status.in_(HOLDING_PLACE_STATUSES), Booking.joining_link_sent_at.is_not(None))),
             count_if(Booking.status == BookingStatus.ATTENDED),
             count_if(Booking.status == BookingStatus.DID_NOT_ATTEND),
         )
