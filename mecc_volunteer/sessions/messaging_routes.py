@@ -18,10 +18,6 @@ from mecc_volunteer.sessions import bp, messaging
 COORDINATORS = (StaffRole.COORDINATOR,)
 
 
-def _session_or_404(session_id: int) -> TrainingSession:
-    return db.get_or_404(TrainingSession, session_id)
-
-
 def _people(n: int) -> str:
     return f"{n} {'person' if n == 1 else 'people'}"
 
@@ -32,7 +28,7 @@ def _people(n: int) -> str:
 @bp.route("/<int:session_id>/joining-links", methods=["GET", "POST"])
 @roles_required(*COORDINATORS)
 def joining_links(session_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         return _send_joining_links(training_session)
@@ -44,7 +40,7 @@ def joining_links(session_id: int):
 @roles_required(*COORDINATORS)
 def resend_joining_links(session_id: int):
     """After the link changed: "Re-send the new link to the N people who had the old one?"."""
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         return _send_joining_links(training_session)
@@ -77,7 +73,7 @@ def _send_joining_links(training_session: TrainingSession):
 @bp.route("/<int:session_id>/elearning-reminders", methods=["GET", "POST"])
 @roles_required(*COORDINATORS)
 def elearning_reminders(session_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         try:
@@ -116,7 +112,7 @@ def _status_filter() -> EmailStatus | None:
 @bp.get("/<int:session_id>/emails")
 @roles_required(*COORDINATORS)
 def emails(session_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     status = _status_filter()
     page = messaging.email_status(training_session, status=status)
     return render(
@@ -128,7 +124,7 @@ def emails(session_id: int):
 @bp.post("/<int:session_id>/emails/<int:email_id>/retry")
 @roles_required(*COORDINATORS)
 def retry_email(session_id: int, email_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     email = db.session.get(OutgoingEmail, email_id)
     if email is None or email.training_session_id != training_session.id:
         abort(404)

@@ -31,10 +31,6 @@ from mecc_volunteer.volunteers.services import Outcome, list_districts, list_org
 COORDINATORS = (StaffRole.COORDINATOR,)
 
 
-def _session_or_404(session_id: int) -> TrainingSession:
-    return db.get_or_404(TrainingSession, session_id)
-
-
 def _booking_or_404(training_session: TrainingSession, booking_id: int) -> Booking:
     booking = roster.get_booking(training_session, booking_id)
     if booking is None:
@@ -84,13 +80,13 @@ def _after_roster_action(training_session: TrainingSession):
 @bp.get("/<int:session_id>/roster", endpoint="roster")
 @roles_required(*COORDINATORS)
 def roster_page(session_id: int):
-    return _roster_page(_session_or_404(session_id), _search_form())
+    return _roster_page(db.get_or_404(TrainingSession, session_id), _search_form())
 
 
 @bp.get("/<int:session_id>/roster.csv")
 @roles_required(*COORDINATORS)
 def roster_csv(session_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     requested = request.args.get("status", "")
     if requested == ALL_STATUSES:
         statuses = tuple(BookingStatus)
@@ -113,7 +109,7 @@ def roster_csv(session_id: int):
 @bp.route("/<int:session_id>/roster/<int:booking_id>/cancel", methods=["GET", "POST"])
 @roles_required(*COORDINATORS)
 def cancel_booking(session_id: int, booking_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     booking = _booking_or_404(training_session, booking_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
@@ -155,7 +151,7 @@ def _cancelled_message(name: str, result: roster.CancelResult) -> str:
 @bp.post("/<int:session_id>/roster/<int:booking_id>/promote")
 @roles_required(*COORDINATORS)
 def promote_booking(session_id: int, booking_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     booking = _booking_or_404(training_session, booking_id)
     if ConfirmForm().validate_on_submit():
         name = booking.volunteer.name
@@ -173,7 +169,7 @@ def promote_booking(session_id: int, booking_id: int):
 @bp.route("/<int:session_id>/roster/<int:booking_id>/move", methods=["GET", "POST"])
 @roles_required(*COORDINATORS)
 def move_booking(session_id: int, booking_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     booking = _booking_or_404(training_session, booking_id)
     if not booking.is_active:
         flash(f"{booking.volunteer.name}'s booking is {booking.status.label.lower()}, so it cannot be moved.", "error")
@@ -212,7 +208,7 @@ def move_booking(session_id: int, booking_id: int):
 @bp.route("/<int:session_id>/roster/<int:booking_id>/elearning", methods=["GET", "POST"])
 @roles_required(*COORDINATORS)
 def record_elearning(session_id: int, booking_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     booking = _booking_or_404(training_session, booking_id)
     if not booking.is_active:
         flash(f"{booking.volunteer.name}'s booking is {booking.status.label.lower()}.", "error")
@@ -244,7 +240,7 @@ def record_elearning(session_id: int, booking_id: int):
 @bp.route("/<int:session_id>/roster/add", methods=["GET", "POST"])
 @roles_required(*COORDINATORS)
 def add_volunteer(session_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     form = AddVolunteerForm(organisations=list_organisations(), districts=list_districts())
     cannot_add = roster.reason_cannot_add(training_session)
     if request.method == "POST" and cannot_add is None and form.validate_on_submit():
@@ -304,14 +300,14 @@ def _attendance_context(training_session: TrainingSession) -> dict:
 @bp.get("/<int:session_id>/attendance")
 @roles_required(*COORDINATORS)
 def attendance(session_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     return render("sessions/attendance.html", block="attendance_list", **_attendance_context(training_session))
 
 
 @bp.post("/<int:session_id>/attendance/<int:booking_id>")
 @roles_required(*COORDINATORS)
 def record_attendance(session_id: int, booking_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     booking = _booking_or_404(training_session, booking_id)
     form = AttendanceForm()
     if form.validate_on_submit():
@@ -343,7 +339,7 @@ def record_attendance(session_id: int, booking_id: int):
 @bp.post("/<int:session_id>/attendance/mark-all")
 @roles_required(*COORDINATORS)
 def mark_all_attended(session_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     if ConfirmForm().validate_on_submit():
         try:
             marked = roster.mark_all_attended(training_session, by=current_user)

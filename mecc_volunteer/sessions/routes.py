@@ -1,6 +1,6 @@
 """Coordinator views for sessions: parse, load, check the role, call one service, commit, respond."""
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from mecc_volunteer import errors
@@ -12,13 +12,6 @@ from mecc_volunteer.sessions import bp, services
 from mecc_volunteer.sessions.forms import SessionForm
 
 COORDINATORS = (StaffRole.COORDINATOR,)
-
-
-def _session_or_404(session_id: int) -> TrainingSession:
-    training_session = db.session.get(TrainingSession, session_id)
-    if training_session is None:
-        abort(404)
-    return training_session
 
 
 def _session_form(**kwargs) -> SessionForm:
@@ -52,14 +45,14 @@ def new():
 @bp.get("/<int:session_id>")
 @roles_required(*COORDINATORS)
 def detail(session_id: int):
-    row = services.get_session_row(_session_or_404(session_id))
+    row = services.get_session_row(db.get_or_404(TrainingSession, session_id))
     return render_template("sessions/detail.html", row=row, training_session=row.training_session)
 
 
 @bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
 @roles_required(*COORDINATORS)
 def edit(session_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     if training_session.cancelled_at is not None:
         flash("A cancelled session cannot be changed.", "error")
         return redirect(url_for("sessions.detail", session_id=session_id), 303)
@@ -103,7 +96,7 @@ def _update_message(result: services.UpdateResult) -> str:
 @bp.route("/<int:session_id>/cancel", methods=["GET", "POST"])
 @roles_required(*COORDINATORS)
 def cancel(session_id: int):
-    training_session = _session_or_404(session_id)
+    training_session = db.get_or_404(TrainingSession, session_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         try:
