@@ -3,6 +3,7 @@
 from mecc_volunteer.models.base import Base, utcnow
 from mecc_volunteer.models.evaluation import DownloadRecord, EvaluationAnswer, EvaluationResponse, Survey
 from mecc_volunteer.models.outbox import EmailStatus, OutgoingEmail
+from mecc_volunteer.models.pending import PendingRegistration, RateLimitHit
 from mecc_volunteer.models.programme import District, Organisation, Programme
 from mecc_volunteer.models.staff import SignInAttempt, StaffRole, StaffUser
 from mecc_volunteer.models.training import (
@@ -33,8 +34,10 @@ __all__ = [
     "LinkPurpose",
     "Organisation",
     "OutgoingEmail",
+    "PendingRegistration",
     "PersonalLink",
     "Programme",
+    "RateLimitHit",
     "SessionKind",
     "SessionStatus",
     "SessionSummary",

@@ -182,6 +182,9 @@ class Booking(Base):
     joining_link_sent_at: Mapped[datetime | None]
     joining_link_sent: Mapped[str | None] = mapped_column(sa.String(500))
     attendance_recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id", ondelete="SET NULL"))
+    # The .ics SEQUENCE (RFC 5545): raised by one each time the booking's calendar entry changes, so an
+    # update always carries a higher number than the invite it replaces.
+    calendar_sequence: Mapped[int] = mapped_column(default=0, server_default="0")
 
     training_session: Mapped[TrainingSession] = relationship()
     volunteer: Mapped["Volunteer"] = relationship(back_populates="bookings")  # noqa: F821
