@@ -6,12 +6,14 @@ import os
 import sqlalchemy as sa
 from flask import Flask, has_request_context, request
 
-from mecc_volunteer.config import Config, database_url
+from mecc_volunteer.config import Config, database_url, instance_path_from_env
 from mecc_volunteer import extensions
 from mecc_volunteer.extensions import csrf, db, login_manager, migrate
 
 
 def create_app(test_config: dict | None = None, *, instance_path: str | None = None) -> Flask:
+    if instance_path is None and test_config is None:
+        instance_path = instance_path_from_env()
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(Config)
     if test_config is None:

@@ -55,6 +55,12 @@ class Config:
     FOLLOWUP_AFTER_WEEKS = 8
 
 
+def instance_path_from_env() -> str | None:
+    """MECC_INSTANCE_PATH moves the instance folder (config.py, the SQLite file, .eml mail) elsewhere, as the
+    browser tests' gunicorn server does; unset, Flask's default `instance/` beside the package is used."""
+    return os.environ.get("MECC_INSTANCE_PATH") or None
+
+
 def database_url(instance_path: str) -> str:
     """DATABASE_URL wins; otherwise SQLite in the instance folder."""
     url = os.environ.get("DATABASE_URL")
