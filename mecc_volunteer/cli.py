@@ -44,6 +44,49 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(f"Created {account.role.value} account {account.id}.")
 
+    @staff.command("set-password")
+    @click.argument("email")
+    @click.password_option(prompt="New password (12 characters or more)")
+    def staff_set_password(email, password):
+        """Set a new password; asks for it. Every session of the account ends."""
+        from mecc_volunteer.auth.services import change_password, find_staff
+        from mecc_volunteer.errors import DomainError
+
+        try:
+            account = change_password(find_staff(email), password)
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
+        db.session.commit()
+        click.echo(f"Changed the password of account {account.id}; its sessions have ended.")
+
+    @staff.command("deactivate")
+    @click.argument("email")
+    def staff_deactivate(email):
+        """Stop an account signing in, and end every session of it."""
+        from mecc_volunteer.auth.services import deactivate_staff, find_staff
+        from mecc_volunteer.errors import DomainError
+
+        try:
+            account = deactivate_staff(find_staff(email))
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
+        db.session.commit()
+        click.echo(f"Deactivated account {account.id}; its sessions have ended.")
+
+    @staff.command("reactivate")
+    @click.argument("email")
+    def staff_reactivate(email):
+        """Let a deactivated account sign in again (with its password)."""
+        from mecc_volunteer.auth.services import find_staff, reactivate_staff
+        from mecc_volunteer.errors import DomainError
+
+        try:
+            account = reactivate_staff(find_staff(email))
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
+        db.session.commit()
+        click.echo(f"Reactivated account {account.id}.")
+
     @app.cli.group()
     def mail():
         """The outgoing email queue."""

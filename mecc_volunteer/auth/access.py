@@ -5,6 +5,7 @@ from functools import wraps
 
 from flask import Flask, abort, redirect, request, session, url_for
 from flask_login import current_user, logout_user
+from werkzeug.routing import RequestRedirect
 
 from mecc_volunteer.models import StaffRole, utcnow
 
@@ -40,6 +41,10 @@ def init_app(app: Flask) -> None:
         if not current_user.is_authenticated or _idle_too_long():
             logout_user()
             return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")), 303)
+        if isinstance(request.routing_exception, RequestRedirect):
+            # /manage/review -> /manage/review/: routing answers with the redirect before any view runs, and
+            # the view it leads to is checked on the next request.
+            return None
         view = app.view_functions.get(request.endpoint)
         if view is None or not getattr(view, "allowed_roles", None):
             abort(403)  # a staff view that forgot to say who may use it is closed to everyone

@@ -53,6 +53,9 @@ def sign_in():
 def sign_out():
     form = ConfirmForm()
     if form.validate_on_submit():
+        if current_user.is_authenticated:
+            services.end_sessions(current_user._get_current_object())  # a copied cookie dies too
+            db.session.commit()
         logout_user()
         session.clear()
         flash("You have signed out.", "success")

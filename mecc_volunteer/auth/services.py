@@ -2,17 +2,23 @@
 
 import hashlib
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
+from wtforms.validators import StopValidation, ValidationError
 
-from mecc_volunteer import errors
+from mecc_volunteer import errors, limits
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import SignInAttempt, StaffRole, StaffUser, utcnow
+from mecc_volunteer.validation import normalise_text
 
 MIN_PASSWORD_LENGTH = 12
 ATTEMPT_WINDOW = timedelta(minutes=15)
-MAX_ATTEMPTS_PER_EMAIL = 5
+# Wrong passwords for one email from one address: the person at another address is never held up by them.
+MAX_ATTEMPTS_PER_PAIR = 5
+# Wrong passwords from one address for any emails: a ceiling on spraying guesses across accounts (an office
+# behind one address has room for every colleague's typos).
 MAX_ATTEMPTS_PER_ADDRESS = 30
 # Checked when the email is unknown, so both failures take as long as each other.
 _DUMMY_HASH = generate_password_hash("not a real password, only for timing")
@@ -30,8 +36,32 @@ class WeakPassword(errors.DomainError):
     message = f"The password must be at least {MIN_PASSWORD_LENGTH} characters."
 
 
+class StaffNotFound(errors.DomainError):
+    message = "There is no staff account with that email address."
+
+
+class InvalidStaffEmail(errors.DomainError):
+    message = "Enter an email address in the correct format, like name@example.com"
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def staff_email(email: str) -> str:
+    """The address as sign-in will read it, or InvalidStaffEmail: the sign-in form's own rules, so an
+    account is never made for an address that cannot sign in."""
+    from mecc_volunteer.auth.forms import EMAIL_RULES
+
+    field = SimpleNamespace(data=normalise_text(email or ""))
+    if not field.data:
+        raise InvalidStaffEmail("Enter an email address")
+    for rule in EMAIL_RULES:
+        try:
+            rule(None, field)
+        except (StopValidation, ValidationError) as error:
+            raise InvalidStaffEmail(str(error) or None) from None
+    return normalise_email(field.data)
 
 
 def _hash(value: str) -> str:
@@ -39,9 +69,8 @@ def _hash(value: str) -> str:
 
 
 def create_staff(email: str, *, name: str, role: StaffRole, password: str) -> StaffUser:
-    email = normalise_email(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise WeakPassword()
+    email = staff_email(email)
+    _check_password(password)
     if db.session.scalar(sa.select(StaffUser.id).where(StaffUser.email == email)) is not None:
         raise StaffExists()
     staff = StaffUser(email=email, name=name, role=role, password_hash=generate_password_hash(password))
@@ -49,32 +78,95 @@ def create_staff(email: str, *, name: str, role: StaffRole, password: str) -> St
     return staff
 
 
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword()
+
+
+def find_staff(email: str) -> StaffUser:
+    staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == normalise_email(normalise_text(email))))
+    if staff is None:
+        raise StaffNotFound()
+    return staff
+
+
+def end_sessions(staff: StaffUser) -> StaffUser:
+    """Sign the account out everywhere: every session cookie names the old session_version, which load_staff
+    then refuses (a cookie copied before sign-out opens nothing afterwards)."""
+    db.session.execute(
+        sa.update(StaffUser)
+        .where(StaffUser.id == staff.id)
+        .values(session_version=StaffUser.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(staff, ["session_version"])
+    return staff
+
+
+def change_password(staff: StaffUser, password: str) -> StaffUser:
+    """A new password ends every session of the account."""
+    _check_password(password)
+    staff.password_hash = generate_password_hash(password)
+    db.session.flush()
+    return end_sessions(staff)
+
+
+def deactivate_staff(staff: StaffUser) -> StaffUser:
+    """The account can no longer sign in, and every session ends (also after a later reactivation)."""
+    staff.active = False
+    db.session.flush()
+    return end_sessions(staff)
+
+
+def reactivate_staff(staff: StaffUser) -> StaffUser:
+    """The account can sign in again with its password; sessions ended on deactivation stay ended."""
+    staff.active = True
+    return staff
+
+
 def authenticate(email: str, password: str, *, remote_addr: str, now: datetime | None = None) -> StaffUser | None:
-    """The staff user, or None for an unknown email, a wrong password or a disabled account alike."""
+    """The staff user, or None for an unknown email, a wrong password or a disabled account alike.
+
+    Guessing is throttled per email and address pair (so nobody elsewhere can lock the real person out by
+    knowing their email) and per address across all emails. Each attempt is recorded before the password is
+    checked, under a lock on the address taken before counting: attempts sent at once queue, and no more than
+    the limit are ever checked. A successful sign-in clears the pair's record."""
     now = now or utcnow()
     email = normalise_email(email)
     email_hash, remote_hash = _hash(email), _hash(remote_addr or "")
     since = now - ATTEMPT_WINDOW
-    recent_for_email = db.session.scalar(
-        sa.select(sa.func.count(SignInAttempt.id)).where(
-            SignInAttempt.email_hash == email_hash, SignInAttempt.attempted_at > since
-        )
+    # Every attempt from the address queues here, so the two counts below cannot go stale before the insert.
+    limits.lock("sign-in-address", remote_hash)
+    db.session.execute(
+        sa.delete(SignInAttempt).where(SignInAttempt.remote_hash == remote_hash, SignInAttempt.attempted_at <= since),
+        execution_options={"synchronize_session": False},
     )
+    limits.delete_some(SignInAttempt.id, SignInAttempt.attempted_at <= since)
     recent_for_address = db.session.scalar(
         sa.select(sa.func.count(SignInAttempt.id)).where(
             SignInAttempt.remote_hash == remote_hash, SignInAttempt.attempted_at > since
         )
     )
-    if recent_for_email >= MAX_ATTEMPTS_PER_EMAIL or recent_for_address >= MAX_ATTEMPTS_PER_ADDRESS:
+    recent_for_pair = db.session.scalar(
+        sa.select(sa.func.count(SignInAttempt.id)).where(
+            SignInAttempt.remote_hash == remote_hash,
+            SignInAttempt.email_hash == email_hash,
+            SignInAttempt.attempted_at > since,
+        )
+    )
+    if recent_for_pair >= MAX_ATTEMPTS_PER_PAIR or recent_for_address >= MAX_ATTEMPTS_PER_ADDRESS:
         raise TooManyAttempts()
+    db.session.add(SignInAttempt(email_hash=email_hash, remote_hash=remote_hash, attempted_at=now))
+    db.session.flush()
 
     staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
     valid = check_password_hash(staff.password_hash if staff else _DUMMY_HASH, password)
     if staff is None or not valid or not staff.active:
-        db.session.add(SignInAttempt(email_hash=email_hash, remote_hash=remote_hash, attempted_at=now))
         return None
-    db.session.execute(sa.delete(SignInAttempt).where(SignInAttempt.email_hash == email_hash))
-    db.session.execute(sa.delete(SignInAttempt).where(SignInAttempt.attempted_at < since))
+    db.session.execute(
+        sa.delete(SignInAttempt).where(SignInAttempt.email_hash == email_hash, SignInAttempt.remote_hash == remote_hash),
+        execution_options={"synchronize_session": False},
+    )
     staff.last_signed_in_at = now
     return staff
 
