@@ -3,6 +3,9 @@
 UTF-8 with a byte-order mark (so Excel reads accents and non-Latin names correctly), one line per row
 (newlines inside a cell become spaces), and the formula-injection guard: a text cell that a spreadsheet
 could take for a formula is prefixed with a single quote, so nothing is lost and nothing runs.
+
+The guard is for CSV only: a spreadsheet parses every CSV cell as if typed in. An XLSX text cell is never
+parsed, so the XLSX writer (exports/services.py) uses plain_cell and writes the text as it is.
 """
 
 import csv
@@ -11,14 +14,15 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 
-# Characters that make a spreadsheet treat a cell as a formula or a command (OWASP "CSV injection"),
-# plus their full-width forms, which some spreadsheet versions read the same way.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+# Characters that make a spreadsheet treat a cell as a formula or a command (OWASP "CSV injection", with
+# `|` and `%`, which some spreadsheets read as the start of a DDE command or a reference), plus their
+# full-width forms, which some spreadsheet versions read the same way.
+FORMULA_STARTS = ("=", "+", "-", "@", "|", "%", "\t", "\r", "＝", "＋", "－", "＠", "｜", "％")
 _NEWLINES = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
-def safe_cell(value) -> str | int | float:
-    """One cell, ready for the writer: numbers stay numbers; text is made single-line and formula-safe."""
+def plain_cell(value) -> str | int | float:
+    """One cell as a value: numbers stay numbers; dates in ISO form; text made single-line, and no more."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -27,11 +31,20 @@ def safe_cell(value) -> str | int | float:
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    text = str(value)
+    return _NEWLINES.sub(" ", str(value))
+
+
+def safe_cell(value) -> str | int | float:
+    """One CSV cell, ready for the writer: plain_cell, and text a spreadsheet could run gets a quote first."""
+    cell = plain_cell(value)
+    if isinstance(cell, str) and _looks_like_a_formula(value if isinstance(value, str) else cell):
+        return "'" + cell
+    return cell
+
+
+def _looks_like_a_formula(text: str) -> bool:
     # Judge the text as typed and as a spreadsheet would see it after leading spaces.
-    dangerous = text.startswith(FORMULA_STARTS) or text.lstrip(" ").startswith(FORMULA_STARTS)
-    text = _NEWLINES.sub(" ", text)
-    return "'" + text if dangerous else text
+    return text.startswith(FORMULA_STARTS) or text.lstrip(" ").startswith(FORMULA_STARTS)
 
 
 def write_csv(headers: Sequence[str], rows: Iterable[Sequence]) -> bytes:

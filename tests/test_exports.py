@@ -176,29 +176,55 @@ def test_downloads_are_pseudonymous_with_a_stable_respondent_code(
         assert sorted(codes) == sorted(services.respondent_code(b) for b in bookings)
 
 
-def test_cells_that_a_spreadsheet_would_run_are_neutralised(app, client, evaluator, make_training_session, make_booking, answer):
+FORMULA_LIKE = {
+    "do_differently": '=HYPERLINK("http://evil.example","click")',
+    "improve": "+44 7700 900123",
+    "barriers": "@x",
+    "cascade_organisations": "-2",
+}
+
+
+def formula_like_answers(make_training_session, make_booking, answer, texts: dict) -> None:
     booking = make_booking(make_training_session(days_ahead=-3).id)
-    texts = {
-        "do_differently": '=HYPERLINK("http://evil.example","click")',
-        "improve": "+1",
-        "barriers": "@x",
-        "cascade_organisations": "-2",
-    }
     answer(booking, B, "confidence", "4")
     for key, text in texts.items():
         answer(booking, A if key in ("do_differently", "improve") else F, key, text)
 
+
+def column_of(key: str) -> str:
+    return ("after_session." if key in ("do_differently", "improve") else "followup.") + key
+
+
+def test_cells_that_a_spreadsheet_would_run_are_quoted_in_the_csv(app, client, evaluator, make_training_session, make_booking, answer):
+    texts = FORMULA_LIKE | {"cascade_organisations": "|cmd", "barriers": "%0A"}
+    formula_like_answers(make_training_session, make_booking, answer, texts)
+
     header, row = read_csv(client.get("/manage/exports/responses.csv"))
     cells = dict(zip(header, row))
-    header, values = read_xlsx(client.get("/manage/exports/responses.xlsx"))["Responses"]
-    xlsx = dict(zip(header, values))
     for key, text in texts.items():
-        column = ("after_session." if key in ("do_differently", "improve") else "followup.") + key
-        assert cells[column] == "'" + text
-        assert xlsx[column] == "'" + text
-    with client.get("/manage/exports/responses.xlsx") as response:
-        raw = openpyxl.load_workbook(io.BytesIO(response.data))["Responses"]
-    assert all(cell.data_type != "f" for row in raw.iter_rows() for cell in row)
+        assert cells[column_of(key)] == "'" + text
+
+
+@pytest.mark.parametrize("texts", [FORMULA_LIKE, {"cascade_organisations": "|cmd", "barriers": "%0A"}])
+def test_the_xlsx_holds_formula_like_answers_as_text_cells_exactly_as_given(
+    app, client, evaluator, make_training_session, make_booking, answer, texts
+):
+    """An XLSX text cell is never run, so the CSV's quote would only show up as a stray `'` in the cell."""
+    formula_like_answers(make_training_session, make_booking, answer, texts)
+
+    response = client.get("/manage/exports/responses.xlsx")
+    assert response.status_code == 200
+    data = response.data
+    response.close()
+    sheet = openpyxl.load_workbook(io.BytesIO(data))["Responses"]
+    header = [cell.value for cell in sheet[1]]
+    cells = dict(zip(header, sheet[2]))
+    for key, text in texts.items():
+        cell = cells[column_of(key)]
+        assert (cell.value, cell.data_type) == (text, "s")
+    assert cells["baseline.confidence"].value == 4 and cells["baseline.confidence"].data_type == "n"
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+    assert "<f>" not in xlsx_text(data)
 
 
 def test_emoji_and_right_to_left_text_survive_both_formats(app, client, evaluator, make_training_session, make_booking, answer):

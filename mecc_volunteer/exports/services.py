@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import current_app
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from mecc_volunteer.csv_export import safe_cell
+from mecc_volunteer.csv_export import plain_cell
 from mecc_volunteer.evaluation.filters import ReviewFilters
 from mecc_volunteer.evaluation.instrument import CURRENT, Instrument, Question, QuestionType
 from mecc_volunteer.extensions import db
@@ -169,11 +170,19 @@ def data_dictionary(instrument: Instrument = CURRENT) -> tuple[list[str], list[l
     return ["column", "question", "scale"], [[c.name, c.wording, c.scale] for c in columns(instrument)]
 
 
-def _xlsx_cell(value):
-    value = safe_cell(value)  # formula-safe, single line; numbers stay numbers
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", value)
-    return value
+def _xlsx_row(sheet, row) -> list:
+    """Numbers stay numbers; text goes in as a text cell, exactly as given (single line, without the
+    characters XML cannot hold). A text cell is never run as a formula, so unlike CSV it needs no quote
+    in front: openpyxl would otherwise take text starting with `=` for a formula."""
+    cells = []
+    for value in row:
+        value = None if value is None else plain_cell(value)  # None: an empty cell
+        if isinstance(value, str):
+            cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+            cell.data_type = "s"
+            value = cell
+        cells.append(value)
+    return cells
 
 
 def write_responses_xlsx(filters: ReviewFilters, instrument: Instrument = CURRENT, file=None):
@@ -182,14 +191,14 @@ def write_responses_xlsx(filters: ReviewFilters, instrument: Instrument = CURREN
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Responses")
     headers, rows = responses(filters, instrument)
-    sheet.append(headers)
+    sheet.append(_xlsx_row(sheet, headers))
     for row in rows:
-        sheet.append([_xlsx_cell(cell) for cell in row])
+        sheet.append(_xlsx_row(sheet, row))
     dictionary = workbook.create_sheet("Data dictionary")
     headers, rows = data_dictionary(instrument)
-    dictionary.append(headers)
+    dictionary.append(_xlsx_row(dictionary, headers))
     for row in rows:
-        dictionary.append([_xlsx_cell(cell) for cell in row])
+        dictionary.append(_xlsx_row(dictionary, row))
     target = file if file is not None else tempfile.TemporaryFile(suffix=".xlsx")
     workbook.save(target)
     if file is None:
