@@ -473,12 +473,12 @@ def test_sending_needs_a_valid_csrf_token(make_app, make_training_session, make_
     training_session = make_training_session(joining_link=TEAMS)
     make_ready(training_session.id)
     email = auth.create("coordinator")
-    app = make_app(WTF_CSRF_ENABLED=True)
+    app = make_app()
     client = app.test_client()
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/manage/sign-in").text).group(1)
     assert client.post("/manage/sign-in", data={"email": email, "password": "a long test password", "csrf_token": token}).status_code == 303
 
-    forged = client.post(f"/manage/sessions/{training_session.id}/joining-links")
+    forged = client.post(f"/manage/sessions/{training_session.id}/joining-links", csrf=False)
 
     assert forged.status_code == 400
     with app.app_context():

@@ -24,7 +24,6 @@ def _app_on(url: str, tmp_path):
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": url,
-        "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": "localhost",
         "BASE_URL": "http://localhost",
         "MAIL_SERVER": None,

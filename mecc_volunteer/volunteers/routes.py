@@ -67,12 +67,14 @@ def _open_session_or_explain(session_id: int):
         return None, page
 
 
-def _registration_form(saved_answers: dict | None = None) -> RegistrationForm:
-    """The form from the request, or from answers saved in the session (no CSRF token to check then)."""
+def _registration_form(saved_answers: dict | None = None, *, to_check: bool = False) -> RegistrationForm:
+    """The form from the request; or filled in from saved answers, to show again (with its CSRF field, so
+    it can be posted without JavaScript) or to check again before registering (no token to check then)."""
     choices = {"organisations": services.list_organisations(), "districts": services.list_districts()}
     if saved_answers is None:
         return RegistrationForm(**choices)
-    return RegistrationForm(formdata=None, data=saved_answers, meta={"csrf": False}, **choices)
+    meta = {"csrf": False} if to_check else {}
+    return RegistrationForm(formdata=None, data=saved_answers, meta=meta, **choices)
 
 
 @bp.route("/sessions/<int:session_id>/register", methods=["GET", "POST"])
@@ -109,7 +111,7 @@ def _pending_form(session_id: int) -> RegistrationForm | None:
     pending = session.get(PENDING_KEY)
     if not pending or pending.get("session_id") != session_id:
         return None
-    form = _registration_form(pending["answers"])
+    form = _registration_form(pending["answers"], to_check=True)
     return form if form.validate() else None
 
 
