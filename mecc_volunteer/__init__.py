@@ -40,7 +40,7 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     # Not `mail` here: importing the submodule mecc_volunteer.mail rebinds that package attribute.
     extensions.mail.init_app(app)
 
-    from mecc_volunteer import compression, htmx, security, templating
+    from mecc_volunteer import compression, htmx, redaction, security, templating
 
     templating.init_app(app)
     security.init_app(app)
@@ -61,6 +61,7 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     from mecc_volunteer.volunteers import bp as volunteers_bp
 
     access.init_app(app)
+    redaction.register_converter(app)  # personal-link routes say <secret:token>
     app.register_blueprint(health_bp)
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(auth_bp)
@@ -68,6 +69,7 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     app.register_blueprint(review_bp)
     app.register_blueprint(evaluation_bp)
     app.register_blueprint(exports_bp)
+    redaction.init_app(app)  # no personal-link secret in any log, from the routes just registered
 
     from mecc_volunteer import mail as outbox
 

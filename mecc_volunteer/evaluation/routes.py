@@ -28,12 +28,12 @@ def _booking_or_404(token: str, purpose: LinkPurpose):
     return booking
 
 
-@bp.route("/evaluation/<token>", methods=["GET", "POST"])
+@bp.route("/evaluation/<secret:token>", methods=["GET", "POST"])
 def after_session(token: str):
     return _survey(token, Survey.AFTER_SESSION)
 
 
-@bp.route("/follow-up/<token>", methods=["GET", "POST"])
+@bp.route("/follow-up/<secret:token>", methods=["GET", "POST"])
 def followup(token: str):
     return _survey(token, Survey.FOLLOWUP)
 
@@ -100,7 +100,7 @@ def _not_open(booking, survey: Survey, state: SurveyState, token: str, *, just_n
     return response
 
 
-@bp.get("/evaluation/<token>/certificate")
+@bp.get("/evaluation/<secret:token>/certificate")
 def certificate(token: str):
     """A printable certificate of attendance, for anyone marked as attended."""
     booking = _booking_or_404(token, LinkPurpose.EVALUATION)

@@ -234,7 +234,7 @@ def _my_booking_context(booking, token: str) -> dict:
     }
 
 
-@bp.get("/my-booking/<token>")
+@bp.get("/my-booking/<secret:token>")
 def my_booking(token: str):
     booking = _booking_or_404(token)
     response = render("volunteers/my_booking.html", block="booking_details", **_my_booking_context(booking, token))
@@ -242,7 +242,7 @@ def my_booking(token: str):
     return response
 
 
-@bp.get("/my-booking/<token>/calendar.ics")
+@bp.get("/my-booking/<secret:token>/calendar.ics")
 def calendar(token: str):
     booking = _booking_or_404(token)
     if not booking.is_active:
@@ -254,7 +254,7 @@ def calendar(token: str):
     return response
 
 
-@bp.route("/my-booking/<token>/cancel", methods=["GET", "POST"])
+@bp.route("/my-booking/<secret:token>/cancel", methods=["GET", "POST"])
 def cancel(token: str):
     booking = _booking_or_404(token)
     form = ConfirmForm()
@@ -282,7 +282,7 @@ def cancel(token: str):
     return render_template("volunteers/cancel.html", form=form, **_my_booking_context(booking, token))
 
 
-@bp.route("/my-booking/<token>/move", methods=["GET", "POST"])
+@bp.route("/my-booking/<secret:token>/move", methods=["GET", "POST"])
 def move(token: str):
     booking = _booking_or_404(token)
     if not _can_change(booking):
@@ -315,7 +315,7 @@ def move(token: str):
     )
 
 
-@bp.route("/my-booking/<token>/elearning", methods=["GET", "POST"])
+@bp.route("/my-booking/<secret:token>/elearning", methods=["GET", "POST"])
 def elearning(token: str):
     booking = _booking_or_404(token)
     if not booking.is_active:
@@ -342,7 +342,16 @@ def lost_link():
     form = LostLinkForm()
     sent_to = None
     if request.method == "POST" and form.validate_on_submit():
-        services.request_link(form.email.data)
+        try:
+            services.request_link(form.email.data, remote_addr=request.remote_addr)
+        except services.TooManyLinkRequests as error:
+            db.session.rollback()
+            # 429 for a browser; htmx swaps only a 200, so it gets the same words in the lost-link region.
+            response = render("errors/429.html", block="too_many", title="You have asked for too many links", message=error.message)
+            if not is_htmx():
+                response.status_code = 429
+            response.headers["Retry-After"] = str(int(services.LINK_REQUESTS_PER_ADDRESS.window.total_seconds()))
+            return response
         db.session.commit()
         sent_to = form.email.data
     return render("volunteers/lost_link.html", block="lost_link", form=form, sent_to=sent_to)

@@ -11,7 +11,7 @@ from enum import Enum
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import errors
+from mecc_volunteer import errors, limits
 from mecc_volunteer.evaluation import instrument
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
@@ -455,10 +455,26 @@ def confirm_elearning(booking: Booking, completed_on: date, *, by=None, now: dat
 # --- Links ----------------------------------------------------------------------------------------
 
 
-def request_link(email: str, *, now: datetime | None = None) -> None:
-    """"Lost your link?": email fresh links for the address's active bookings. Says nothing either way."""
+# "Lost your link?" asked from one client address (any emails): room for a shared office, a brake on mail-bombing.
+LINK_REQUESTS_PER_ADDRESS = limits.Limit("lost-link-address", max_hits=10, window=timedelta(minutes=15))
+
+
+class TooManyLinkRequests(errors.DomainError):
+    message = "You have asked for a new link too many times. Wait 15 minutes, then try again."
+
+
+def request_link(email: str, *, remote_addr: str | None = None, now: datetime | None = None) -> None:
+    """"Lost your link?": email fresh links for the address's active bookings. Says nothing either way.
+
+    At most LINK_REQUESTS_PER_ADDRESS from one client address (TooManyLinkRequests, known email or not), and
+    one email per LINK_REQUEST_INTERVAL to one volunteer however many requests arrive at once: they queue on
+    a lock for the email before looking for a recent one."""
     now = now or utcnow()
-    volunteer = db.session.scalar(sa.select(Volunteer).where(Volunteer.email_normalised == normalise_email(email)))
+    if remote_addr is not None and not limits.hit(LINK_REQUESTS_PER_ADDRESS, remote_addr, now=now):
+        raise TooManyLinkRequests()
+    email = normalise_email(email)
+    limits.lock("lost-link-email", limits.key_hash(email))
+    volunteer = db.session.scalar(sa.select(Volunteer).where(Volunteer.email_normalised == email))
     if volunteer is None:
         return
     recent = db.session.scalar(
