@@ -23,6 +23,7 @@ from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import DeliveryReport, deliver_pending
 from mecc_volunteer.models import LONDON, Booking, BookingStatus, TrainingSession, utcnow
 from mecc_volunteer.sessions.messaging import send_day_before_reminders
+from mecc_volunteer.volunteers.pending import prune_expired as forget_expired_registrations
 from mecc_volunteer.volunteers.services import lock_session, promote_from_waiting_list
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ DUE_JOBS: list[Job] = [
     Job("evaluation invitations", evaluation_invitations_due),
     Job("evaluation reminders", evaluation_reminders_due),
     Job("follow-up invitations", followup_invitations_due),
+    Job("unfinished registrations forgotten", forget_expired_registrations),
 ]
 
 

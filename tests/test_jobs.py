@@ -25,7 +25,12 @@ from tests.test_joining_links import (  # noqa: F401 (make_ready is a fixture)
     text_of,
 )
 
-NO_SURVEY_EMAILS = {"evaluation invitations": 0, "evaluation reminders": 0, "follow-up invitations": 0}
+NOTHING_ELSE_DUE = {
+    "evaluation invitations": 0,
+    "evaluation reminders": 0,
+    "follow-up invitations": 0,
+    "unfinished registrations forgotten": 0,
+}
 CONFIRM_LINK = re.compile(r"http://localhost(/my-booking/[A-Za-z0-9_-]+/elearning)")
 
 
@@ -67,7 +72,7 @@ def test_the_day_before_everyone_booked_is_reminded_with_the_link_only_if_they_a
 
     report = run(app, at_london(tuesday - timedelta(days=1), 9, 0))
 
-    assert report.done == {"day-before reminders": 2, "promoted from waiting lists": 0, **NO_SURVEY_EMAILS}
+    assert report.done == {"day-before reminders": 2, "promoted from waiting lists": 0, **NOTHING_ELSE_DUE}
     assert report.mail.sent and not report.failed
     by_address = {message["To"]: message for message in smtp_server.messages}
     assert sorted(by_address) == sorted([email_of(app, ready), email_of(app, unconfirmed)])
@@ -121,7 +126,7 @@ def test_jobs_run_twice_in_a_row_does_nothing_the_second_time(app, smtp_server, 
 
     assert first.done["day-before reminders"] == 2 and len(first.mail.sent) == 2
     for report in (second, third):
-        assert report.done == {"day-before reminders": 0, "promoted from waiting lists": 0, **NO_SURVEY_EMAILS}
+        assert report.done == {"day-before reminders": 0, "promoted from waiting lists": 0, **NOTHING_ELSE_DUE}
         assert (report.mail.sent, report.mail.retrying, report.mail.failed) == ([], [], [])
     assert len(smtp_server.messages) == 2
     assert len(outbox(app, "day_before_reminder")) == 2
@@ -265,11 +270,11 @@ def test_flask_jobs_run_prints_one_line_and_a_second_run_does_nothing(
     assert first.exit_code == 0, first.output
     assert first.output == (
         "Jobs: day-before reminders 0, promoted from waiting lists 1, evaluation invitations 0, evaluation reminders 0, "
-        "follow-up invitations 0; mail: sent 2, will retry 0, failed 0.\n"
+        "follow-up invitations 0, unfinished registrations forgotten 0; mail: sent 2, will retry 0, failed 0.\n"
     )
     assert second.output == (
         "Jobs: day-before reminders 0, promoted from waiting lists 0, evaluation invitations 0, evaluation reminders 0, "
-        "follow-up invitations 0; mail: sent 0, will retry 0, failed 0.\n"
+        "follow-up invitations 0, unfinished registrations forgotten 0; mail: sent 0, will retry 0, failed 0.\n"
     )
     assert sorted(m["Subject"] for m in smtp_server.messages) == ["A place is now yours: MECC training", "Queued earlier"]
 

@@ -162,6 +162,83 @@ def test_registering_for_another_session_offers_a_move_by_email(client, app, mak
         assert db.session.scalar(sa.select(OutgoingEmail.template).order_by(OutgoingEmail.id.desc())) == "move_offer"
 
 
+def session_cookie(app, client) -> str:
+    """The session cookie as anyone at the computer can read it (signed, not encrypted)."""
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    if cookie is None:
+        return ""
+    return str(app.session_interface.get_signing_serializer(app).loads(cookie.value))
+
+
+def test_the_session_cookie_never_holds_the_answers_the_address_or_the_booking_secret(
+    client, app, make_training_session, registration_form
+):
+    training_session = make_training_session()
+    path = f"/sessions/{training_session.id}/register"
+    answers = registration_form(phone="07700 900123", age_band="35-44", gender="woman")
+
+    client.post(path, data=answers)
+    before = session_cookie(app, client)
+    done = client.post(f"{path}/check", follow_redirects=True)
+    token = my_booking_path(done).rsplit("/", 1)[1]
+    after = session_cookie(app, client)
+
+    for secret in ("Priya", "priya@example.org", "07700", "35-44", "woman", "Library assistant", token):
+        assert secret not in before and secret not in after, f"{secret!r} is in the cookie"
+
+
+def test_the_confirmation_shows_once_so_the_next_person_at_a_shared_computer_sees_nothing(
+    client, app, make_training_session, registration_form
+):
+    training_session = make_training_session()
+    done = register(client, training_session.id, registration_form())
+    assert "Registration complete" in done.text and "/my-booking/" in done.text
+
+    again = client.get(f"/sessions/{training_session.id}/register/done")
+    form = client.get(f"/sessions/{training_session.id}/register")
+
+    assert again.status_code == 303 and again.headers["Location"].endswith("/")
+    assert "/my-booking/" not in client.get("/").text
+    assert "Priya" not in form.text and "priya@example.org" not in form.text
+
+
+def test_unfinished_answers_are_forgotten_after_an_hour(client, app, make_training_session, registration_form, runner):
+    from datetime import timedelta
+
+    from mecc_volunteer.models import PendingRegistration
+    from mecc_volunteer.volunteers.pending import prune_expired
+
+    training_session = make_training_session()
+    path = f"/sessions/{training_session.id}/register"
+    client.post(path, data=registration_form())
+    assert "Priya Patel" in client.get(f"{path}/check").text
+
+    with app.app_context():
+        assert prune_expired(utcnow() + timedelta(minutes=59)) == 0
+        assert prune_expired(utcnow() + timedelta(minutes=61)) == 1
+        db.session.commit()
+        assert db.session.scalar(sa.select(sa.func.count(PendingRegistration.id))) == 0
+    assert client.get(f"{path}/check").status_code == 303  # back to an empty form
+    assert "Priya Patel" not in client.get(path).text
+
+
+def test_a_repeat_email_held_back_is_not_said_to_be_sent(client, app, make_training_session, registration_form):
+    first = make_training_session(days_ahead=20)
+    second = make_training_session(days_ahead=27)
+    register(client, first.id, registration_form())
+
+    told = register(app.test_client(), first.id, registration_form())  # sends a new link
+    held = register(app.test_client(), first.id, registration_form())  # moments later: held back
+    move_held = register(app.test_client(), second.id, registration_form())
+
+    assert "We have sent a new link" in told.text
+    assert "We have sent" not in held.text and "we have not sent another one" in held.text
+    assert "We have sent" not in move_held.text and "we have not sent another email" in move_held.text
+    with app.app_context():
+        templates = db.session.scalars(sa.select(OutgoingEmail.template).order_by(OutgoingEmail.id)).all()
+    assert templates == ["booking_confirmation", "your_link"]
+
+
 def test_the_registration_form_answers_htmx_with_the_form_fragment(client, make_training_session, htmx_headers, registration_form):
     training_session = make_training_session()
 

@@ -12,7 +12,7 @@ from mecc_volunteer.models import LONDON, BookingStatus, LinkPurpose, SessionKin
 from mecc_volunteer.tokens import find_booking
 from mecc_volunteer.transactions import commit_with_one_retry
 from mecc_volunteer.urls import external_url
-from mecc_volunteer.volunteers import bp, services
+from mecc_volunteer.volunteers import bp, pending, services
 from mecc_volunteer.volunteers.forms import (
     ElearningForm,
     OUTSIDE_OXFORDSHIRE,
@@ -24,8 +24,8 @@ from mecc_volunteer.volunteers.forms import (
 )
 
 
-PENDING_KEY = "pending_registration"
-RESULT_KEY = "registration_result"
+# The only thing the session cookie holds for a registration: a random key to its server-side row.
+REGISTRATION_KEY = "registration_key"
 
 
 @bp.get("/")
@@ -83,13 +83,12 @@ def register(session_id: int):
     if unavailable:
         return unavailable
     if request.method == "GET":
-        pending = session.get(PENDING_KEY) or {}
-        data = pending.get("answers") if pending.get("session_id") == session_id else None
-        form = _registration_form(data or {})
+        form = _registration_form(pending.load_answers(session.get(REGISTRATION_KEY), session_id) or {})
     else:
         form = _registration_form()
         if form.validate_on_submit():
-            session[PENDING_KEY] = {"session_id": session_id, "answers": _answers(form)}
+            session[REGISTRATION_KEY] = pending.save_answers(session.get(REGISTRATION_KEY), session_id, _answers(form))
+            db.session.commit()
             url = url_for("volunteers.check_answers", session_id=session_id)
             return hx_location(url) if is_htmx() else redirect(url, 303)
     return render(
@@ -108,10 +107,10 @@ def _answers(form: RegistrationForm) -> dict:
 
 def _pending_form(session_id: int) -> RegistrationForm | None:
     """The answers waiting on Check your answers, validated again (the list of organisations may change)."""
-    pending = session.get(PENDING_KEY)
-    if not pending or pending.get("session_id") != session_id:
+    answers = pending.load_answers(session.get(REGISTRATION_KEY), session_id)
+    if answers is None:
         return None
-    form = _registration_form(pending["answers"], to_check=True)
+    form = _registration_form(answers, to_check=True)
     return form if form.validate() else None
 
 
@@ -126,19 +125,10 @@ def check_answers(session_id: int):
     confirm_form = ConfirmForm()
     if request.method == "POST" and confirm_form.validate_on_submit():
         try:
-            result = _register_once_more_on_conflict(training_session, form)
+            _register_once_more_on_conflict(training_session, form, session[REGISTRATION_KEY])
         except errors.DomainError as error:
             db.session.rollback()
             return render_template("volunteers/session_unavailable.html", training_session=training_session, error=error)
-        session.pop(PENDING_KEY, None)
-        session[RESULT_KEY] = {
-            "session_id": session_id,
-            "outcome": result.outcome.value,
-            "booking_id": result.booking.id,
-            "token": result.token,
-            "position": result.waiting_position,
-            "email": form.email.data,
-        }
         return redirect(url_for("volunteers.registration_done", session_id=session_id), 303)
     return render_template(
         "volunteers/check_answers.html",
@@ -152,12 +142,23 @@ def check_answers(session_id: int):
     )
 
 
-def _register_once_more_on_conflict(training_session: TrainingSession, form: RegistrationForm):
+def _register_once_more_on_conflict(training_session: TrainingSession, form: RegistrationForm, key: str):
+    """Register, and keep what happened for the confirmation page, in one transaction."""
     details = _details(form)
-    return commit_with_one_retry(
-        lambda: services.register(training_session, details, config=current_app.config),
-        what=f"registration for session {training_session.id}",
-    )
+
+    def register_and_remember():
+        result = services.register(training_session, details, config=current_app.config)
+        pending.record_result(
+            key,
+            outcome=result.outcome.value,
+            booking=result.booking,
+            token=result.token,
+            waiting_position=result.waiting_position,
+            email_sent=result.email_sent,
+        )
+        return result
+
+    return commit_with_one_retry(register_and_remember, what=f"registration for session {training_session.id}")
 
 
 def _details(form: RegistrationForm) -> services.RegistrationDetails:
@@ -183,19 +184,21 @@ def _details(form: RegistrationForm) -> services.RegistrationDetails:
 
 @bp.get("/sessions/<int:session_id>/register/done")
 def registration_done(session_id: int):
-    result = session.get(RESULT_KEY)
+    """Shown once: the key leaves the cookie, so a reload, or the next person at a shared computer, sees
+    nothing of it (the row goes with the next `flask jobs run`)."""
+    result = pending.load_result(session.pop(REGISTRATION_KEY, None), session_id)
     training_session = db.session.get(TrainingSession, session_id)
-    if not result or result.get("session_id") != session_id or training_session is None:
+    if result is None or training_session is None:
         return redirect(url_for("volunteers.index"), 303)
-    outcome = services.Outcome(result["outcome"])
-    manage_url = url_for("volunteers.my_booking", token=result["token"]) if result.get("token") else None
+    manage_url = url_for("volunteers.my_booking", token=result.token) if result.token else None
     return render_template(
         "volunteers/registration_done.html",
-        outcome=outcome,
+        outcome=services.Outcome(result.outcome),
         Outcome=services.Outcome,
         training_session=training_session,
-        position=result.get("position"),
-        email=result.get("email"),
+        position=result.waiting_position,
+        email=result.booking.volunteer.email,
+        email_sent=result.email_sent,
         manage_url=manage_url,
     )
 

@@ -161,6 +161,8 @@ class RegistrationResult:
     # The raw secret for a new booking's My booking link (only shown to whoever just registered).
     token: str | None = None
     waiting_position: int | None = None
+    # False when a repeat email was held back (one was sent moments ago): the page must not say it was sent.
+    email_sent: bool = True
 
 
 def normalise_email(email: str) -> str:
@@ -248,7 +250,7 @@ def _handle_existing_booking(existing: Booking, requested: TrainingSession, *, n
     outcome = Outcome.ALREADY_BOOKED if existing.training_session_id == requested.id else Outcome.MOVE_OFFERED
     if _emailed_recently(existing, ("your_link", "move_offer"), now=now):
         log.info("booking %s: link email skipped, one was sent moments ago", existing.id)
-        return RegistrationResult(outcome, existing)
+        return RegistrationResult(outcome, existing, email_sent=False)
     token = issue_link(existing, LinkPurpose.MANAGE, now=now)
     if outcome is Outcome.ALREADY_BOOKED:
         emails.queue_your_link([(existing, token)], already_booked=True)
