@@ -1,4 +1,4 @@
-"""Page weight of the volunteer pages as transferred (HTML + CSS + JS, gzip), against SPEC 7's 50 KB budget.
+"""Page weight of the volunteer pages as transferred (HTML + CSS + JS, gzip), against SPEC 7's 30 KB budget.
 
 Run by hand: .venv/bin/python bench/page_weight.py  (uses a throwaway SQLite database with the demo data)
 """
@@ -18,7 +18,7 @@ from mecc_volunteer.extensions import db  # noqa: E402
 from mecc_volunteer.models import SessionStatus  # noqa: E402
 from mecc_volunteer.volunteers.services import list_upcoming_sessions  # noqa: E402
 
-BUDGET = 50 * 1024
+BUDGET = 30 * 1024
 GZIP = {"Accept-Encoding": "gzip"}
 
 

@@ -32,7 +32,10 @@ def init_app(app: Flask) -> None:
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        if request.endpoint != "static" and "Cache-Control" not in headers:
-            # Pages can show personal data; keep them out of shared caches and the back-forward cache.
+        if request.endpoint != "static":
+            # Only static files may be cached. Pages, fragments and downloads can hold personal data (a
+            # roster CSV holds names and organisations): keep them out of every cache, shared or not, and
+            # out of the back-forward cache, whatever send_file or a view set.
             headers["Cache-Control"] = "no-store"
+            headers.pop("Expires", None)
         return response

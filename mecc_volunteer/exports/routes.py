@@ -68,7 +68,6 @@ def responses_csv():
     headers, rows = services.responses(filters)
     response = Response(stream_with_context(stream_csv(headers, rows)), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{_filename("responses", "csv")}"'
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -81,7 +80,6 @@ def responses_xlsx():
     _record(services.RESPONSES_XLSX, filters, services.count_responses(filters))
     file = services.write_responses_xlsx(filters)
     response = send_file(file, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=_filename("responses", "xlsx"))
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -97,5 +95,4 @@ def dictionary_csv():
         BytesIO(write_csv(headers, rows)), mimetype="text/csv", as_attachment=True,
         download_name=_filename("data-dictionary", "csv"),
     )
-    response.headers["Cache-Control"] = "no-store"
     return response
