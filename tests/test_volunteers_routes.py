@@ -493,6 +493,15 @@ def test_lost_link_answers_the_same_for_known_and_unknown_addresses(client, app,
     assert client.post("/lost-link", data={"email": "nope"}).text.count("There is a problem") == 1
 
 
+def test_the_lost_link_fragment_brings_its_new_title_and_the_error_prefix(client, htmx_headers):
+    invalid = client.post("/lost-link", data={"email": "nope"}, headers=htmx_headers)
+    sent = client.post("/lost-link", data={"email": "someone@example.org"}, headers=htmx_headers)
+
+    assert_fragment(invalid)
+    assert "<title>Error: Get a new link to your booking" in invalid.text
+    assert "<title>Check your email" in sent.text
+
+
 # --- Safety --------------------------------------------------------------------------------------------
 
 

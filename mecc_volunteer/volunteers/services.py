@@ -434,7 +434,9 @@ def move_booking(booking: Booking, target: TrainingSession, *, now: datetime | N
     if was_booked:
         release_place(previous)
         promote_from_waiting_list(previous, now=now)
-    emails.queue_booking_confirmation(booking, token=None, moved_from=previous)
+    # A link of its own in the email, while the link the volunteer is using keeps working.
+    token = issue_link(booking, LinkPurpose.MANAGE, now=now, replace=False)
+    emails.queue_booking_confirmation(booking, token, moved_from=previous)
     return booking
 
 
