@@ -10,8 +10,10 @@ PORT ?= 5000
 
 # The server, with `flask jobs run` every minute beside it (reminders, waiting lists, mail). The loop runs in
 # the background, where the shell ignores Ctrl-C, so the trap stops it when gunicorn stops.
+# Links in emails follow HOST and PORT (FLASK_RUN_HOST/PORT) unless BASE_URL is configured.
 run: setup secret db demo
-	@while true; do $(FLASK) jobs run; sleep 60; done & jobs_loop=$$!; \
+	@export FLASK_RUN_HOST=$(HOST) FLASK_RUN_PORT=$(PORT); \
+	while true; do $(FLASK) jobs run; sleep 60; done & jobs_loop=$$!; \
 	trap 'kill $$jobs_loop 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 

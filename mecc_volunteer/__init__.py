@@ -6,7 +6,7 @@ import os
 import sqlalchemy as sa
 from flask import Flask, has_request_context, request
 
-from mecc_volunteer.config import Config, database_url, instance_path_from_env
+from mecc_volunteer.config import Config, database_url, default_base_url, instance_path_from_env
 from mecc_volunteer import extensions
 from mecc_volunteer.extensions import csrf, db, login_manager, migrate
 
@@ -25,6 +25,8 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
 
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.instance_path)
+    if not app.config.get("BASE_URL"):
+        app.config["BASE_URL"] = default_base_url()
     if app.config.get("SESSION_COOKIE_SECURE") is None:
         # Secure cookies whenever the public address is HTTPS.
         app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")

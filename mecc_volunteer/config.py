@@ -15,7 +15,9 @@ class Config:
     SIGNPOST_NAME = "Live Well Oxfordshire"
     PRIVACY_NOTICE_VERSION = "2026-09"
     FOLLOWUP_CONSENT_VERSION = "2026-09"
-    BASE_URL = "http://127.0.0.1:5000"
+    # The public address for links in emails, e.g. https://mecc.example.org. Unset, it follows the address the
+    # server binds to (FLASK_RUN_HOST and FLASK_RUN_PORT, which `make run HOST=... PORT=...` passes on).
+    BASE_URL = None
     # Joining links must be https on one of these hosts or their subdomains (Teams and Zoom by default).
     JOINING_LINK_HOSTS = ("teams.microsoft.com", "teams.live.com", "zoom.us")
 
@@ -71,3 +73,12 @@ def database_url(instance_path: str) -> str:
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         return url
     return "sqlite:///" + os.path.join(instance_path, "mecc_volunteer.sqlite")
+
+
+def default_base_url() -> str:
+    """http://HOST:PORT of `make run` (127.0.0.1:5000 unless told otherwise); a bind-all host links to loopback."""
+    host = os.environ.get("FLASK_RUN_HOST") or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    port = os.environ.get("FLASK_RUN_PORT") or "5000"
+    return f"http://{host}:{port}"
