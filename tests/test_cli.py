@@ -1,12 +1,6 @@
-"""Commands, the demo, the health check and what reaches the logs."""
+"""Commands, the demo, the health check and staff accounts (what reaches the logs: test_logs.py)."""
 
-import datetime as dt
-import importlib.util
 import re
-from pathlib import Path
-from types import SimpleNamespace
-
-from gunicorn.config import Config as GunicornConfig
 
 from mecc_volunteer import create_app
 from mecc_volunteer.extensions import db
@@ -70,23 +64,45 @@ def test_health_check_answers_503_when_the_database_is_unreachable(tmp_path):
     assert response.json == {"status": "error", "database": "unreachable"}
 
 
-def test_the_access_log_never_holds_a_personal_link():
-    spec = importlib.util.spec_from_file_location("gunicorn_conf", Path(__file__).parent.parent / "gunicorn.conf.py")
-    conf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conf)
-    logger = conf.RedactingLogger(GunicornConfig())
-    secret = "Zm9vYmFyYmF6cXV4cXV1eGZvb2Jhcgo_-abcdefghij"
-    request = SimpleNamespace(headers=[], method="GET", path=f"/my-booking/{secret}/cancel", query="", uri=f"/my-booking/{secret}/cancel", version=(1, 1))
-    response = SimpleNamespace(status="200 OK", headers=[], sent=10, response_length=10)
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "RAW_URI": f"/my-booking/{secret}/cancel",
-        "PATH_INFO": f"/my-booking/{secret}/cancel",
-        "QUERY_STRING": "",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_REFERER": f"http://localhost/my-booking/{secret}",
-    }
-    atoms = logger.atoms(response, request, environ, dt.timedelta(seconds=0.01))
-    assert secret not in repr(atoms)
-    assert "/my-booking/[link]/cancel" in atoms["r"]
+# --- Staff accounts ------------------------------------------------------------------------------------
+
+
+def test_staff_set_password_asks_twice_and_ends_every_session(app, runner, client, auth):
+    from tests.conftest import STAFF_PASSWORD
+
+    email = auth.create("coordinator", email="sam@example.org")
+    auth.login(email=email)
+    assert client.get("/manage/").status_code == 200
+
+    mismatch = runner.invoke(args=["staff", "set-password", email], input="a brand new password\nsomething else\n" * 3)
+    weak = runner.invoke(args=["staff", "set-password", email], input="short\nshort\n")
+    unknown = runner.invoke(args=["staff", "set-password", "nobody@example.org"], input="a brand new password\na brand new password\n")
+    assert mismatch.exit_code != 0 and weak.exit_code != 0 and "at least 12 characters" in weak.output
+    assert unknown.exit_code != 0 and "no staff account" in unknown.output
+    assert client.get("/manage/").status_code == 200  # nothing changed yet
+
+    changed = runner.invoke(args=["staff", "set-password", " SAM@example.org "], input="a brand new password\na brand new password\n")
+
+    assert changed.exit_code == 0, changed.output
+    assert "sessions have ended" in changed.output and email not in changed.output
+    assert client.get("/manage/").status_code == 303
+    assert "Enter a correct email address" in client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).text
+    assert client.post("/manage/sign-in", data={"email": email, "password": "a brand new password"}).status_code == 303
+
+
+def test_staff_deactivate_signs_the_account_out_and_keeps_it_out_until_reactivated(app, runner, client, auth):
+    from tests.conftest import STAFF_PASSWORD
+
+    email = auth.create("evaluator", email="eva@example.org")
+    auth.login(email=email)
+
+    deactivated = runner.invoke(args=["staff", "deactivate", email])
+
+    assert deactivated.exit_code == 0 and "Deactivated account" in deactivated.output
+    assert client.get("/manage/").status_code == 303
+    assert "Enter a correct email address" in client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).text
+    assert runner.invoke(args=["staff", "deactivate", "nobody@example.org"]).exit_code != 0
+
+    reactivated = runner.invoke(args=["staff", "reactivate", email])
+    assert reactivated.exit_code == 0 and "Reactivated account" in reactivated.output
+    assert client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).status_code == 303
