@@ -15,6 +15,7 @@ from flask import current_app, render_template
 from sqlalchemy.orm import joinedload
 
 from mecc_volunteer import errors
+from mecc_volunteer.calendar import next_calendar_sequence
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import retry_failed
 from mecc_volunteer.models import (
@@ -172,6 +173,7 @@ def send_joining_links(
         changed = booking.joining_link_sent is not None
         # An extra live link to My booking: the one in their confirmation email keeps working.
         token = issue_link(booking, LinkPurpose.MANAGE, now=now, replace=False)
+        next_calendar_sequence(booking)  # the calendar entry now carries the joining link
         queued = queue_for_booking(
             "joining_link",
             booking,

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from flask import current_app, render_template
 
-from mecc_volunteer.calendar import booking_ics
+from mecc_volunteer.calendar import booking_ics, next_calendar_sequence
 from mecc_volunteer.mail import queue_email
 from mecc_volunteer.models import Booking, OutgoingEmail, TrainingSession
 from mecc_volunteer.urls import external_url
@@ -62,6 +62,8 @@ def queue_for_booking(
 
 def queue_booking_confirmation(booking: Booking, token: str | None, moved_from: TrainingSession | None = None):
     subject = "Your MECC training booking has moved" if moved_from else "You're booked: MECC training"
+    if moved_from:
+        next_calendar_sequence(booking)  # the same calendar entry, at its new time
     queue_for_booking(
         "booking_confirmation",
         booking,
