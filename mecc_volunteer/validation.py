@@ -158,9 +158,15 @@ def parse_date_parts(
         return None, f"Enter {what}"
     if missing:
         return None, f"{what[0].upper()}{what[1:]} must include a {' and '.join(missing)}"
-    if not all(value.isascii() and value.isdigit() for value in parts.values()) or len(parts["year"]) != 4:
+    # ASCII digits only, at most 2 for the day and month and exactly 4 for the year: anything longer is not a
+    # real date, and a number too large for the calendar would raise OverflowError rather than ValueError.
+    widths = {"day": (1, 2), "month": (1, 2), "year": (4, 4)}
+    if not all(
+        value.isascii() and value.isdigit() and widths[name][0] <= len(value) <= widths[name][1]
+        for name, value in parts.items()
+    ):
         return None, f"{what[0].upper()}{what[1:]} must be a real date"
     try:
         return dt.date(int(parts["year"]), int(parts["month"]), int(parts["day"])), None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None, f"{what[0].upper()}{what[1:]} must be a real date"

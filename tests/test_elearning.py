@@ -114,3 +114,15 @@ def test_a_cancelled_booking_cannot_confirm(client, app, my_booking):
     assert response.status_code == 303
     with app.app_context():
         assert db.session.get(Booking, booking_id).elearning_confirmed_at is None
+
+
+@pytest.mark.parametrize("part", ["completed_day", "completed_month"])
+def test_a_day_or_month_of_many_digits_gets_a_clear_message_not_a_500(app, client, my_booking, part):
+    path, booking_id = my_booking()
+    form = date_form(today() - timedelta(days=1))
+    form[part] = "99999999999999999999999"
+    response = client.post(path + "/elearning", data=form)
+    assert response.status_code == 200
+    assert 'id="completed_day-error"' in response.text and '<a href="#completed_day">' in response.text
+    with app.app_context():
+        assert db.session.get(Booking, booking_id).elearning_confirmed_at is None

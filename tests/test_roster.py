@@ -733,3 +733,18 @@ def test_roster_actions_need_the_csrf_token_from_the_page_or_the_htmx_header(app
     assert_fragment(with_htmx)
     assert with_form.status_code == 303
     assert booking(app, ids["Asha Khan"]).status is booking(app, ids["Ben Jones"]).status is BookingStatus.CANCELLED
+
+
+@pytest.mark.parametrize("part", ["completed_day", "completed_month"])
+def test_a_day_or_month_of_many_digits_gets_a_clear_message_when_recording_the_e_learning(app, client, coordinator, make_training_session, make_booking, part):
+    training_session = make_training_session()
+    booking_id = make_booking(training_session.id)
+    path = f"/manage/sessions/{training_session.id}/roster/{booking_id}/elearning"
+    today = utcnow().astimezone(LONDON).date()
+    form = {"completed_day": str(today.day), "completed_month": str(today.month), "completed_year": str(today.year), "declaration": "y"}
+    form[part] = "99999999999999999999999"
+    client.get(path)
+    response = client.post(path, data=form)
+    assert response.status_code == 200
+    assert 'id="completed_day-error"' in response.text and '<a href="#completed_day">' in response.text
+    assert booking(app, booking_id).elearning_confirmed_at is None

@@ -196,3 +196,20 @@ def test_evaluators_cannot_manage_sessions(client, auth, path):
 def test_an_unknown_session_is_a_404_for_coordinators(client, auth):
     auth.login("coordinator")
     assert client.get("/manage/sessions/999999").status_code == 404
+
+
+@pytest.mark.parametrize("part", ["day", "month"])
+def test_a_day_or_month_of_many_digits_gets_a_clear_message_on_create_and_edit(app, client, auth, make_training_session, part):
+    auth.login("coordinator")
+    created = client.post("/manage/sessions/new", data=session_form(**{part: "99999999999999999999999"}))
+    assert created.status_code == 200
+    assert 'id="day-error"' in created.text and '<a href="#day">' in created.text
+    training_session = make_training_session()
+    path = f"/manage/sessions/{training_session.id}/edit"
+    client.get(path)
+    edited = client.post(path, data=session_form(**{part: "99999999999999999999999"}))
+    assert edited.status_code == 200
+    assert 'id="day-error"' in edited.text and '<a href="#day">' in edited.text
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(TrainingSession.id))) == 1
+        assert db.session.get(TrainingSession, training_session.id).trainer_name is None  # the edit changed nothing

@@ -50,11 +50,12 @@ class SessionForm(FlaskForm):
         day, problem = parse_date_parts(self.day.data, self.month.data, self.year.data, what="the date of the session")
         if problem:
             self.day.errors = [problem, *self.day.errors]
-        start = parse_time(self.start_time.data or "") if self.start_time.data else None
-        if self.start_time.data and start is None:
+        # A time already refused (too long, say) is not parsed: a string of thousands of digits is not a time.
+        start = parse_time(self.start_time.data) if self.start_time.data and not self.start_time.errors else None
+        if self.start_time.data and not self.start_time.errors and start is None:
             self.start_time.errors.append("Enter the start time as hours and minutes, like 10:30")
-        end = parse_time(self.end_time.data or "") if self.end_time.data else None
-        if self.end_time.data and end is None:
+        end = parse_time(self.end_time.data) if self.end_time.data and not self.end_time.errors else None
+        if self.end_time.data and not self.end_time.errors and end is None:
             self.end_time.errors.append("Enter the end time as hours and minutes, like 12:00")
         if start and end and end <= start:
             self.end_time.errors.append("The end time must be after the start time")
