@@ -197,7 +197,6 @@ def update_session(
 
     # Lock the row so a registration cannot take a place between the check and the change.
     lock_session(training_session)
-    db.session.refresh(training_session)
     if details.capacity < training_session.places_taken:
         booked = training_session.places_taken
         raise CapacityBelowBooked(
@@ -235,6 +234,9 @@ def update_session(
 def cancel_session(training_session: TrainingSession, *, by: StaffUser, now: datetime | None = None) -> list[Booking]:
     """Cancel the session and every booking and waiting-list place on it; everyone is emailed."""
     now = now or utcnow()
+    # Under the session's lock, as every other write to it: a registration in flight either commits first
+    # (and its booking is cancelled and emailed here) or waits and then finds the session cancelled.
+    lock_session(training_session)
     if training_session.cancelled_at is not None:
         raise SessionAlreadyCancelled()
     if now >= training_session.ends_at:

@@ -313,11 +313,16 @@ def active_booking(volunteer: Volunteer, kind) -> Booking | None:
 
 
 def lock_session(training_session: TrainingSession) -> None:
-    """Registrations for one session take turns (PostgreSQL row lock; SQLite writers already queue), so
-    people joining a full session's waiting list at the same moment get distinct, correct positions."""
-    db.session.execute(
-        sa.select(TrainingSession.id).where(TrainingSession.id == training_session.id).with_for_update()
-    )
+    """Every write to a session takes turns (PostgreSQL row lock; SQLite writers already queue), so people
+    joining a full session's waiting list at the same moment get distinct, correct positions. The object is
+    reloaded under the lock: what another transaction committed while we waited (a cancellation, a new
+    capacity) is what the caller's checks then see."""
+    db.session.scalars(
+        sa.select(TrainingSession)
+        .where(TrainingSession.id == training_session.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def take_place(training_session: TrainingSession) -> bool:
