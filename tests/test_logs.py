@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -177,7 +178,7 @@ def test_gunicorn_serving_the_app_logs_no_personal_link(app, database_url, make_
         while access_log.read_text().count("\n") < len(paths) + 1 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        server.terminate()
+        server.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
         server.wait(timeout=15)
 
     assert statuses[0] == 200, statuses  # a real link, really served
