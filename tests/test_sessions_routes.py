@@ -161,6 +161,71 @@ def test_moving_a_session_emails_everyone_booked_or_waiting(app, client, auth, m
     assert emails(app, "session_changed") == 2
 
 
+def test_moving_a_session_nobody_booked_says_nobody_was_emailed(app, client, auth, make_training_session):
+    training_session = make_training_session()
+    auth.login("coordinator")
+    day = future_day(40)
+
+    response = client.post(
+        f"/manage/sessions/{training_session.id}/edit",
+        data=session_form(day=str(day.day), month=str(day.month), year=str(day.year)),
+        follow_redirects=True,
+    )
+
+    assert "Nobody is booked or waiting, so nobody was emailed." in response.text
+    assert "have been emailed" not in response.text and "has been emailed" not in response.text
+
+
+def test_moving_a_session_says_how_many_were_emailed(app, client, auth, make_training_session, make_booking):
+    training_session = make_training_session()
+    make_booking(training_session.id)
+    auth.login("coordinator")
+    day = future_day(41)
+
+    response = client.post(
+        f"/manage/sessions/{training_session.id}/edit",
+        data=session_form(day=str(day.day), month=str(day.month), year=str(day.year)),
+        follow_redirects=True,
+    )
+
+    assert "1 person booked or waiting has been emailed the new date and time." in response.text
+
+
+def test_cancelling_a_session_nobody_booked_says_nobody_was_emailed(client, auth, make_training_session):
+    training_session = make_training_session()
+    auth.login("coordinator")
+    response = client.post(f"/manage/sessions/{training_session.id}/cancel", follow_redirects=True)
+    assert "Nobody was booked or waiting, so nobody was emailed." in response.text
+
+
+def test_the_session_form_gives_the_programmes_own_cut_off(app, client, auth):
+    from mecc_volunteer.models import Programme
+
+    with app.app_context():
+        db.session.scalar(sa.select(Programme)).cutoff_days = 10
+        db.session.commit()
+    auth.login("coordinator")
+    page = client.get("/manage/sessions/new")
+    assert "Leave empty for the programme&#39;s usual 10 days." in page.text
+
+
+def test_adding_the_same_session_twice_asks_first(app, client, auth):
+    auth.login("coordinator")
+    assert client.post("/manage/sessions/new", data=session_form()).status_code == 303
+
+    again = client.post("/manage/sessions/new", data=session_form())
+    assert again.status_code == 200
+    assert "There is already a session at this time" in again.text
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(TrainingSession.id))) == 1
+
+    confirmed = client.post("/manage/sessions/new", data=session_form(same_time_confirmed="yes"))
+    other_kind = client.post("/manage/sessions/new", data=session_form(kind="train_the_trainer"))
+    assert confirmed.status_code == other_kind.status_code == 303
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(TrainingSession.id))) == 3
+
+
 def test_a_coordinator_cancels_a_session_and_everyone_is_told(app, client, auth, make_training_session, make_booking):
     training_session = make_training_session(capacity=2)
     booked = [make_booking(training_session.id) for _ in range(2)]

@@ -29,7 +29,12 @@ def index():
 @roles_required(*COORDINATORS)
 def new():
     form = _session_form()
+    same_time = []
     if form.validate_on_submit():
+        # The same session entered twice (or the button pressed twice) is more likely than two at once.
+        same_time = services.sessions_at_the_same_time(form.details)
+        if same_time and request.form.get("same_time_confirmed") != "yes":
+            return _session_form_page(form, None, same_time=same_time)
         try:
             training_session = services.create_session(form.details, by=current_user)
         except errors.DomainError as error:
@@ -39,7 +44,17 @@ def new():
             db.session.commit()
             flash("Session created.", "success")
             return redirect(url_for("sessions.detail", session_id=training_session.id), 303)
-    return render_template("sessions/form.html", form=form, training_session=None)
+    return _session_form_page(form, None)
+
+
+def _session_form_page(form: SessionForm, training_session: TrainingSession | None, *, same_time=()):
+    return render_template(
+        "sessions/form.html",
+        form=form,
+        training_session=training_session,
+        programme_cutoff_days=services.programme_cutoff_days(),
+        same_time=same_time,
+    )
 
 
 @bp.get("/<int:session_id>")
@@ -77,7 +92,7 @@ def edit(session_id: int):
             if result.link_changed and result.had_old_link:
                 return redirect(url_for("sessions.resend_joining_links", session_id=session_id), 303)
             return redirect(url_for("sessions.detail", session_id=session_id), 303)
-    return render_template("sessions/form.html", form=form, training_session=training_session)
+    return _session_form_page(form, training_session)
 
 
 def _update_message(result: services.UpdateResult) -> str:
@@ -85,8 +100,14 @@ def _update_message(result: services.UpdateResult) -> str:
     if result.promoted:
         n = len(result.promoted)
         parts.append(f"{n} {'person' if n == 1 else 'people'} from the waiting list {'was' if n == 1 else 'were'} booked and emailed.")
-    if result.times_changed:
-        parts.append("Everyone booked or waiting has been emailed the new date and time.")
+    if result.times_changed and result.told_of_new_time:
+        n = result.told_of_new_time
+        parts.append(
+            f"{n} {'person' if n == 1 else 'people'} booked or waiting {'has' if n == 1 else 'have'} been emailed"
+            " the new date and time."
+        )
+    elif result.times_changed:
+        parts.append("Nobody is booked or waiting, so nobody was emailed.")
     if result.link_changed and result.had_old_link:
         n = result.had_old_link
         parts.append(f"The joining link changed: {n} {'person has' if n == 1 else 'people have'} the old one.")
@@ -107,7 +128,10 @@ def cancel(session_id: int):
         else:
             db.session.commit()
             n = len(cancelled)
-            flash(f"Session cancelled. {n} {'person' if n == 1 else 'people'} booked or waiting {'has' if n == 1 else 'have'} been emailed.", "success")
+            if n:
+                flash(f"Session cancelled. {n} {'person' if n == 1 else 'people'} booked or waiting {'has' if n == 1 else 'have'} been emailed.", "success")
+            else:
+                flash("Session cancelled. Nobody was booked or waiting, so nobody was emailed.", "success")
         return redirect(url_for("sessions.detail", session_id=session_id), 303)
     row = services.get_session_row(training_session)
     return render_template("sessions/cancel.html", form=form, row=row, training_session=training_session)

@@ -102,6 +102,7 @@ class UpdateResult:
     times_changed: bool
     link_changed: bool
     had_old_link: int  # how many volunteers were sent the previous joining link
+    told_of_new_time: int = 0  # how many people booked or waiting were emailed the new date and time
 
 
 # --- Reading ------------------------------------------------------------------------------------------
@@ -142,6 +143,24 @@ def list_sessions(*, upcoming: bool, now: datetime | None = None) -> list[Sessio
     sessions = list(db.session.scalars(query))
     counts = session_counts([ts.id for ts in sessions])
     return [SessionRow(ts, ts.status(now), counts[ts.id]) for ts in sessions]
+
+
+def programme_cutoff_days() -> int:
+    """How many days before a session registration closes, unless the session says otherwise."""
+    programme = db.session.scalar(sa.select(Programme).order_by(Programme.id).limit(1))
+    return programme.cutoff_days if programme is not None else Programme.cutoff_days.default.arg
+
+
+def sessions_at_the_same_time(details: SessionDetails, *, other_than: TrainingSession | None = None) -> list[TrainingSession]:
+    """Sessions of the same kind, not cancelled, starting at the same moment: most likely one entered twice."""
+    query = sa.select(TrainingSession).where(
+        TrainingSession.kind == details.kind,
+        TrainingSession.starts_at == details.starts_at,
+        TrainingSession.cancelled_at.is_(None),
+    )
+    if other_than is not None:
+        query = query.where(TrainingSession.id != other_than.id)
+    return list(db.session.scalars(query.order_by(TrainingSession.id)))
 
 
 def get_session_row(training_session: TrainingSession, *, now: datetime | None = None) -> SessionRow:
@@ -225,10 +244,10 @@ def update_session(
     db.session.flush()
 
     promoted = promote_from_waiting_list(training_session, now=now)
-    if times_changed:
-        for booking in _active_bookings(training_session):
-            emails.queue_session_changed(booking)
-    return UpdateResult(training_session, promoted, times_changed, link_changed, had_old_link)
+    told = _active_bookings(training_session) if times_changed else []
+    for booking in told:
+        emails.queue_session_changed(booking)
+    return UpdateResult(training_session, promoted, times_changed, link_changed, had_old_link, len(told))
 
 
 def cancel_session(training_session: TrainingSession, *, by: StaffUser, now: datetime | None = None) -> list[Booking]:
