@@ -1,22 +1,39 @@
-"""Browser fixtures: the test app served on loopback, Debian's Chromium driven by Playwright, and axe-core.
+"""Browser fixtures: the app as production runs it (gunicorn, `gunicorn.conf.py`, `wsgi:app`), Debian's
+Chromium driven by Playwright, a real SMTP server, and axe-core.
 
-- `live_server` serves whichever app the current test built (same database as every other fixture) from
-  one werkzeug server per run, on 127.0.0.1 and a free port. `app_config` points SERVER_NAME and BASE_URL
-  at it, so links in pages and emails lead back to it.
+- `live_server` is one gunicorn server per run, started as `make run` starts it (`gunicorn --config
+  gunicorn.conf.py wsgi:app`, 2 sync workers, the app's own middleware and after-request work), on 127.0.0.1
+  and a free port. It is configured only the way production is, through the environment: FLASK_SECRET_KEY
+  (the test app's), DATABASE_URL (the run's test database, SQLite file or PostgreSQL), FLASK_BASE_URL,
+  FLASK_MAIL_SERVER/FLASK_MAIL_PORT (the run's aiosmtpd server) and MECC_INSTANCE_PATH (an instance folder of
+  its own, so it never reads instance/config.py). Its access log and error log go to files in the run's
+  temporary folder.
+- The in-process `app` fixture works on the same database: it seeds and empties it around each test, and
+  tests use it for factories and assertions. `app_config` makes its links and mail agree with the server.
+- `live_url` marks the logs at the start of a test. At the end it waits for the server to answer every
+  request the browser made (and for the access log to go quiet), then for every email due to go out; the
+  test fails if the server answered any 5xx, logged a traceback, or restarted a worker.
+- `mailbox` is the run's SMTP server, emptied at the start of each test; `mailbox.wait_for(to=...)` polls
+  it, since mail goes out after the response.
 - `page` is a phone (390 x 844) with JavaScript; `nojs_page` the same phone with JavaScript off. Each test
   gets new contexts from one browser per run.
-- Every request to a host other than 127.0.0.1 is aborted and fails the test, as does any 5xx answer or
-  uncaught script error.
+- Every request to a host other than 127.0.0.1 is aborted and fails the test, as does any 5xx answer, any
+  static asset that is missing (4xx), or uncaught script error.
+- `assert_accessible(page)` runs axe-core on a phone page at its own width and at 360 px.
 - Without /usr/bin/chromium the tests are skipped, except in CI (CI set), where that fails the run.
 """
 
 import os
-import threading
+import re
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
+import sqlalchemy as sa
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,6 +47,8 @@ CHROMIUM_ARGS = [
 MISSING_CHROMIUM = "Debian's chromium is not installed (apt-get install chromium)"
 LOCAL_HOST = "127.0.0.1"
 PHONE = {"width": 390, "height": 844}
+NARROW = {"width": 360, "height": 740}
+ROOT = Path(__file__).resolve().parents[2]
 # Opt in to screenshots of key pages: MECC_SCREENSHOT_DIR=/tmp/shots pytest tests/browser
 SCREENSHOT_DIR = os.environ.get("MECC_SCREENSHOT_DIR")
 
@@ -63,120 +82,189 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-# --- The live server ---------------------------------------------------------------------------------
+def tests_conftest(config):
+    """tests/conftest.py as pytest loaded it (a plain import would load a second copy, with its own
+    ALLOWED_SMTP_PORTS)."""
+    module = config.pluginmanager.get_plugin(str(ROOT / "tests" / "conftest.py"))
+    assert module is not None, "tests/conftest.py is not loaded"
+    return module
 
 
-class _Handler(WSGIRequestHandler):
-    """Quiet, and tells the live server when a request it dispatched is completely finished."""
-
-    def log_request(self, *args, **kwargs):
-        pass
-
-    def handle(self):
-        try:
-            super().handle()
-        finally:
-            # After the response is closed (and Flask's call_on_close, such as mail delivery, has run),
-            # or after the browser dropped the connection. One thread serves one connection.
-            self.server.live_server.finished_in_this_thread()
+# --- Mail ----------------------------------------------------------------------------------------------
 
 
-class _CloseOnce:
-    """A WSGI response body whose close() runs exactly once, whoever calls it first."""
+class Mailbox:
+    """The run's SMTP server, as one test sees it: emptied when the test starts."""
 
-    def __init__(self, body):
-        self._body = body
-        self._closed = False
-        self._lock = threading.Lock()
+    def __init__(self, server):
+        self.server = server
+        self.port = server.port
 
-    def __iter__(self):
-        return iter(self._body)
+    def clear(self) -> None:
+        with self.server.handler.lock:
+            self.server.handler.messages.clear()
 
-    def close(self):
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        close = getattr(self._body, "close", None)
-        if close is not None:
-            close()
+    @property
+    def messages(self) -> list:
+        with self.server.handler.lock:
+            return list(self.server.handler.messages)
+
+    def wait_for(self, *, to: str, subject: str | None = None, timeout: float = 10.0):
+        """The first message to `to` (whose subject contains `subject`), polling until it arrives."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in self.messages:
+                if message["To"] == to and (subject is None or subject in str(message["Subject"])):
+                    return message
+            if time.monotonic() > deadline:
+                seen = [f"{m['To']}: {m['Subject']}" for m in self.messages]
+                raise AssertionError(f"no email to {to} ({subject=}) within {timeout}s; received: {seen}")
+            time.sleep(0.05)
 
 
-class LiveServer:
-    """One threaded werkzeug server per run, dispatching to the app of the current test."""
+def text_of(message) -> str:
+    return message.get_body(("plain",)).get_content()
 
-    def __init__(self):
-        self.app = None
-        self.server_errors: list[str] = []
-        self._active = 0
-        self._idle = threading.Condition()
-        self._this_thread = threading.local()
-        self._server = make_server(LOCAL_HOST, 0, self._dispatch, threaded=True, request_handler=_Handler)
-        self._server.live_server = self
-        self.port = self._server.server_port
-        self.host = f"{LOCAL_HOST}:{self.port}"
-        self.url = f"http://{self.host}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
 
-    def start(self):
-        self._thread.start()
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def serve(self, app):
-        self.app = app
-        self.server_errors = []
-
-    def release(self, timeout: float = 10):
-        """Stop serving the test's app once in-flight requests (and their after-response mail) finish."""
-        with self._idle:
-            finished = self._idle.wait_for(lambda: self._active == 0, timeout=timeout)
-        self.app = None
-        assert finished, f"{self._active} request(s) still running {timeout}s after the test"
-
-    def _dispatch(self, environ, start_response):
-        app = self.app
-        if app is None:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"no test is running"]
-        request_line = f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}"
-
-        def recording_start_response(status, headers, exc_info=None):
-            if status.startswith("5"):
-                self.server_errors.append(f"{request_line} -> {status}")
-            return start_response(status, headers, exc_info)
-
-        with self._idle:
-            self._active += 1
-        self._this_thread.counted = True
-        try:
-            body = _CloseOnce(app(environ, recording_start_response))
-        except Exception as error:
-            self.server_errors.append(f"{request_line} raised {error!r}")
-            raise
-        # If the browser drops the connection after a redirect, werkzeug's dev server can skip close(), and
-        # with it Flask's call_on_close work (mail sent after the response); make sure it runs.
-        self._this_thread.body = body
-        return body
-
-    def finished_in_this_thread(self):
-        body = getattr(self._this_thread, "body", None)
-        if body is not None:
-            self._this_thread.body = None
-            body.close()
-        if getattr(self._this_thread, "counted", False):
-            self._this_thread.counted = False
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
+def link_in(message, path: str) -> str:
+    """The first link in the plain-text body whose path starts with `path`."""
+    for url in re.findall(r"https?://[^\s<>\"]+", text_of(message)):
+        if urlsplit(url).path.startswith(path):
+            return url
+    raise AssertionError(f"no {path} link in the email {message['Subject']!r}:\n{text_of(message)}")
 
 
 @pytest.fixture(scope="session")
-def live_server():
-    server = LiveServer()
+def smtp_run_server(pytestconfig):
+    """One aiosmtpd server on loopback for the whole run (tests/conftest.py's SMTPServer)."""
+    shared = tests_conftest(pytestconfig)
+    server = shared.SMTPServer()
+    server.start()
+    shared.ALLOWED_SMTP_PORTS.add(server.port)
+    yield server
+    shared.ALLOWED_SMTP_PORTS.discard(server.port)
+    server.stop()
+
+
+# --- The live server -----------------------------------------------------------------------------------
+
+# gunicorn's default access log format: `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`.
+ACCESS_LINE = re.compile(r'"(?P<request>[A-Z]+ \S* HTTP/[\d.]+)" (?P<status>\d{3}) ')
+# A traceback, a worker that timed out or died, or a worker booted after the start: all fail the test.
+SERVER_TROUBLE = re.compile(r"Traceback \(most recent call last\)|\[CRITICAL\]|Booting worker|Worker exiting")
+# After a test, the access log must be quiet this long (requests the browser dropped still finish).
+QUIET_SECONDS = 0.1
+SETTLE_TIMEOUT = 15.0
+
+
+class LiveServer:
+    """gunicorn as `make run` starts it, in a subprocess, with the production configuration."""
+
+    def __init__(self, *, folder: Path, database_url: str, secret_key: str, smtp_port: int, port: int):
+        self.port = port
+        self.host = f"{LOCAL_HOST}:{port}"
+        self.url = f"http://{self.host}"
+        self.smtp_port = smtp_port
+        self.access_log = folder / "access.log"
+        self.error_log = folder / "error.log"
+        self.instance = folder / "instance"
+        self.instance.mkdir()
+        self.env = {
+            # Nothing from the developer's shell may configure the server.
+            **{k: v for k, v in os.environ.items()
+               if not k.startswith(("FLASK_", "GUNICORN_", "MECC_")) and k != "DATABASE_URL"},
+            "FLASK_SECRET_KEY": secret_key,
+            "DATABASE_URL": database_url,
+            "FLASK_BASE_URL": self.url,
+            "FLASK_MAIL_SERVER": LOCAL_HOST,
+            "FLASK_MAIL_PORT": str(smtp_port),
+            "MECC_INSTANCE_PATH": str(self.instance),
+        }
+        self.command = [
+            sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", self.host,
+            "--access-logfile", str(self.access_log), "wsgi:app",
+        ]
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.access_log.touch()
+        with open(self.error_log, "wb") as errors:
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=errors, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.error_log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"gunicorn did not answer /healthz in {timeout}s:\n{self.error_log.read_text()}")
+            time.sleep(0.1)
+        # Both workers booted (only the master and the first worker may have logged it so far).
+        while self.error_log.read_text().count("Booting worker") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def mark(self) -> tuple[int, int]:
+        return self.access_log.stat().st_size, self.error_log.stat().st_size
+
+    def access_since(self, offset: int) -> list[str]:
+        with open(self.access_log, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+        # Only whole lines: the last one may still be being written.
+        return data[: data.rfind(b"\n") + 1].decode(errors="replace").splitlines()
+
+    def errors_since(self, offset: int) -> str:
+        with open(self.error_log, "rb") as handle:
+            handle.seek(offset)
+            return handle.read().decode(errors="replace")
+
+    def settle(self, offset: int, answered: int) -> list[str]:
+        """Wait until the access log holds at least `answered` lines since `offset` and has been quiet."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        seen, quiet_since = -1, time.monotonic()
+        while True:
+            lines = self.access_since(offset)
+            now = time.monotonic()
+            if len(lines) != seen:
+                seen, quiet_since = len(lines), now
+            if seen >= answered and now - quiet_since >= QUIET_SECONDS:
+                return lines
+            if now > deadline:
+                raise AssertionError(
+                    f"the server logged {seen} request(s) but the browser had {answered} answers, "
+                    f"{SETTLE_TIMEOUT}s after the test"
+                )
+            time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def live_server(pytestconfig, database_url, smtp_run_server, tmp_path_factory):
+    shared = tests_conftest(pytestconfig)
+    server = LiveServer(
+        folder=tmp_path_factory.mktemp("gunicorn"),
+        database_url=database_url,
+        secret_key=shared._test_config(database_url)["SECRET_KEY"],
+        smtp_port=smtp_run_server.port,
+        port=shared.free_port(),
+    )
     server.start()
     yield server
     server.stop()
@@ -184,17 +272,62 @@ def live_server():
 
 @pytest.fixture
 def app_config(live_server):
-    """Links built outside a request (emails, calendar files) and inside one agree on host and port."""
-    return {"SERVER_NAME": live_server.host, "BASE_URL": live_server.url}
+    """Links built outside a request (emails, calendar files) and inside one agree on host and port, and
+    mail sent in-process goes to the same SMTP server as the live server's."""
+    return {
+        "SERVER_NAME": live_server.host,
+        "BASE_URL": live_server.url,
+        "MAIL_SERVER": LOCAL_HOST,
+        "MAIL_PORT": live_server.smtp_port,
+    }
+
+
+def _mail_in_flight(app) -> int:
+    """Emails the server still has to send: being sent, or queued and due."""
+    from mecc_volunteer.extensions import db
+    from mecc_volunteer.models import EmailStatus, OutgoingEmail, utcnow
+
+    with app.app_context():
+        try:
+            return db.session.scalar(
+                sa.select(sa.func.count(OutgoingEmail.id)).where(
+                    (OutgoingEmail.status == EmailStatus.SENDING)
+                    | ((OutgoingEmail.status == EmailStatus.QUEUED) & (OutgoingEmail.next_attempt_at <= utcnow()))
+                )
+            )
+        finally:
+            db.session.remove()
+
+
+def _wait_for_mail(app, timeout: float = SETTLE_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while (left := _mail_in_flight(app)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"{left} email(s) still queued or being sent {timeout}s after the test"
 
 
 @pytest.fixture
-def live_url(live_server, app):
-    """The base URL of the running app; fails the test if any request answered with a 5xx."""
-    live_server.serve(app)
+def mailbox(smtp_run_server):
+    """The run's SMTP server, empty at the start of the test (see Mailbox.wait_for)."""
+    return Mailbox(smtp_run_server)
+
+
+@pytest.fixture
+def live_url(live_server, app, browser_guard, mailbox):
+    """The base URL of the running server. After the test: wait for its requests and mail, then fail the
+    test if it answered any 5xx or logged a traceback."""
+    mailbox.clear()
+    access_offset, error_offset = live_server.mark()
     yield live_server.url
-    live_server.release()
-    assert not live_server.server_errors, "server errors:\n" + "\n".join(live_server.server_errors)
+    lines = live_server.settle(access_offset, browser_guard.answered)
+    _wait_for_mail(app)
+    lines = live_server.access_since(access_offset)
+    unreadable = [line for line in lines if not ACCESS_LINE.search(line)]
+    assert not unreadable, "access log lines in an unexpected format:\n" + "\n".join(unreadable)
+    failed = [line for line in lines if ACCESS_LINE.search(line)["status"].startswith("5")]
+    assert not failed, "the server answered with a 5xx:\n" + "\n".join(failed)
+    errors = live_server.errors_since(error_offset)
+    assert not SERVER_TROUBLE.search(errors), f"the server logged trouble during the test:\n{errors}"
 
 
 # --- The browser ---------------------------------------------------------------------------------------
@@ -215,11 +348,16 @@ def browser():
 
 
 class BrowserGuard:
-    """Blocks and records requests to any host but 127.0.0.1; records uncaught page errors."""
+    """Blocks and records requests to any host but 127.0.0.1; counts the live server's answers; records
+    uncaught page errors, 5xx answers and static assets that fail to load (a stylesheet's missing icon)."""
+
+    ASSET_TYPES = ("stylesheet", "script", "image", "font", "media")
 
     def __init__(self):
         self.blocked: list[str] = []
         self.page_errors: list[str] = []
+        self.bad_answers: list[str] = []
+        self.answered = 0
 
     def route(self, route):
         url = route.request.url
@@ -229,12 +367,26 @@ class BrowserGuard:
             self.blocked.append(url)
             route.abort("blockedbyclient")
 
+    def response(self, response):
+        if urlsplit(response.url).hostname != LOCAL_HOST:
+            return
+        self.answered += 1
+        request = response.request
+        asset = request.resource_type in self.ASSET_TYPES or urlsplit(response.url).path.startswith("/static/")
+        if response.status >= 500 or (asset and response.status >= 400):
+            self.bad_answers.append(f"{response.status} {request.method} {response.url} ({request.resource_type})")
+
     def watch(self, context):
+        # Routing every request also turns off the browser's cache, so each request reaches the server.
         context.route("**/*", self.route)
+        context.on("response", self.response)
 
     def check(self):
         assert not self.blocked, "no page makes a request to another host, but these were made:\n" + "\n".join(
             self.blocked
+        )
+        assert not self.bad_answers, "answers that break a page (5xx, or a static asset missing):\n" + "\n".join(
+            self.bad_answers
         )
         assert not self.page_errors, "uncaught script errors:\n" + "\n".join(self.page_errors)
 
@@ -312,20 +464,46 @@ class _NoJsAuditor:
 _NO_JS_AUDITORS: dict[int, _NoJsAuditor] = {}
 
 
-def check_accessible(page) -> None:
-    """axe-core finds no violations on the page as it is now; the message lists rule ids and targets."""
-    from axe_playwright_python.sync_playwright import Axe
+_AXE_SCRIPT: list[str] = []
 
+
+def _axe_violations(page) -> list[str]:
+    """axe-core's violations on the page as it is now (axe is injected once per document)."""
+    if not _AXE_SCRIPT:
+        from axe_playwright_python.sync_playwright import Axe
+
+        _AXE_SCRIPT.append(Axe().axe_script)
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(_AXE_SCRIPT[0])
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    lines = []
+    for violation in results["violations"]:
+        lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"]:
+            lines.append(f"    {', '.join(map(str, node['target']))}")
+    return lines
+
+
+def check_accessible(page) -> None:
+    """axe-core finds no violations on the page as it is now; the message lists rule ids and targets.
+    A phone-sized page is checked at its own width and again at 360 px (then put back)."""
+    size = dict(page.viewport_size)
+    widths = [size]
+    if size["width"] <= PHONE["width"] and size["width"] != NARROW["width"]:
+        widths.append(NARROW)
     auditor = _NO_JS_AUDITORS.get(id(page.context))
-    results = Axe().run(auditor.copy_of(page) if auditor else page)
-    violations = results.response["violations"]
-    if violations:
-        lines = [f"{len(violations)} accessibility violation(s) on {page.url} ({page.title()!r}):"]
-        for violation in violations:
-            lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']}")
-            for node in violation["nodes"]:
-                lines.append(f"    {', '.join(map(str, node['target']))}")
-        pytest.fail("\n".join(lines), pytrace=False)
+    target = auditor.copy_of(page) if auditor else page
+    failures = []
+    try:
+        for viewport in widths:
+            target.set_viewport_size(viewport)
+            if found := _axe_violations(target):
+                failures.append(f"at {viewport['width']} px:")
+                failures.extend(found)
+    finally:
+        target.set_viewport_size(size)
+    if failures:
+        pytest.fail(f"accessibility violations on {page.url} ({page.title()!r}):\n" + "\n".join(failures), pytrace=False)
 
 
 @pytest.fixture

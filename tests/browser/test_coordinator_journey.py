@@ -8,7 +8,6 @@ sideways on a phone except inside a table's own `.app-table-wrapper` (see confte
 
 import re
 from datetime import datetime, timedelta
-from email import message_from_bytes, policy
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -144,14 +143,6 @@ def started_session_with_two_people(make_training_session, make_volunteer, make_
     return started, sam, alex
 
 
-def saved_emails(app):
-    """The emails written to .eml files (MAIL_SERVER is unset in tests)."""
-    return [
-        message_from_bytes(path.read_bytes(), policy=policy.default)
-        for path in Path(app.instance_path, "mail").glob("*.eml")
-    ]
-
-
 def attendance_button(page: Page, label: str, name: str):
     return page.get_by_role("button", name=f"{label} for {name}", exact=True)
 
@@ -172,6 +163,7 @@ def test_coordinator_adds_a_session_sees_the_registration_records_elearning_send
     conftests,
     app,
     auth,
+    mailbox,
     assert_accessible,
     screenshot,
     make_training_session,
@@ -286,17 +278,11 @@ def test_coordinator_adds_a_session_sees_the_registration_records_elearning_send
     expect(joining_row).to_contain_text("priya@example.org")
     expect(joining_row.locator(".nhsuk-tag")).to_have_text(re.compile(r"^(Queued|Sending|Sent)$"))
     assert_accessible(page)
-    # No MAIL_SERVER, so mail goes to .eml files in the instance folder, just after the response.
-    for _ in range(20):  # one being sent just after the response finishes within moments
-        page.reload()
-        if joining_row.locator(".nhsuk-tag").inner_text().strip() == "Sent":
-            break
-        page.wait_for_timeout(100)
+    # The server sends it to the run's SMTP server after the response.
+    joining_email = mailbox.wait_for(to="priya@example.org", subject="joining link")
+    assert JOINING_LINK in joining_email.get_body(("plain",)).get_content()
+    page.reload()
     expect(joining_row.locator(".nhsuk-tag")).to_have_text("Sent")
-    assert any(
-        message["To"] == "priya@example.org" and JOINING_LINK in message.get_body(("plain",)).get_content()
-        for message in saved_emails(app)
-    ), "no .eml file with the joining link for priya@example.org"
     assert_accessible(page)
     screenshot(page, f"emails-{size}")
 
