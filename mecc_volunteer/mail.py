@@ -1,17 +1,25 @@
 """The outbox: queue_email() in the caller's transaction, deliver_pending() after the commit.
 
+After a request that queued mail has committed and its response is closed, the ids go to this process's
+courier, a background thread that sends them within moments: no request's worker ever waits on the mail
+server. `flask jobs run` (cron) and `flask mail deliver` send whatever is left.
+
 Generic: it knows nothing about volunteers or sessions. Logs carry email ids, never addresses or bodies.
 """
 
+import atexit
 import logging
 import os
 import re
 import smtplib
 import socket
+import threading
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app, g, has_app_context
 from flask_mail import Connection, Message
 
@@ -88,6 +96,10 @@ class TemporaryFailure(Exception):
     pass
 
 
+class ServerUnavailable(TemporaryFailure):
+    """No connection to the mail server (refused, timed out, hung up before it greeted us)."""
+
+
 class PermanentFailure(Exception):
     pass
 
@@ -120,6 +132,9 @@ def deliver_pending(
             if claimed is None:
                 continue  # another worker has it, or it failed moments ago and is backing off
             email, message = claimed
+            if message is None:  # it could not be built, and is recorded as failed
+                report.failed.append(email_id)
+                continue
             try:
                 transport.send(message)
             except PermanentFailure as error:
@@ -129,6 +144,10 @@ def deliver_pending(
                 transport.reset()
                 permanent = _record_failure(email, str(error), permanent=False, now=now)
                 (report.failed if permanent else report.retrying).append(email_id)
+                if isinstance(error, ServerUnavailable):
+                    # The rest stay queued, untouched, for the next run: a server that hangs would
+                    # otherwise cost a full timeout for every message in the batch.
+                    break
             except Exception as error:  # noqa: BLE001 - one bad message must not block the rest of the queue
                 log.exception("mail %s could not be sent", email_id)
                 transport.reset()
@@ -162,9 +181,10 @@ def retry_failed(email: OutgoingEmail, *, now: datetime | None = None) -> None:
         _deliver_after_this_request(email)
 
 
-def _claim(email_id: int, *, now: datetime, claimed_at: datetime) -> tuple[OutgoingEmail, Message] | None:
+def _claim(email_id: int, *, now: datetime, claimed_at: datetime) -> tuple[OutgoingEmail, Message | None] | None:
     """Queued and still due -> sending, and the message built, in one transaction that ends before any SMTP:
-    no transaction (on SQLite, the write lock) is held while talking to a slow mail server."""
+    no transaction (on SQLite, the write lock) is held while talking to a slow mail server. None if another
+    worker has it; (email, None) if it could not be built (and is now failed)."""
     result = db.session.execute(
         sa.update(OutgoingEmail)
         .where(
@@ -180,11 +200,15 @@ def _claim(email_id: int, *, now: datetime, claimed_at: datetime) -> tuple[Outgo
     email = db.session.get(OutgoingEmail, email_id, populate_existing=True)
     try:
         message = _build_message(email)
+    except PermanentFailure as error:  # e.g. an address no mail server takes: say why
+        db.session.commit()
+        _record_failure(email, str(error), permanent=True, now=now)
+        return email, None
     except Exception as error:  # noqa: BLE001 - e.g. a header Flask-Mail refuses: fail this row, not the batch
         log.exception("mail %s could not be built", email_id)
         db.session.commit()
         _record_failure(email, f"could not build: {type(error).__name__}", permanent=True, now=now)
-        return None
+        return email, None
     db.session.commit()
     return email, message
 
@@ -223,7 +247,7 @@ def _build_message(email: OutgoingEmail) -> Message:
     config = current_app.config
     message = Message(
         subject=email.subject,
-        recipients=[email.to_address],
+        recipients=[smtp_address(email.to_address)],
         body=email.body_text,
         html=email.body_html,
         sender=config["MAIL_DEFAULT_SENDER"],
@@ -233,6 +257,22 @@ def _build_message(email: OutgoingEmail) -> Message:
     for attachment in email.attachments or []:
         message.attach(attachment["filename"], attachment["content_type"], attachment["data"])
     return message
+
+
+def smtp_address(address: str) -> str:
+    """The address as a mail server takes it, in the envelope and the To header alike: an international
+    domain in its ASCII (IDNA 2008, "xn--") form, as email_validator gives it. Flask-Mail's own conversion
+    uses IDNA 2003, which sends "straße.de" to the different domain "strasse.de", and it cannot send at all
+    to letters outside ASCII before the @ (that needs SMTPUTF8, which the forms do not accept)."""
+    try:
+        validated = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise PermanentFailure(f"not a valid email address: {error}") from None
+    if validated.ascii_email is None:
+        raise PermanentFailure(
+            "the email address has letters outside a to z before the @, which mail servers do not accept"
+        )
+    return validated.ascii_email
 
 
 _ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
@@ -259,9 +299,12 @@ class _Transport:
         if not current_app.config.get("MAIL_SERVER"):
             self._write_eml(message)
             return
-        try:
-            if self.connection is None:
+        if self.connection is None:
+            try:
                 self.connection = _TimedConnection(self.timeout).__enter__()
+            except (smtplib.SMTPException, OSError) as error:
+                raise ServerUnavailable(f"{type(error).__name__}: {error}") from None
+        try:
             self.connection.send(message)
         except smtplib.SMTPRecipientsRefused as error:
             codes = [code for code, _ in error.recipients.values()]
@@ -337,15 +380,82 @@ def init_app(app: Flask) -> None:
         # Identity keys survive the commit without another query; rows rolled back have none.
         ids = [key[1][0] for key in (sa.inspect(e).identity_key for e in queued) if key is not None]
         if ids:
-            response.call_on_close(lambda: _deliver_quietly(app, ids))
+            # Once the response is sent: a queue put, however slow the mail server is.
+            response.call_on_close(lambda: _courier.hand_over(app, ids))
         return response
 
 
+class _Courier:
+    """This process's mail courier: one daemon thread, started when a request first hands it mail (so
+    each gunicorn worker, forked from the arbiter, starts its own), fed by a queue of (app, ids) jobs. Each
+    job runs in an app context of its own; jobs for the same app waiting together go out as one batch (one
+    SMTP connection, and one timeout if the server hangs). Rows are claimed by a conditional update, so
+    couriers in several processes and `flask mail deliver` never send one message twice."""
+
+    def __init__(self):
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._jobs: deque[tuple[Flask, list[int]]] = deque()
+        self._unfinished: Counter = Counter()  # app -> jobs handed over and not yet done
+        self._thread: threading.Thread | None = None
+
+    def hand_over(self, app: Flask, ids: list[int]) -> None:
+        with self._lock:
+            self._jobs.append((app, list(ids)))
+            self._unfinished[app] += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="mail-courier", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+
+    def wait_until_idle(self, app: Flask | None = None, timeout: float = 30.0) -> bool:
+        """Until every job handed over (for `app`, or for any app) is done; False if `timeout` ran out."""
+        with self._lock:
+            return self._changed.wait_for(
+                lambda: not (self._unfinished[app] if app is not None else sum(self._unfinished.values())),
+                timeout=timeout,
+            )
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._changed.wait_for(lambda: self._jobs)
+                app, ids = self._jobs.popleft()
+                jobs = 1
+                for other in [job for job in self._jobs if job[0] is app]:
+                    self._jobs.remove(other)
+                    ids.extend(other[1])
+                    jobs += 1
+            try:
+                _deliver_quietly(app, ids)
+            finally:
+                with self._lock:
+                    self._unfinished[app] -= jobs
+                    if self._unfinished[app] <= 0:
+                        del self._unfinished[app]  # and the app with it: the courier keeps no app alive
+                    self._changed.notify_all()
+
+
+_courier = _Courier()
+# A forked child (a gunicorn worker) has no courier thread, and perhaps a lock its parent held: start afresh.
+os.register_at_fork(after_in_child=_courier._reset)
+# On a clean exit (gunicorn's graceful stop), let the courier finish what it was handed, briefly.
+atexit.register(lambda: _courier.wait_until_idle(timeout=10))
+
+
+def wait_until_courier_idle(app: Flask | None = None, timeout: float = 30.0) -> bool:
+    """For tests and shutdown: until the courier has sent (or given up on) all it was handed."""
+    return _courier.wait_until_idle(app, timeout=timeout)
+
+
 def _deliver_quietly(app: Flask, ids: list[int]) -> None:
-    """Best effort after the response: a failure leaves the rows for `flask mail deliver`."""
+    """Best effort, soon after the response: a failure leaves the rows for `flask mail deliver`."""
     with app.app_context():
         try:
             deliver_pending(ids=ids, timeout=app.config["MAIL_TIMEOUT_INLINE"])
-        except Exception:  # noqa: BLE001 - never let delivery trouble reach the volunteer
+        except Exception:  # noqa: BLE001 - the courier must live on, and the rows stay queued
             db.session.rollback()
             log.exception("mail delivery after request failed; left queued")

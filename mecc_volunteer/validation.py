@@ -64,17 +64,26 @@ class Length:
 
 
 class EmailAddress:
-    """Syntax only (no DNS look-up): a registration must not depend on the network."""
+    """Syntax only (no DNS look-up): a registration must not depend on the network.
+
+    International domains are welcome (mail goes to their ASCII "xn--" form). Letters outside a to z
+    before the @ are refused: sending to them needs SMTPUTF8, which most mail servers do not offer, so the
+    volunteer would never get their confirmation and personal link."""
 
     def __call__(self, form, field):
         if not field.data:
             return
         try:
-            validate_email(field.data, check_deliverability=False)
+            validated = validate_email(field.data, check_deliverability=False)
         except EmailNotValidError:
             raise StopValidation(
                 "Enter an email address in the correct format, like name@example.com"
             ) from None
+        if validated.ascii_email is None:
+            raise StopValidation(
+                "Enter an email address with only the letters a to z, numbers and symbols before the @, "
+                "like name@example.com"
+            )
 
 
 _PHONE_JUNK = re.compile(r"[\s\-().]")

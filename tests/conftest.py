@@ -117,6 +117,7 @@ def app(database_url, app_config, tmp_path):
         seed_reference_data()
         db.session.commit()
     yield app
+    wait_for_mail(app)  # the courier may still be sending this app's mail: let it finish first
     with app.app_context():
         db.session.remove()
         empty_all_tables()
@@ -411,6 +412,8 @@ def registration_form(app):
 
 # --- Mail --------------------------------------------------------------------------------------------
 
+from mecc_volunteer.mail import wait_until_courier_idle  # noqa: E402 - kept with the mail fixtures
+
 
 def free_port() -> int:
     """aiosmtpd will not bind port 0, so ask the OS for a free port first."""
@@ -419,23 +422,49 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+COURIER_TIMEOUT = 30.0  # seconds: generous, for a busy CI machine
+
+
+def wait_for_mail(app=None) -> None:
+    """Until the mail courier (the background thread that sends mail after each request) has sent, or
+    given up on, everything it was handed: for `app`, or for every app."""
+    assert wait_until_courier_idle(app, timeout=COURIER_TIMEOUT), f"mail courier still busy after {COURIER_TIMEOUT}s"
+
+
 class RecordingHandler:
-    """Accepts every message; `reply` can be set to an SMTP error such as '421 ...' or '550 ...'."""
+    """Accepts every message; `reply` can be set to an SMTP error such as '421 ...' or '550 ...'.
+
+    Setting `reply` first waits for the courier, so mail handed over before the change meets the server
+    as it was then (as it did when mail went out on the request's own thread)."""
 
     def __init__(self):
         self.messages = []
-        self.reply: str | None = None
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TO) of each message accepted
+        self._reply: str | None = None
         self.lock = threading.Lock()
 
+    @property
+    def reply(self) -> str | None:
+        return self._reply
+
+    @reply.setter
+    def reply(self, value: str | None) -> None:
+        wait_for_mail()
+        self._reply = value
+
     async def handle_DATA(self, server, session, envelope):
-        if self.reply:
-            return self.reply
+        if self._reply:
+            return self._reply
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
 
 
 class SMTPServer:
+    """A real SMTP server on loopback. `messages` and `envelopes` wait for the courier first, so a test can
+    read them straight after a request."""
+
     def __init__(self):
         self.handler = RecordingHandler()
         self.port = free_port()
@@ -443,13 +472,64 @@ class SMTPServer:
 
     @property
     def messages(self):
+        wait_for_mail()
         return self.handler.messages
+
+    @property
+    def envelopes(self):
+        wait_for_mail()
+        return self.handler.envelopes
 
     def start(self):
         self.controller.start()
 
     def stop(self):
+        wait_for_mail()  # mail handed over while the server was up finds it up
         self.controller.stop()
+
+
+class SilentSMTPServer:
+    """A mail server that has hung: it accepts connections and never says a word, not even the greeting.
+    Each connection is held until stop(); `hung_up` counts those the client has closed meanwhile."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted = threading.Semaphore(0)
+        self.hung_up = 0
+        self.connections: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, name="silent-smtp", daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # stopped
+            with self.lock:
+                self.connections.append(connection)
+            threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
+            self.accepted.release()
+
+    def _hold(self, connection):
+        try:
+            while connection.recv(1024):
+                pass
+        except OSError:
+            return  # closed by stop()
+        with self.lock:
+            self.hung_up += 1
+
+    def stop(self):
+        self.listener.close()
+        with self.lock:
+            for connection in self.connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                connection.close()
 
 
 ALLOWED_SMTP_PORTS: set[int] = set()
@@ -474,8 +554,19 @@ def smtp_server():
     server.start()
     ALLOWED_SMTP_PORTS.add(server.port)
     yield server
+    wait_for_mail()
     ALLOWED_SMTP_PORTS.discard(server.port)
     server.stop()
+
+
+@pytest.fixture
+def silent_smtp_server():
+    server = SilentSMTPServer()
+    ALLOWED_SMTP_PORTS.add(server.port)
+    yield server
+    server.stop()  # the courier's connection fails at once, rather than at its timeout
+    wait_for_mail()
+    ALLOWED_SMTP_PORTS.discard(server.port)
 
 
 @pytest.fixture

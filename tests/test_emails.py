@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.mail import RETRY_DELAYS, deliver_pending, queue_email, retry_failed
+from mecc_volunteer.mail import RETRY_DELAYS, deliver_pending, queue_email, retry_failed, wait_until_courier_idle
 from mecc_volunteer.models import Booking, BookingStatus, EmailStatus, OutgoingEmail, utcnow
 
 MY_BOOKING_LINK = re.compile(r"http://localhost(/my-booking/[A-Za-z0-9_-]+)")
@@ -38,7 +38,13 @@ def submit_registration(client, session_id: int, form: dict):
     return client.post(f"/sessions/{session_id}/register/check", data={"confirm": "yes"})
 
 
+def after_the_courier(app) -> None:
+    """Mail handed over after a request goes out on the courier's thread: wait until it is done."""
+    assert wait_until_courier_idle(app, timeout=30)
+
+
 def outbox(app) -> list[OutgoingEmail]:
+    after_the_courier(app)
     with app.app_context():
         return list(db.session.scalars(sa.select(OutgoingEmail).order_by(OutgoingEmail.id)))
 
@@ -61,6 +67,7 @@ def queue_messages(app, count: int = 1, *, to: str = "volunteer@example.org") ->
 
 
 def deliver(app, **kwargs):
+    after_the_courier(app)
     with app.app_context():
         return deliver_pending(**kwargs)
 
@@ -89,12 +96,13 @@ def test_a_registration_is_confirmed_by_email_with_a_calendar_invite(
 
     assert response.status_code == 303
     assert response.location.endswith(f"/sessions/{training_session.id}/register/done")
-    # Delivery runs when the WSGI server closes the response. Flask's test client hands the response back
-    # unclosed (only redirects it follows are closed), so nothing has gone out yet...
+    # Mail is handed to the courier when the WSGI server closes the response. Flask's test client hands the
+    # response back unclosed (only redirects it follows are closed), so nothing has gone out yet...
     assert smtp_server.messages == []
     [row] = outbox(app)
     assert row.status is EmailStatus.QUEUED
-    # ...until the response is closed, as a real server does once the page has been sent.
+    # ...until the response is closed, as a real server does once the page has been sent; then the courier
+    # sends it, on a thread of its own (smtp_server.messages waits for it).
     response.close()
 
     [message] = smtp_server.messages
@@ -183,6 +191,66 @@ def test_when_a_booked_volunteer_cancels_the_first_person_waiting_is_emailed_tha
     assert statuses == [BookingStatus.CANCELLED, BookingStatus.BOOKED]
 
 
+# --- International addresses ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent_to"),
+    [
+        ("priya@exämple.org", "priya@xn--exmple-cua.org"),
+        # IDNA 2008, as registries use it: Flask-Mail's own IDNA 2003 would send this to strasse.de instead.
+        ("anna@straße.de", "anna@xn--strae-oqa.de"),
+    ],
+)
+def test_a_volunteer_with_an_international_domain_gets_their_confirmation_and_link(
+    app, client, smtp_server, make_training_session, registration_form, typed, sent_to
+):
+    training_session = make_training_session()
+
+    submit_registration(client, training_session.id, registration_form(email=typed)).close()
+
+    [message] = smtp_server.messages
+    assert smtp_server.envelopes[0][1] == [sent_to]  # RCPT TO: what the server was asked to deliver to
+    assert message["To"] == sent_to
+    assert message["Subject"] == "You're booked: MECC training"
+    page = client.get(my_booking_path(message))
+    assert page.status_code == 200 and "<strong>Booked</strong>" in page.text
+    [row] = outbox(app)
+    assert row.status is EmailStatus.SENT
+    assert row.to_address == typed  # the coordinator sees the address as the volunteer typed it
+
+
+@pytest.mark.parametrize("typed", ["zoë@exämple.org", "zoë@example.org", "李华@example.org"])
+def test_an_address_with_letters_outside_a_to_z_before_the_at_is_refused_at_the_form(
+    app, client, make_training_session, registration_form, typed
+):
+    """Sending to it needs SMTPUTF8, which most mail servers lack: the volunteer would never get their link."""
+    training_session = make_training_session()
+
+    response = client.post(f"/sessions/{training_session.id}/register", data=registration_form(email=typed))
+
+    assert response.status_code == 200
+    assert response.text.startswith("<!DOCTYPE html>") and "<title>Error:" in response.text
+    assert "Enter an email address with only the letters a to z, numbers and symbols before the @" in response.text
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Booking.id))) == 0
+
+
+def test_a_queued_email_to_an_address_no_server_takes_fails_with_the_reason_and_the_rest_go_out(app, smtp_server):
+    """For addresses stored before the forms refused them."""
+    [unsendable] = queue_messages(app, to="zoë@exämple.org")
+    [fine] = queue_messages(app, to="sam@exämple.org")
+
+    report = deliver(app)
+
+    assert (report.failed, report.sent) == ([unsendable], [fine])
+    failed, sent = outbox(app)
+    assert failed.status is EmailStatus.FAILED
+    assert failed.last_error == "the email address has letters outside a to z before the @, which mail servers do not accept"
+    assert sent.status is EmailStatus.SENT
+    assert smtp_server.envelopes == [("mecc@example.org", ["sam@xn--exmple-cua.org"])]
+
+
 # --- Failures and retries ---------------------------------------------------------------------------------
 
 
@@ -219,6 +287,49 @@ def test_a_volunteer_can_register_while_the_mail_server_is_down_and_the_email_fo
     assert len(smtp_server.messages) == 1
     [row] = outbox(app)
     assert (row.status, row.attempts, row.last_error) == (EmailStatus.SENT, 2, None)
+
+
+class TestAMailServerThatNeverAnswers:
+    """It accepts the connection and never says a word. Mail goes out on the courier's thread, so the
+    request is answered and closed while the courier still waits; nothing else waits on the server."""
+
+    @pytest.fixture
+    def app_config(self, silent_smtp_server):
+        # A long timeout, so that waiting for it inside the request could not go unnoticed.
+        return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": silent_smtp_server.port, "MAIL_TIMEOUT_INLINE": 10}
+
+    def test_a_registration_is_answered_and_closed_while_its_email_waits_for_the_server(
+        self, app, client, silent_smtp_server, make_training_session, registration_form
+    ):
+        training_session = make_training_session()
+
+        response = submit_registration(client, training_session.id, registration_form())
+        response.close()  # what once ran the delivery, on the request's thread, until the timeout
+
+        with app.app_context():
+            row = db.session.scalar(sa.select(OutgoingEmail))
+            assert row.status in (EmailStatus.QUEUED, EmailStatus.SENDING) and row.last_error is None
+        assert silent_smtp_server.accepted.acquire(timeout=10), "the courier never connected"
+        assert client.get(response.location).status_code == 200  # the app answers meanwhile
+        assert client.get("/").status_code == 200
+
+        silent_smtp_server.stop()  # the server goes away: the attempt fails and is retried later
+        [row] = outbox(app)
+        assert (row.status, row.attempts) == (EmailStatus.QUEUED, 1)
+        assert row.last_error and row.next_attempt_at > utcnow()
+
+    def test_a_batch_gives_up_at_the_first_message_rather_than_wait_out_a_timeout_for_each(
+        self, app, silent_smtp_server
+    ):
+        first, *others = queue_messages(app, 3)
+
+        report = deliver(app, timeout=0.5)
+
+        assert (report.retrying, report.sent, report.failed) == ([first], [], [])
+        rows = outbox(app)
+        assert [(row.status, row.attempts) for row in rows] == [(EmailStatus.QUEUED, 1)] + [(EmailStatus.QUEUED, 0)] * 2
+        assert rows[0].last_error.startswith("SMTPServerDisconnected") or "timed out" in rows[0].last_error
+        assert [row.id for row in rows[1:]] == others
 
 
 def test_two_delivery_workers_at_once_send_each_message_exactly_once(app, smtp_server):
