@@ -1,0 +1,173 @@
+"""Every download, in a real browser, through the served app (gunicorn, with the browser's own
+`Accept-Encoding: gzip, deflate, br, zstd`): a coordinator downloads the trainer's roster CSV, and an evaluator
+downloads every file listed on /manage/exports/. Each saved file is opened and read: the header row, a row
+we know, and the formula guard (a CSV cell that a spreadsheet would run starts with a quote; an XLSX text
+cell holds the text as typed, since a text cell never runs)."""
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from mecc_volunteer.models import BookingStatus, Survey
+from tests.browser.test_review_journey import sign_in
+
+pytestmark = pytest.mark.browser
+
+# Text a spreadsheet would take for a formula (OWASP "CSV injection"), as volunteers might type it.
+FORMULA_NAME = "=HYPERLINK(\"https://example.org\",\"Sam\")"
+PHONE_LIKE = "+44 7700 900123 is the number I will give out"
+FORMULA_COMMENT = "=1+2, then more time for questions"
+
+
+def download(page: Page, link: Locator, folder: Path) -> Path:
+    """Click a download link and save the file; fails with the server's answer if no download starts.
+    (Chromium asks for downloads with `Accept-Encoding: gzip, deflate, br, zstd`, as for pages. A link with
+    the `download` attribute is fetched by the browser itself, and the page sees no response for it: a 5xx
+    there shows as no download here, and fails the test in `live_url`.)"""
+    seen = []
+
+    def record(response):
+        seen.append(f"{response.status} {response.url}")
+
+    page.on("response", record)
+    try:
+        with page.expect_download(timeout=10_000) as started:
+            link.click()
+    except PlaywrightTimeout:
+        raise AssertionError(f"clicking {link} started no download; the page saw: {seen}") from None
+    finally:
+        page.remove_listener("response", record)
+    file = started.value
+    assert file.failure() is None, f"the download of {file.url} failed: {file.failure()}"
+    path = folder / file.suggested_filename
+    file.save_as(path)
+    return path
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf"), f"{path.name} starts with the UTF-8 byte order mark, for Excel"
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+# --- The trainer's roster ---------------------------------------------------------------------------------
+
+
+def test_a_coordinator_downloads_the_trainer_roster_csv(
+    page: Page, auth, tmp_path, make_training_session, make_volunteer, make_booking
+):
+    training_session = make_training_session(days_ahead=20)
+    make_booking(training_session.id, volunteer_id=make_volunteer(name="Zoë Ångström"))
+    make_booking(training_session.id, volunteer_id=make_volunteer(name=FORMULA_NAME))
+    make_booking(training_session.id, BookingStatus.CANCELLED, volunteer_id=make_volunteer(name="Gone Away"))
+
+    sign_in(page, auth.create("coordinator"))
+    page.goto(f"/manage/sessions/{training_session.id}/roster")
+    rows = read_csv(download(page, page.get_by_role("link", name="Download roster (CSV)"), tmp_path))
+
+    assert re.fullmatch(r"roster-\d{4}-\d{2}-\d{2}\.csv", next(tmp_path.iterdir()).name)
+    assert rows[0] == ["Name", "Organisation", "Status"]
+    assert ["Zoë Ångström", "Oxfordshire Library Service", "Booked"] in rows
+    assert ["'" + FORMULA_NAME, "Oxfordshire Library Service", "Booked"] in rows, rows
+    assert len(rows) == 3, "people with a place only: the cancelled booking is left out"
+
+
+# --- The evaluator's downloads ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def answered(app, make_training_session, make_booking, make_volunteer):
+    """One attended booking that answered the baseline and the after-session survey, with free text that
+    looks like formulas."""
+    from tests.test_review_stats import answer
+
+    training_session = make_training_session(days_ahead=-3)
+    booking_id = make_booking(training_session.id, BookingStatus.ATTENDED, volunteer_id=make_volunteer())
+    answer(app, booking_id, Survey.BASELINE, confidence=3, knowledge=4)
+    answer(
+        app, booking_id, Survey.AFTER_SESSION, respond=True, confidence=8, knowledge=7, overall="very_good",
+        relevant="agree", intention="strongly_agree", online_format="well", do_differently=PHONE_LIKE,
+        improve=FORMULA_COMMENT,
+    )
+    return {"date": training_session.starts_at.date().isoformat()}
+
+
+def check_responses_csv(path: Path, answered) -> None:
+    rows = read_csv(path)
+    header = rows[0]
+    assert header[:5] == ["respondent", "session_date", "session_kind", "organisation", "district"]
+    assert "after_session.improve" in header and header[-1] == "instrument_version"
+    assert len(rows) == 2, rows
+    row = dict(zip(header, rows[1]))
+    assert row["session_date"] == answered["date"]
+    assert row["organisation"] == "Oxfordshire Library Service"
+    assert (row["baseline.confidence"], row["after_session.confidence"]) == ("3", "8")
+    assert row["after_session.overall"] == "very_good"
+    assert row["after_session.do_differently"] == "'" + PHONE_LIKE
+    assert row["after_session.improve"] == "'" + FORMULA_COMMENT
+
+
+def check_dictionary_csv(path: Path, answered) -> None:
+    rows = read_csv(path)
+    assert rows[0] == ["column", "question", "scale"]
+    columns = {row[0]: row for row in rows[1:]}
+    assert columns["respondent"][1].startswith("Pseudonymous respondent code")
+    assert columns["after_session.improve"][1] == "What would improve this session?"
+    assert not [row for row in rows if row[1].startswith(("=", "+", "-", "@"))], "nothing in it looks like a formula"
+
+
+def check_responses_xlsx(path: Path, answered) -> None:
+    workbook = load_workbook(path, read_only=True)
+    assert workbook.sheetnames == ["Responses", "Data dictionary"]
+    rows = list(workbook["Responses"].iter_rows())
+    header = [cell.value for cell in rows[0]]
+    assert header[0] == "respondent" and header[-1] == "instrument_version"
+    assert len(rows) == 2
+    row = dict(zip(header, rows[1]))
+    assert row["session_date"].value == answered["date"]
+    assert (row["baseline.confidence"].value, row["after_session.confidence"].value) == (3, 8)
+    # Text cells, exactly as typed: no formula, and no visible quote in front.
+    for key, typed in (("after_session.do_differently", PHONE_LIKE), ("after_session.improve", FORMULA_COMMENT)):
+        assert (row[key].data_type, row[key].value) == ("s", typed)
+    dictionary = [[cell.value for cell in r] for r in workbook["Data dictionary"].iter_rows()]
+    assert dictionary[0] == ["column", "question", "scale"]
+    workbook.close()
+
+
+CHECKS = {
+    "Responses (CSV)": ("responses", ".csv", check_responses_csv),
+    "Responses and data dictionary (XLSX)": ("responses", ".xlsx", check_responses_xlsx),
+    "Data dictionary (CSV)": ("data-dictionary", ".csv", check_dictionary_csv),
+}
+
+
+def test_an_evaluator_downloads_every_file_on_the_downloads_page(page: Page, auth, tmp_path, answered):
+    sign_in(page, auth.create("evaluator"))
+    page.goto("/manage/exports/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Download the feedback")
+    links = page.get_by_role("heading", name="Download", exact=True).locator("xpath=following-sibling::ul[1]//a")
+    names = [name.strip() for name in links.all_inner_texts()]
+    assert sorted(names) == sorted(CHECKS), f"a download without checks here, or one missing: {names}"
+
+    problems = []  # every file is tried, and the test reports each one that is wrong
+    for name in names:
+        stem, suffix, check = CHECKS[name]
+        folder = tmp_path / stem / suffix.lstrip(".")
+        folder.mkdir(parents=True)
+        try:
+            path = download(page, page.get_by_role("link", name=name, exact=True), folder)
+            assert path.name.startswith(f"mecc-{stem}-") and path.suffix == suffix, path.name
+            check(path, answered)
+        except AssertionError as error:
+            problems.append(f"{name}: {error}")
+    assert not problems, "\n".join(problems)
+
+    page.reload()
+    recent = page.locator("table", has_text="Who").locator("tbody tr")
+    expect(recent).to_have_count(len(CHECKS))
