@@ -9,6 +9,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -253,3 +254,105 @@ def test_a_registration_submitted_twice_at_once_books_one_place(app, make_traini
         ).all()
         assert len(active) == 1
         assert db.session.get(TrainingSession, session_id).places_taken == 1
+
+
+# --- Rate limits under concurrency ---------------------------------------------------------------------
+
+
+def skip_unless_postgresql(app) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("needs PostgreSQL: SQLite's BEGIN IMMEDIATE already runs these one at a time")
+
+
+def test_twenty_wrong_passwords_at_once_are_checked_against_the_limit_of_five(app):
+    from mecc_volunteer.auth import services as auth_services
+    from mecc_volunteer.models import SignInAttempt, StaffRole
+
+    with app.app_context():
+        auth_services.create_staff("target@example.org", name="Target", role=StaffRole.COORDINATOR, password="the right password")
+        db.session.commit()
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def guess(i: int) -> None:
+        try:
+            staff = auth_services.authenticate("target@example.org", f"wrong guess {i}", remote_addr="203.0.113.30")
+            db.session.commit()
+            outcome = "signed in" if staff else "checked"
+        except auth_services.TooManyAttempts:
+            db.session.rollback()
+            outcome = "refused"
+        with lock:
+            outcomes.append(outcome)
+
+    failures = race(app, 20, guess)
+
+    assert failures == [], "\n".join(failures)
+    assert sorted(outcomes).count("checked") == auth_services.MAX_ATTEMPTS_PER_PAIR, sorted(outcomes)
+    assert outcomes.count("refused") == 20 - auth_services.MAX_ATTEMPTS_PER_PAIR
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(SignInAttempt.id))) == auth_services.MAX_ATTEMPTS_PER_PAIR
+
+
+def test_ten_lost_link_requests_at_once_send_one_email(app, make_training_session, make_volunteer, make_booking):
+    volunteer_id = make_volunteer(email="lost@example.org")
+    make_booking(make_training_session().id, volunteer_id=volunteer_id)
+
+    def ask(i: int) -> None:
+        services.request_link("lost@example.org", remote_addr=f"198.51.100.{i}")
+        db.session.commit()
+
+    failures = race(app, 10, ask)
+
+    assert failures == [], "\n".join(failures)
+    with app.app_context():
+        sent = db.session.scalar(sa.select(sa.func.count(OutgoingEmail.id)).where(OutgoingEmail.template == "your_link"))
+        assert sent == 1, f"{sent} link emails for 10 requests at once"
+
+
+def test_a_database_limit_holds_when_fifty_requests_hit_it_at_once(app):
+    from mecc_volunteer import limits
+    from mecc_volunteer.models import RateLimitHit
+
+    limit = limits.Limit("race", max_hits=5, window=timedelta(minutes=15))
+    allowed: list[bool] = []
+
+    def hit(_i: int) -> None:
+        within = limits.hit(limit, "203.0.113.31")
+        db.session.commit()
+        allowed.append(within)
+
+    failures = race(app, RACERS, hit)
+
+    assert failures == [], "\n".join(failures)
+    assert allowed.count(True) == 5 and allowed.count(False) == RACERS - 5
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(RateLimitHit.id))) == 5
+
+
+def test_the_race_harness_catches_a_limit_counted_without_the_lock(app):
+    """Negative control (PostgreSQL): the same race against count-then-insert with no lock lets more through,
+    so the test above can fail. (On SQLite the write lock already serialises it, and the barrier would wait.)"""
+    from mecc_volunteer import limits
+    from mecc_volunteer.models import RateLimitHit
+
+    skip_unless_postgresql(app)
+    limit = limits.Limit("race-naive", max_hits=5, window=timedelta(minutes=15))
+    racers = 12  # each holds a connection at the barrier: fewer than the pool's 15
+    everyone_has_counted = threading.Barrier(racers, timeout=JOIN_TIMEOUT)
+
+    def naive_hit(_i: int) -> None:
+        hashed = limits.key_hash("203.0.113.32")
+        if limits.count(limit, hashed, now=utcnow()) < limit.max_hits:
+            everyone_has_counted.wait()
+            db.session.add(RateLimitHit(bucket=limit.bucket, key_hash=hashed, hit_at=utcnow()))
+        else:
+            everyone_has_counted.wait()
+        db.session.commit()
+
+    failures = race(app, racers, naive_hit)
+
+    assert failures == [], "\n".join(failures)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(RateLimitHit.id))) > limit.max_hits
