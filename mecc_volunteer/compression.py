@@ -31,6 +31,13 @@ COMPRESS_MIMETYPES = [
 ]
 
 
+def _closing(stream, original):
+    try:
+        yield from stream
+    finally:
+        original.close()
+
+
 @lru_cache(maxsize=64)
 def _static_version(path: str, mtime: float) -> str:
     with open(path, "rb") as handle:
@@ -47,17 +54,26 @@ def init_app(app: Flask) -> None:
     # streamed, so it goes back in there too (curl and some older clients take nothing else).
     app.config.setdefault("COMPRESS_ALGORITHM", ["gzip", "br", "zstd", "deflate"])
     app.config.setdefault("COMPRESS_ALGORITHM_STREAMING", ["gzip", "br", "zstd", "deflate"])
+    # Flask-Compress compresses a streamed body (a static file, a send_file download) through a generator
+    # that stands in for it, so closing the response no longer closes the file underneath. These two hooks
+    # close it once the compressed stream is sent, or when the response is closed before that. (After-request
+    # functions run last registered first: the first hook here runs after Flask-Compress, the second before.)
+
+    @app.after_request
+    def close_the_original_body_when_sent(response):
+        original = response.__dict__.pop("_original_body", None)
+        if original is not None and response.response is not original:
+            response.response = _closing(response.response, original)
+        return response
+
     # One Compress per app: it keeps the app's settings on itself when it is initialised.
     app.extensions["compress"] = Compress(app)
 
     @app.after_request
-    def close_the_original_body_too(response):
-        # Runs before Flask-Compress (after_request functions run last registered first). A compressed
-        # stream replaces response.response with a generator over the original body, so closing the response
-        # would no longer close the original (the open static file, a send_file download): close it as well.
-        body = response.response
-        if response.is_streamed and hasattr(body, "close"):
-            response.call_on_close(body.close)
+    def remember_the_original_body(response):
+        if response.is_streamed and hasattr(response.response, "close"):
+            response._original_body = response.response
+            response.call_on_close(response.response.close)
         return response
 
     @app.url_defaults

@@ -3,6 +3,7 @@ the browser accepts, decompressed to the right file, never cached when they can 
 files are the only responses that may be cached (for a year, under a versioned URL)."""
 
 import csv
+import gc
 import gzip
 import io
 import re
@@ -210,3 +211,15 @@ def test_static_files_are_versioned_compressed_and_cached_for_a_year(client, fil
     assert "no-store" not in response.headers["Cache-Control"]
     assert body(response) == (STATIC / filename).read_bytes()
     assert response.wire_size < len((STATIC / filename).read_bytes()) / 2
+
+
+def test_a_compressed_static_file_read_to_the_end_is_closed_even_if_the_response_is_not(client):
+    url = re.search(r'"(/static/css/app\.min\.css\?v=[0-9a-f]{12})"', client.get("/").text).group(1)
+    response = client.get(url, headers={"Accept-Encoding": "br"}, buffered=False)
+    assert response.headers["Content-Encoding"] == "br"
+
+    data = b"".join(response.response)  # as a server sends it; the test never closes the response
+
+    assert brotli.decompress(data) == (STATIC / "css/app.min.css").read_bytes()
+    del response
+    gc.collect()  # an unclosed file would warn here, and warnings are errors
