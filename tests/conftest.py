@@ -412,7 +412,9 @@ def registration_form(app):
 
 # --- Mail --------------------------------------------------------------------------------------------
 
-from mecc_volunteer.mail import wait_until_courier_idle  # noqa: E402 - kept with the mail fixtures
+from flask import request_started  # noqa: E402 - kept with the mail fixtures
+
+from mecc_volunteer.mail import wait_until_courier_idle  # noqa: E402
 
 
 def free_port() -> int:
@@ -530,6 +532,28 @@ class SilentSMTPServer:
                 except OSError:
                     pass
                 connection.close()
+
+
+class SettleMailBeforeRequests:
+    """In a test the next request follows at once; a person clicks again seconds later, by when the courier
+    has long sent the mail of their last request. So each request to a test app first waits for the courier,
+    and a page (a coordinator's email status, say) shows what a person would see. `enabled = False` for a
+    test that needs a request while mail is still in flight."""
+
+    def __init__(self):
+        self.enabled = True
+
+    def __call__(self, app, **_extra):
+        if self.enabled:
+            wait_for_mail(app)
+
+
+@pytest.fixture(autouse=True)
+def mail_settles_before_each_request():
+    settle = SettleMailBeforeRequests()
+    request_started.connect(settle)
+    yield settle
+    request_started.disconnect(settle)
 
 
 ALLOWED_SMTP_PORTS: set[int] = set()
