@@ -253,7 +253,7 @@ def test_coordinator_adds_a_session_sees_the_registration_records_elearning_send
         f"E-learning recorded for Priya Patel: completed on {format_date(today)}."
     )
     priya = roster_rows(page).filter(has_text="Priya Patel")
-    expect(priya.locator("td").nth(3)).to_have_text(format_date(today))
+    expect(priya.locator("td").nth(3).locator(".app-roster__date")).to_have_text(format_date(today))
     expect(priya.get_by_role("link", name="Record e-learning for Priya Patel")).to_have_count(0)
     assert_accessible(page)
     assert_no_sideways_scroll(page)
@@ -341,3 +341,64 @@ def test_coordinator_marks_attendance_without_javascript(
     expect(page.locator(".app-flash")).to_contain_text("Sam Okafor: attended.")
     expect(page.get_by_text("1 attended, 0 did not attend, 1 not recorded yet.")).to_be_visible()
     assert_accessible(page)
+
+
+# --- The roster's layout ------------------------------------------------------------------------------------
+
+_ROSTER_LAYOUT = """() => {
+  const wrapper = document.querySelector("#roster-results .app-table-wrapper");
+  const box = wrapper.getBoundingClientRect();
+  const right = Math.min(box.right, document.documentElement.clientWidth);
+  const clipped = [];
+  for (const action of wrapper.querySelectorAll(".app-row-actions a, .app-row-actions button")) {
+    const rect = action.getBoundingClientRect();
+    if (rect.left < box.left - 1 || rect.right > right + 1 || rect.width < 1) {
+      clipped.push(`${action.innerText.trim()} (${Math.round(rect.left)} to ${Math.round(rect.right)})`);
+    }
+  }
+  // The lines a date takes: its text's line boxes, counted by their tops.
+  const lines = (date) => {
+    const range = document.createRange();
+    range.selectNodeContents(date);
+    return new Set([...range.getClientRects()].filter((r) => r.width > 1).map((r) => Math.round(r.top))).size;
+  };
+  const dates = [...wrapper.querySelectorAll(".app-roster__date")].map((date) => ({text: date.innerText.trim(), lines: lines(date)}));
+  return {clipped, dates, box: [Math.round(box.left), Math.round(box.right)],
+          overflow: wrapper.scrollWidth - wrapper.clientWidth, actions: wrapper.querySelectorAll(".app-row-actions li").length};
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_the_roster_fits_and_every_row_action_is_in_view(
+    width, page: Page, app, auth, conftests, assert_accessible, make_training_session, make_volunteer, make_booking
+):
+    """Defect 18: at 1280 px the roster was wider than its column (Move and Cancel booking hidden past the
+    edge) and dates wrapped to four lines. Every row action is inside the table's box and the viewport, the
+    table needs no sideways scroll, and a date takes at most two lines."""
+    from mecc_volunteer.extensions import db
+    from mecc_volunteer.models import Booking, BookingStatus
+
+    page.set_viewport_size({"width": width, "height": 900})
+    training_session = make_training_session(days_ahead=20, capacity=2)
+    make_training_session(days_ahead=35)  # somewhere to move people to
+    ready = make_booking(training_session.id, volunteer_id=make_volunteer(
+        name="Bartholomew Featherstonehaugh-Smythe", email="bartholomew.featherstonehaugh@example.org"))
+    make_booking(training_session.id, volunteer_id=make_volunteer(name="Sam Okafor"))
+    make_booking(training_session.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Alex Smith"))
+    with app.app_context():
+        booking = db.session.get(Booking, ready)
+        booking.elearning_completed_on = datetime(2026, 9, 30).date()  # "Wednesday 30 September 2026": long
+        booking.elearning_confirmed_at = booking.joining_link_sent_at = utcnow()
+        db.session.commit()
+
+    sign_in(page, auth.create("coordinator"), conftests.tests.STAFF_PASSWORD, assert_accessible)
+    page.goto(f"/manage/sessions/{training_session.id}/roster")
+    expect(roster_rows(page)).to_have_count(3)
+    layout = page.evaluate(_ROSTER_LAYOUT)
+    assert layout["actions"] >= 7, layout  # Record e-learning, Move, Cancel x2; Book now, Move, Remove
+    assert not layout["clipped"], f"row actions outside the table's box {layout['box']} at {width}px: {layout['clipped']}"
+    assert layout["overflow"] <= 0, f"the roster needs {layout['overflow']}px of sideways scroll at {width}px"
+    assert all(date["lines"] <= 2 for date in layout["dates"]), layout["dates"]
+    assert "Wednesday 30 September 2026" in [date["text"] for date in layout["dates"]], layout["dates"]
+    assert_accessible(page)
+    assert_no_sideways_scroll(page)
