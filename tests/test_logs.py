@@ -144,7 +144,6 @@ def test_gunicorn_serving_the_app_logs_no_personal_link(app, database_url, make_
         "FLASK_SECRET_KEY": "test-secret-key",
         "DATABASE_URL": database_url,
         "FLASK_BASE_URL": f"http://127.0.0.1:{port}",
-        "FLASK_MAIL_DELIVER_AFTER_REQUEST": "false",
         "MECC_INSTANCE_PATH": str(tmp_path / "instance"),
     }
     command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--workers", "1",
