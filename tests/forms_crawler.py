@@ -6,12 +6,11 @@ Used by tests/test_every_form.py, which fills every field found here with every 
 """
 
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from html.parser import HTMLParser
 from itertools import product
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from werkzeug.exceptions import HTTPException
@@ -70,6 +69,7 @@ class Form:
     fields: dict[str, Field]
     csrf: str | None  # the value of its hidden csrf_token field
     header_token: str | None  # the body's hx-headers token
+    posts: bool = True  # False for a GET form (read only so that its fields stay out of other forms)
 
     @property
     def path(self) -> str:
@@ -94,8 +94,8 @@ class FormParser(HTMLParser):
         self._textarea: Field | None = None
         self._option: str | None = None
 
-    # A form that does not post (a GET search form) is read too, so its fields do not leak into another form,
-    # but only posting forms are kept.
+    # A form that does not post (a GET search form) is read too, so that its fields do not leak into another
+    # form, but only posting forms are kept.
     def handle_starttag(self, tag, attrs):
         a = {k: (v if v is not None else "") for k, v in attrs}
         if tag == "body" and a.get("hx-headers"):
@@ -106,9 +106,7 @@ class FormParser(HTMLParser):
         if tag == "form":
             posts = (a.get("method") or "get").lower() == "post" or "hx-post" in a
             action = a.get("hx-post") or a.get("action") or self.url
-            form = Form(action, self.url, "hx-post" in a, a.get("hx-target"), {}, None, None)
-            form.posts = posts
-            self._stack.append(form)
+            self._stack.append(Form(action, self.url, "hx-post" in a, a.get("hx-target"), {}, None, None, posts=posts))
             return
         form = self._stack[-1] if self._stack else None
         if "hx-post" in a and tag != "form":
@@ -118,15 +116,11 @@ class FormParser(HTMLParser):
                 form.hx_target = form.hx_target or a.get("hx-target")
             else:
                 own = Form(a["hx-post"], self.url, True, a.get("hx-target"), {}, None, None)
-                own.posts = True
                 for name, value in _hx_vals(a.get("hx-vals")).items():
                     own.fields[name] = Field(name, "hidden", value=value)
                 if a.get("name"):
                     own.fields[a["name"]] = Field(a["name"], "hidden", value=a.get("value", ""))
-                if form is not None and form.posts is False or form is None:
-                    self.forms.append(own)
-                else:
-                    self.forms.append(own)
+                self.forms.append(own)
         if form is None:
             return
         if tag == "input":
@@ -423,10 +417,6 @@ def choose(found: list[Found]) -> dict[str, Found]:
     return chosen
 
 
-def query_of(action: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(action).query))
-
-
 __all__ = [
     "DATE_PARTS",
     "Field",
@@ -441,9 +431,6 @@ __all__ = [
     "choose",
     "crawl",
     "post_endpoints",
-    "query_of",
     "read_forms",
     "sign_in",
 ]
-
-_unused = (date, re)

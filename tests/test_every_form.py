@@ -36,7 +36,6 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email import policy
 from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import parse_qsl, quote_plus, urlsplit
@@ -292,6 +291,13 @@ class Env:
         self.smtp = smtp
         self.found = found
         self.chosen = choose(found)
+        # The htmx POST comes from an element with hx-post (on the form's own page if it has one, else wherever
+        # one is, such as a row's button on the roster), when that posts the same fields.
+        self.chosen_hx = {}
+        for endpoint, item in self.chosen.items():
+            variants = [f for f in found if f.endpoint == endpoint and f.form.hx and set(f.form.fields) == set(item.form.fields)]
+            variants.sort(key=lambda f: (f.page_endpoint != endpoint, f.visitor != item.visitor))
+            self.chosen_hx[endpoint] = variants[0] if variants else item
         self.crawled_pages = pages
         self.requests = pages
         self.counter = 0
@@ -299,6 +305,8 @@ class Env:
         self.adapter = app.url_map.bind("localhost")
         self.timings: dict[str, tuple[float, int, int]] = {}
         self.results: dict[str, dict] = {}
+        self.accepted: dict[str, int] = {}
+        self.outcomes: dict[str, dict[str, str]] = {}
         self.fresh_sessions: list[int] = []  # made for the submission under way; retired once it is checked
         with app.app_context():
             self.other_organisation = db.session.scalar(sa.select(Organisation.id).where(Organisation.is_other))
@@ -451,7 +459,7 @@ def encode(values: dict[str, list[str]], *, csrf: str | None, raw: tuple[str, st
 
 
 def submit(env: Env, plan: "Plan", endpoint: str, field_name: str, bad: Bad | None, mode: str) -> Sub:
-    found = env.chosen[endpoint]
+    found = env.chosen_hx[endpoint] if mode == "htmx" else env.chosen[endpoint]
     sub = Sub(endpoint, field_name, bad, mode, env.next())
     try:
         sub.target = plan.fresh(env, sub)
@@ -764,6 +772,8 @@ class RegistrationPlan(Plan):
 
     def _volunteer(self, env, sub):
         email = clean(sub.value("email")).lower()
+        if "\x00" in email:
+            return None, None  # PostgreSQL cannot even compare text with a NUL in it: nothing can have stored it
         with env.app.app_context():
             volunteer = db.session.scalar(sa.select(Volunteer).where(Volunteer.email_normalised == email))
             if volunteer is None:
@@ -954,11 +964,12 @@ class LostLinkPlan(Plan):
 
     def fresh(self, env, sub):
         email = clean(sub.bad.value) if sub.bad else f"lost.link.{sub.n}@example.org"
-        with env.app.app_context():
-            exists = db.session.scalar(sa.select(Volunteer.id).where(Volunteer.email_normalised == email.lower()))
         # A volunteer with the address, so that an accepted address gets its email (if the database can hold it).
-        if exists is None and email and len(email) <= 254 and "\x00" not in email:
-            env.booking(env.world.sessions["open"], email=email)
+        if email and len(email) <= 254 and "\x00" not in email:
+            with env.app.app_context():
+                exists = db.session.scalar(sa.select(Volunteer.id).where(Volunteer.email_normalised == email.lower()))
+            if exists is None:
+                env.booking(env.world.sessions["open"], email=email)
         return Target({}, {"email": email})
 
     def valid(self, env, sub, f):
@@ -1659,6 +1670,8 @@ def run_form(env: Env, endpoint: str) -> dict[tuple[str, str], list[str]]:
     for sub in subs:
         results[sub.case].extend(sub.problems)
     env.timings[endpoint] = (time.perf_counter() - started, env.requests - requests, len(subs))
+    env.accepted[endpoint] = sum(sub.accepted for sub in subs)
+    env.outcomes[endpoint] = {f"{sub.field} {sub.case[1]} {sub.mode}": "stored" if sub.accepted else "refused" for sub in subs}
     env.results[endpoint] = results
     return results
 
@@ -1697,7 +1710,11 @@ def test_the_every_form_run_reports_its_cost(env, capsys):
         f"in {env.crawl_seconds:.1f}s; {env.requests} requests in {total_time:.1f}s",
     ]
     for endpoint, (seconds, requests, submissions) in sorted(env.timings.items(), key=lambda kv: -kv[1][0]):
-        lines.append(f"  {endpoint:36} {submissions:5} submissions {requests:6} requests {seconds:6.1f}s")
+        lines.append(
+            f"  {endpoint:36} {submissions:5} submissions ({env.accepted[endpoint]:4} stored) {requests:6} requests {seconds:6.1f}s"
+        )
     with capsys.disabled():
         print("\n" + "\n".join(lines))
+    if os.environ.get("EVERY_FORM_OUTCOMES"):  # a file to write which case was stored and which refused
+        Path(os.environ["EVERY_FORM_OUTCOMES"]).write_text(json.dumps(env.outcomes, indent=1, sort_keys=True))
     assert env.requests > 0
