@@ -7,6 +7,19 @@ from mecc_volunteer.extensions import db
 from mecc_volunteer.models import StaffRole
 
 
+def _commit_or_explain(action):
+    """Run a staff service and commit; a broken rule is printed as the command's error, with nothing changed."""
+    from mecc_volunteer.errors import DomainError
+
+    try:
+        result = action()
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    return result
+
+
 def register_cli(app: Flask) -> None:
     @app.cli.group()
     def demo():
@@ -35,13 +48,7 @@ def register_cli(app: Flask) -> None:
     def staff_create(email, role, name, password):
         """Create a staff account; asks for the password. There are no default accounts."""
         from mecc_volunteer.auth.services import create_staff
-        from mecc_volunteer.errors import DomainError
-
-        try:
-            account = create_staff(email, name=name or email.split("@")[0], role=StaffRole(role), password=password)
-        except DomainError as error:
-            raise click.ClickException(error.message) from None
-        db.session.commit()
+        account = _commit_or_explain(lambda: create_staff(email, name=name or email.split("@")[0], role=StaffRole(role), password=password))
         click.echo(f"Created {account.role.value} account {account.id}.")
 
     @staff.command("set-password")
@@ -50,13 +57,7 @@ def register_cli(app: Flask) -> None:
     def staff_set_password(email, password):
         """Set a new password; asks for it. Every session of the account ends."""
         from mecc_volunteer.auth.services import change_password, find_staff
-        from mecc_volunteer.errors import DomainError
-
-        try:
-            account = change_password(find_staff(email), password)
-        except DomainError as error:
-            raise click.ClickException(error.message) from None
-        db.session.commit()
+        account = _commit_or_explain(lambda: change_password(find_staff(email), password))
         click.echo(f"Changed the password of account {account.id}; its sessions have ended.")
 
     @staff.command("deactivate")
@@ -64,13 +65,7 @@ def register_cli(app: Flask) -> None:
     def staff_deactivate(email):
         """Stop an account signing in, and end every session of it."""
         from mecc_volunteer.auth.services import deactivate_staff, find_staff
-        from mecc_volunteer.errors import DomainError
-
-        try:
-            account = deactivate_staff(find_staff(email))
-        except DomainError as error:
-            raise click.ClickException(error.message) from None
-        db.session.commit()
+        account = _commit_or_explain(lambda: deactivate_staff(find_staff(email)))
         click.echo(f"Deactivated account {account.id}; its sessions have ended.")
 
     @staff.command("reactivate")
@@ -78,13 +73,7 @@ def register_cli(app: Flask) -> None:
     def staff_reactivate(email):
         """Let a deactivated account sign in again (with its password)."""
         from mecc_volunteer.auth.services import find_staff, reactivate_staff
-        from mecc_volunteer.errors import DomainError
-
-        try:
-            account = reactivate_staff(find_staff(email))
-        except DomainError as error:
-            raise click.ClickException(error.message) from None
-        db.session.commit()
+        account = _commit_or_explain(lambda: reactivate_staff(find_staff(email)))
         click.echo(f"Reactivated account {account.id}.")
 
     @app.cli.group()
