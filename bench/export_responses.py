@@ -60,31 +60,74 @@ def fill(rows: int) -> None:
     ).scalar_one()
     now = datetime.now(UTC)
     connection = db.session.connection()
-    after = (("confidence", lambda i: str(i % 11)), ("knowledge", lambda i: str((i * 7) % 11)),
-             ("overall", lambda i: "good"), ("relevant", lambda i: "agree"), ("intention", lambda i: "strongly_agree"),
-             ("online_format", lambda i: "well"), ("improve", lambda i: f"Comment number {i}, with a comma"))
+    after = (
+        ("confidence", lambda i: str(i % 11)),
+        ("knowledge", lambda i: str((i * 7) % 11)),
+        ("overall", lambda i: "good"),
+        ("relevant", lambda i: "agree"),
+        ("intention", lambda i: "strongly_agree"),
+        ("online_format", lambda i: "well"),
+        ("improve", lambda i: f"Comment number {i}, with a comma"),
+    )
     for start in range(1, rows + 1, BATCH):
         ids = range(start, min(start + BATCH, rows + 1))
-        connection.execute(sa.insert(Volunteer.__table__), [
-            {"id": i, "name": f"Bench {i}", "email": f"bench{i}@example.org", "email_normalised": f"bench{i}@example.org",
-             "organisation_id": organisation_id, "district_id": district_id, "role": "Volunteer",
-             "privacy_notice_version": "bench", "privacy_acknowledged_at": now, "created_at": now, "updated_at": now,
-             "followup_consent": False}
-            for i in ids
-        ])
-        connection.execute(sa.insert(Booking.__table__), [
-            {"id": i, "training_session_id": session_id, "volunteer_id": i, "status": BookingStatus.ATTENDED,
-             "session_kind": SessionKind.VOLUNTEER_TRAINING, "created_at": now, "booked_at": now}
-            for i in ids
-        ])
+        connection.execute(
+            sa.insert(Volunteer.__table__),
+            [
+                {
+                    "id": i,
+                    "name": f"Bench {i}",
+                    "email": f"bench{i}@example.org",
+                    "email_normalised": f"bench{i}@example.org",
+                    "organisation_id": organisation_id,
+                    "district_id": district_id,
+                    "role": "Volunteer",
+                    "privacy_notice_version": "bench",
+                    "privacy_acknowledged_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                    "followup_consent": False,
+                }
+                for i in ids
+            ],
+        )
+        connection.execute(
+            sa.insert(Booking.__table__),
+            [
+                {
+                    "id": i,
+                    "training_session_id": session_id,
+                    "volunteer_id": i,
+                    "status": BookingStatus.ATTENDED,
+                    "session_kind": SessionKind.VOLUNTEER_TRAINING,
+                    "created_at": now,
+                    "booked_at": now,
+                }
+                for i in ids
+            ],
+        )
         answers = [
-            {"booking_id": i, "survey": Survey.BASELINE, "question_key": key, "value": str(i % 11),
-             "instrument_version": 1, "answered_at": now}
-            for i in ids for key in ("confidence", "knowledge")
+            {
+                "booking_id": i,
+                "survey": Survey.BASELINE,
+                "question_key": key,
+                "value": str(i % 11),
+                "instrument_version": 1,
+                "answered_at": now,
+            }
+            for i in ids
+            for key in ("confidence", "knowledge")
         ] + [
-            {"booking_id": i, "survey": Survey.AFTER_SESSION, "question_key": key, "value": value(i),
-             "instrument_version": 1, "answered_at": now}
-            for i in ids for key, value in after
+            {
+                "booking_id": i,
+                "survey": Survey.AFTER_SESSION,
+                "question_key": key,
+                "value": value(i),
+                "instrument_version": 1,
+                "answered_at": now,
+            }
+            for i in ids
+            for key, value in after
         ]
         connection.execute(sa.insert(EvaluationAnswer.__table__), answers)
     create_staff("bench-evaluator@example.org", name="Bench", role=StaffRole.EVALUATOR, password=PASSWORD)
@@ -126,8 +169,15 @@ def export(client, rows: int, traced: bool) -> tuple[float, int, int]:
 
 def make_app(url: str, folder: str):
     return create_app(
-        {"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False,
-         "SERVER_NAME": "localhost", "BASE_URL": "http://localhost", "MAIL_SERVER": None},
+        {
+            "TESTING": True,
+            "SECRET_KEY": "bench",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "WTF_CSRF_ENABLED": False,
+            "SERVER_NAME": "localhost",
+            "BASE_URL": "http://localhost",
+            "MAIL_SERVER": None,
+        },
         instance_path=os.path.join(folder, "instance"),
     )
 
@@ -160,7 +210,10 @@ def run_one(rows: int) -> None:
             flask_migrate.upgrade()
             started = time.perf_counter()
             fill(rows)
-            print(f"{rows:>7,} bookings with {rows * 9:,} answers inserted in {time.perf_counter() - started:.1f} s", flush=True)
+            print(
+                f"{rows:>7,} bookings with {rows * 9:,} answers inserted in {time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
             db.engine.dispose()
         subprocess.run([sys.executable, __file__, "--export", url, folder, "--rows", str(rows)], check=True)
 

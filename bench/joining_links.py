@@ -134,7 +134,9 @@ def main() -> None:
         # after-request delivery, or `flask jobs run`) sends, each with its own database session.
         with app.app_context():
             started = time.perf_counter()
-            sent = len(send_joining_links(db.session.get(TrainingSession, session_id), by=db.session.get(StaffUser, staff_id)))
+            sent = len(
+                send_joining_links(db.session.get(TrainingSession, session_id), by=db.session.get(StaffUser, staff_id))
+            )
             db.session.commit()
             queued_in = time.perf_counter() - started
 
@@ -154,7 +156,9 @@ def main() -> None:
                     sa.select(OutgoingEmail.status, sa.func.count(OutgoingEmail.id)).group_by(OutgoingEmail.status)
                 ).all()
             )
-            again = send_joining_links(db.session.get(TrainingSession, session_id), by=db.session.get(StaffUser, staff_id))
+            again = send_joining_links(
+                db.session.get(TrainingSession, session_id), by=db.session.get(StaffUser, staff_id)
+            )
             db.session.rollback()
             backend = db.engine.dialect.name
             db.engine.dispose()

@@ -171,7 +171,9 @@ def registrar(port: int, session_id: int, form: dict, measure_from: float, until
     while time.monotonic() < until:
         number += 1
         started = time.monotonic()
-        confirmed = register_once(port, session_id, form | {"email": f"bench{number}@example.org", "name": f"Bench {number}"})
+        confirmed = register_once(
+            port, session_id, form | {"email": f"bench{number}@example.org", "name": f"Bench {number}"}
+        )
         finished = time.monotonic()
         if started >= measure_from and finished <= until:
             results.append((finished - started, confirmed))
@@ -195,7 +197,9 @@ def run_scenario(server_class, args) -> dict:
             "phone": "", "organisation": str(organisation), "organisation_other": "", "role": "Library assistant",
             "district": str(district), "baseline_confidence": "4", "baseline_knowledge": "3", "privacy_acknowledged": "y",
         }  # fmt: skip
-        env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL" and not key.startswith("FLASK_")}
+        env = {
+            key: value for key, value in os.environ.items() if key != "DATABASE_URL" and not key.startswith("FLASK_")
+        }
         env.update(
             MECC_BENCH_SECRET_KEY="bench-secret-key",
             MECC_BENCH_DATABASE_URI=database_uri,
@@ -269,8 +273,10 @@ def main() -> None:
             f"{result['confirm_p50']:>7.0f}ms{result['page_rps']:>8.1f}{result['page_p50']:>8.1f}ms"
             f"{result['page_p95']:>8.1f}ms  {emails}"
         )
-    print("reg: a whole registration (4 requests); confirm: its confirming POST (median). Queued emails with the\n"
-          "hung server have failed once and wait for their retry (`flask jobs run`).")
+    print(
+        "reg: a whole registration (4 requests); confirm: its confirming POST (median). Queued emails with the\n"
+        "hung server have failed once and wait for their retry (`flask jobs run`)."
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,11 @@ def main() -> None:
         open_id = next(s.training_session.id for s in list_upcoming_sessions() if s.status is SessionStatus.OPEN)
     client = app.test_client()
     print(f"{'page':<28}{'HTML':>8}{'CSS':>8}{'JS':>8}{'total':>9}{'budget':>9}")
-    for name, path in [("start page", "/"), ("registration", f"/sessions/{open_id}/register"), ("lost your link", "/lost-link")]:
+    for name, path in [
+        ("start page", "/"),
+        ("registration", f"/sessions/{open_id}/register"),
+        ("lost your link", "/lost-link"),
+    ]:
         page = client.get(path, headers=GZIP)
         html = page.get_data(as_text=False)
         text = client.get(path).get_data(as_text=True)

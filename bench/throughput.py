@@ -236,7 +236,9 @@ def main() -> None:
     app_server = bare_server = None
     try:
         database_uri, open_id = prepare_database(folder)
-        env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL" and not key.startswith("FLASK_")}
+        env = {
+            key: value for key, value in os.environ.items() if key != "DATABASE_URL" and not key.startswith("FLASK_")
+        }
         env.update(
             MECC_BENCH_SECRET_KEY="bench-secret-key",
             MECC_BENCH_DATABASE_URI=database_uri,

@@ -48,7 +48,10 @@ def register_cli(app: Flask) -> None:
     def staff_create(email, role, name, password):
         """Create a staff account; asks for the password. There are no default accounts."""
         from mecc_volunteer.auth.services import create_staff
-        account = _commit_or_explain(lambda: create_staff(email, name=name or email.split("@")[0], role=StaffRole(role), password=password))
+
+        account = _commit_or_explain(
+            lambda: create_staff(email, name=name or email.split("@")[0], role=StaffRole(role), password=password)
+        )
         click.echo(f"Created {account.role.value} account {account.id}.")
 
     @staff.command("set-password")
@@ -57,6 +60,7 @@ def register_cli(app: Flask) -> None:
     def staff_set_password(email, password):
         """Set a new password; asks for it. Every session of the account ends."""
         from mecc_volunteer.auth.services import change_password, find_staff
+
         account = _commit_or_explain(lambda: change_password(find_staff(email), password))
         click.echo(f"Changed the password of account {account.id}; its sessions have ended.")
 
@@ -65,6 +69,7 @@ def register_cli(app: Flask) -> None:
     def staff_deactivate(email):
         """Stop an account signing in, and end every session of it."""
         from mecc_volunteer.auth.services import deactivate_staff, find_staff
+
         account = _commit_or_explain(lambda: deactivate_staff(find_staff(email)))
         click.echo(f"Deactivated account {account.id}; its sessions have ended.")
 
@@ -73,6 +78,7 @@ def register_cli(app: Flask) -> None:
     def staff_reactivate(email):
         """Let a deactivated account sign in again (with its password)."""
         from mecc_volunteer.auth.services import find_staff, reactivate_staff
+
         account = _commit_or_explain(lambda: reactivate_staff(find_staff(email)))
         click.echo(f"Reactivated account {account.id}.")
 

@@ -40,16 +40,62 @@ ORGANISATIONS = [
 ]
 DISTRICTS = ["Cherwell", "Oxford City", "South Oxfordshire", "Vale of White Horse", "West Oxfordshire"]
 FIRST_NAMES = [
-    "Amira", "Ben", "Chloë", "Dev", "Eilidh", "Femi", "Grace", "Hamid", "Isla", "Jakub", "Kerry-Ann",
-    "Liam", "Mei", "Niamh", "Olu", "Priya", "Rhys", "Saoirse", "Tomasz", "Usha", "Yusuf", "Zofia",
+    "Amira",
+    "Ben",
+    "Chloë",
+    "Dev",
+    "Eilidh",
+    "Femi",
+    "Grace",
+    "Hamid",
+    "Isla",
+    "Jakub",
+    "Kerry-Ann",
+    "Liam",
+    "Mei",
+    "Niamh",
+    "Olu",
+    "Priya",
+    "Rhys",
+    "Saoirse",
+    "Tomasz",
+    "Usha",
+    "Yusuf",
+    "Zofia",
 ]
 LAST_NAMES = [
-    "Ahmed", "Brown", "Chen", "D'Souza", "Evans", "Farah", "Green", "Hughes", "Iqbal", "Jones", "Kowalski",
-    "Lewis", "Mensah", "Nowak", "O'Brien", "Patel", "Quinn", "Roberts", "Singh", "Taylor", "Walker",
+    "Ahmed",
+    "Brown",
+    "Chen",
+    "D'Souza",
+    "Evans",
+    "Farah",
+    "Green",
+    "Hughes",
+    "Iqbal",
+    "Jones",
+    "Kowalski",
+    "Lewis",
+    "Mensah",
+    "Nowak",
+    "O'Brien",
+    "Patel",
+    "Quinn",
+    "Roberts",
+    "Singh",
+    "Taylor",
+    "Walker",
 ]
 ROLES = [
-    "Library assistant", "Volunteer driver", "Carer support volunteer", "Community firefighter",
-    "Housing officer", "Befriender", "Receptionist", "Social prescribing link worker", "Youth worker",
+    "Library assistant",
+    "Volunteer driver",
+    "Carer support volunteer",
+    "Community firefighter",
+    "Housing officer",
+    "Befriender",
+    "Receptionist",
+    "Social prescribing link worker",
+    "Youth worker",
 ]
 
 
@@ -134,9 +180,7 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
 
     baselines: dict[Booking, tuple[int, int]] = {}
 
-    def book(
-        training_session: TrainingSession, count: int, status=BookingStatus.BOOKED, pool=None
-    ) -> list[Booking]:
+    def book(training_session: TrainingSession, count: int, status=BookingStatus.BOOKED, pool=None) -> list[Booking]:
         bookings = []
         for i in range(count):
             registered_at = min(training_session.starts_at - timedelta(days=40 - i), now - timedelta(hours=i + 1))
@@ -168,7 +212,10 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
             for key, value in zip(("confidence", "knowledge"), baseline, strict=True):
                 db.session.add(
                     EvaluationAnswer(
-                        booking=booking, survey=Survey.BASELINE, question_key=key, value=str(value),
+                        booking=booking,
+                        survey=Survey.BASELINE,
+                        question_key=key,
+                        value=str(value),
                         answered_at=registered_at,
                     )
                 )
@@ -181,8 +228,13 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
     finished_attended = book(finished, 12, BookingStatus.ATTENDED, pool=pool)
     book(finished, 2, BookingStatus.DID_NOT_ATTEND)
     # A train-the-trainer session over 8 weeks ago: old enough for the follow-up survey and its cascade questions.
-    earlier = session(-68, 10, kind=SessionKind.TRAIN_THE_TRAINER, trainer="Jo Whitfield",
-                      joining_link="https://teams.microsoft.com/l/meetup-join/demo-earlier")
+    earlier = session(
+        -68,
+        10,
+        kind=SessionKind.TRAIN_THE_TRAINER,
+        trainer="Jo Whitfield",
+        joining_link="https://teams.microsoft.com/l/meetup-join/demo-earlier",
+    )
     db.session.flush()
     earlier_attended = book(earlier, 7, BookingStatus.ATTENDED, pool=organisations[3:7])
     book(earlier, 1, BookingStatus.DID_NOT_ATTEND)
@@ -205,14 +257,22 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
 
 
 COMMENTS = [
-    ("I'll ask people how they're doing and actually listen to the answer 🙂",
-     "More time for the practice conversations in breakout rooms."),
-    ("Mention Live Well Oxfordshire when someone says they're struggling to stop smoking.",
-     "The video kept freezing – maybe share the slides before the session?"),
-    ("Be more confident about raising mental wellbeing with the carers I visit 💪",
-     "Nothing, it was great. Thank you!"),
-    ("Use the 'ask, advise, assist' steps with the people who come into the library.",
-     "A printed list of local services we can hand out 📄"),
+    (
+        "I'll ask people how they're doing and actually listen to the answer 🙂",
+        "More time for the practice conversations in breakout rooms.",
+    ),
+    (
+        "Mention Live Well Oxfordshire when someone says they're struggling to stop smoking.",
+        "The video kept freezing – maybe share the slides before the session?",
+    ),
+    (
+        "Be more confident about raising mental wellbeing with the carers I visit 💪",
+        "Nothing, it was great. Thank you!",
+    ),
+    (
+        "Use the 'ask, advise, assist' steps with the people who come into the library.",
+        "A printed list of local services we can hand out 📄",
+    ),
 ]
 FOLLOWUP_BARRIERS = [
     "Time – the café is busy and it's hard to have a proper chat.",
@@ -256,8 +316,9 @@ def _answer_after_session(booking: Booking, baseline: tuple[int, int], rng: rand
 
 
 def _answer_followup(booking: Booking, rng: random.Random) -> None:
-    topics = rng.sample(["smoking", "physical_activity", "alcohol", "healthy_weight", "mental_wellbeing", "other"],
-                        rng.randint(1, 3))
+    topics = rng.sample(
+        ["smoking", "physical_activity", "alcohol", "healthy_weight", "mental_wellbeing", "other"], rng.randint(1, 3)
+    )
     actions = rng.sample(["asked", "brief_advice", "signposted", "referred"], rng.randint(1, 3))
     values = {
         "conversations": str(rng.choice([0, 2, 3, 5, 8, 12])),

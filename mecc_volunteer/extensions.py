@@ -21,5 +21,7 @@ def _load_staff(user_id: str):
     from mecc_volunteer.auth.services import load_staff
 
     return load_staff(user_id)
+
+
 mail = Mail()
 csrf = CSRFProtect()

@@ -18,7 +18,9 @@ REDACTED = "[link]"
 # What a path segment can be inside a log line: it ends at a slash, a query, a fragment, a space or a quote.
 _SEGMENT = r"[^/?#\s\"']+"
 # werkzeug's rule syntax: <name>, <converter:name> or <converter(arguments):name>.
-_PLACEHOLDER = re.compile(r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<args>.*?)\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
+_PLACEHOLDER = re.compile(
+    r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<args>.*?)\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>"
+)
 
 
 class SecretConverter(BaseConverter):

@@ -76,9 +76,7 @@ class EmailAddress:
         try:
             validated = validate_email(field.data, check_deliverability=False)
         except EmailNotValidError:
-            raise StopValidation(
-                "Enter an email address in the correct format, like name@example.com"
-            ) from None
+            raise StopValidation("Enter an email address in the correct format, like name@example.com") from None
         if validated.ascii_email is None:
             raise StopValidation(
                 "Enter an email address with only the letters a to z, numbers and symbols before the @, "

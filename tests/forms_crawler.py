@@ -242,7 +242,9 @@ def add_volunteer(n: int, **columns) -> Volunteer:
     return volunteer
 
 
-def add_booking(training_session: TrainingSession, n: int, status=BookingStatus.BOOKED, *, ready=False, **volunteer) -> Booking:
+def add_booking(
+    training_session: TrainingSession, n: int, status=BookingStatus.BOOKED, *, ready=False, **volunteer
+) -> Booking:
     """A booking (and its volunteer), keeping places_taken in step; `ready` confirms the e-learning."""
     now = utcnow()
     booking = Booking(
@@ -292,9 +294,15 @@ def build_world(app) -> World:
         attended = add_booking(ended, next(n), BookingStatus.ATTENDED, followup_consent=True)
         followed = add_booking(old, next(n), BookingStatus.ATTENDED, followup_consent=True)
         failed = OutgoingEmail(
-            template="booking_confirmation", to_address="world1@example.org", subject="Your MECC training",
-            body_text="x", booking_id=booked.id, training_session_id=open_session.id,
-            status=EmailStatus.FAILED, attempts=5, last_error="550 mailbox unavailable",
+            template="booking_confirmation",
+            to_address="world1@example.org",
+            subject="Your MECC training",
+            body_text="x",
+            booking_id=booked.id,
+            training_session_id=open_session.id,
+            status=EmailStatus.FAILED,
+            attempts=5,
+            last_error="550 mailbox unavailable",
         )
         db.session.add(failed)
         tokens = {
@@ -305,8 +313,21 @@ def build_world(app) -> World:
         db.session.commit()
         return World(
             staff=staff,
-            sessions={"open": open_session.id, "other": other.id, "under_way": under_way.id, "ended": ended.id, "old": old.id},
-            bookings={"booked": booked.id, "ready": ready.id, "waiting": waiting.id, "present": present.id, "attended": attended.id, "followed": followed.id},
+            sessions={
+                "open": open_session.id,
+                "other": other.id,
+                "under_way": under_way.id,
+                "ended": ended.id,
+                "old": old.id,
+            },
+            bookings={
+                "booked": booked.id,
+                "ready": ready.id,
+                "waiting": waiting.id,
+                "present": present.id,
+                "attended": attended.id,
+                "followed": followed.id,
+            },
             tokens=tokens,
             emails={"failed": failed.id},
             counter=1000,

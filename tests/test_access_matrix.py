@@ -93,10 +93,23 @@ def world(app, make_training_session, make_booking):
     with app.app_context():
         booking = db.session.get(Booking, booking_id)
         token = issue_link(booking, LinkPurpose.MANAGE)
-        email = OutgoingEmail(template="test", to_address="x@example.org", subject="x", body_text="x", booking_id=booking_id, training_session_id=training_session.id)
+        email = OutgoingEmail(
+            template="test",
+            to_address="x@example.org",
+            subject="x",
+            body_text="x",
+            booking_id=booking_id,
+            training_session_id=training_session.id,
+        )
         db.session.add(email)
         db.session.commit()
-        return {"session_id": training_session.id, "booking_id": booking_id, "token": token, "email_id": email.id, "filename": "css/app.min.css"}
+        return {
+            "session_id": training_session.id,
+            "booking_id": booking_id,
+            "token": token,
+            "email_id": email.id,
+            "filename": "css/app.min.css",
+        }
 
 
 def urls(app, world):
@@ -131,7 +144,9 @@ def test_each_visitor_reaches_only_what_their_role_allows(app, client, auth, wor
         response.close()
         if rule in (COORDINATOR, STAFF, EVALUATOR):
             if allowed(rule, visitor):
-                ok = code not in (401, 403) and not (code in (302, 303) and "/manage/sign-in" in response.headers.get("Location", ""))
+                ok = code not in (401, 403) and not (
+                    code in (302, 303) and "/manage/sign-in" in response.headers.get("Location", "")
+                )
             elif visitor in ("anonymous", "volunteer"):
                 ok = code == 303 and "/manage/sign-in" in response.headers["Location"]
             else:

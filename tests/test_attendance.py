@@ -35,18 +35,28 @@ def started(make_training_session, make_booking, make_volunteer):
     ids = {
         "Asha Khan": make_booking(training_session.id, volunteer_id=make_volunteer(name="Asha Khan")),
         "Ben Jones": make_booking(training_session.id, volunteer_id=make_volunteer(name="Ben Jones")),
-        "Cara Lewis": make_booking(training_session.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Cara Lewis")),
-        "Dev Patel": make_booking(training_session.id, BookingStatus.CANCELLED, volunteer_id=make_volunteer(name="Dev Patel")),
+        "Cara Lewis": make_booking(
+            training_session.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Cara Lewis")
+        ),
+        "Dev Patel": make_booking(
+            training_session.id, BookingStatus.CANCELLED, volunteer_id=make_volunteer(name="Dev Patel")
+        ),
     }
     return training_session, ids
 
 
-def test_before_the_start_the_page_says_when_attendance_opens(app, client, coordinator, make_training_session, make_booking):
+def test_before_the_start_the_page_says_when_attendance_opens(
+    app, client, coordinator, make_training_session, make_booking
+):
     training_session = make_training_session()
     booking_id = make_booking(training_session.id)
 
     page = client.get(f"/manage/sessions/{training_session.id}/attendance")
-    early = client.post(f"/manage/sessions/{training_session.id}/attendance/{booking_id}", data={"attended": "yes"}, follow_redirects=True)
+    early = client.post(
+        f"/manage/sessions/{training_session.id}/attendance/{booking_id}",
+        data={"attended": "yes"},
+        follow_redirects=True,
+    )
     early_all = client.post(f"/manage/sessions/{training_session.id}/attendance/mark-all", follow_redirects=True)
 
     assert "You can record attendance once the session starts, at 10:30am on" in page.text
@@ -89,7 +99,9 @@ def test_one_tap_with_htmx_returns_the_updated_row(app, client, coordinator, sta
     training_session, ids = started
     ben = ids["Ben Jones"]
 
-    response = client.post(f"/manage/sessions/{training_session.id}/attendance/{ben}", data={"attended": "no"}, headers=htmx_headers)
+    response = client.post(
+        f"/manage/sessions/{training_session.id}/attendance/{ben}", data={"attended": "no"}, headers=htmx_headers
+    )
 
     assert_fragment(response)
     assert response.text.lstrip().startswith(f'<tr id="booking-{ben}">')
@@ -108,7 +120,9 @@ def test_a_mistake_can_be_corrected(app, client, coordinator, started):
     assert status_of(app, ids["Asha Khan"]) is BookingStatus.ATTENDED
 
 
-def test_mark_everyone_booked_as_attended_leaves_recorded_rows_alone(app, client, coordinator, started, make_booking, htmx_headers):
+def test_mark_everyone_booked_as_attended_leaves_recorded_rows_alone(
+    app, client, coordinator, started, make_booking, htmx_headers
+):
     training_session, ids = started
     client.post(f"/manage/sessions/{training_session.id}/attendance/{ids['Ben Jones']}", data={"attended": "no"})
 
@@ -133,7 +147,11 @@ def test_mark_everyone_booked_as_attended_leaves_recorded_rows_alone(app, client
 def test_people_without_a_place_cannot_be_marked(app, client, coordinator, started, name):
     training_session, ids = started
     before = status_of(app, ids[name])
-    page = client.post(f"/manage/sessions/{training_session.id}/attendance/{ids[name]}", data={"attended": "yes"}, follow_redirects=True)
+    page = client.post(
+        f"/manage/sessions/{training_session.id}/attendance/{ids[name]}",
+        data={"attended": "yes"},
+        follow_redirects=True,
+    )
     assert f"Only people with a place can be marked: {name} is" in page.text
     assert status_of(app, ids[name]) is before
 
@@ -156,13 +174,19 @@ def test_a_cancelled_session_has_no_attendance(app, client, coordinator, make_tr
         db.session.get(TrainingSession, training_session.id).cancelled_at = utcnow()
         db.session.commit()
     page = client.get(f"/manage/sessions/{training_session.id}/attendance")
-    posted = client.post(f"/manage/sessions/{training_session.id}/attendance/{booking_id}", data={"attended": "yes"}, follow_redirects=True)
+    posted = client.post(
+        f"/manage/sessions/{training_session.id}/attendance/{booking_id}",
+        data={"attended": "yes"},
+        follow_redirects=True,
+    )
     assert "This session was cancelled" in page.text
     assert "This session has been cancelled." in posted.text
     assert status_of(app, booking_id) is BookingStatus.BOOKED
 
 
-def test_the_attendance_page_works_after_the_session_has_finished(app, client, coordinator, make_training_session, make_booking, htmx_headers):
+def test_the_attendance_page_works_after_the_session_has_finished(
+    app, client, coordinator, make_training_session, make_booking, htmx_headers
+):
     training_session = make_training_session(starts_at=utcnow() - timedelta(days=2))
     booking_id = make_booking(training_session.id)
     page = client.get(f"/manage/sessions/{training_session.id}/attendance")
@@ -192,7 +216,9 @@ def test_record_attendance_opens_exactly_at_the_start(app, make_training_session
         with pytest.raises(roster.AttendanceNotOpen):
             roster.record_attendance(booking, True, by=by, now=training_session.starts_at - timedelta(microseconds=1))
         with pytest.raises(roster.AttendanceNotOpen):
-            roster.mark_all_attended(booking.training_session, by=by, now=training_session.starts_at - timedelta(seconds=1))
+            roster.mark_all_attended(
+                booking.training_session, by=by, now=training_session.starts_at - timedelta(seconds=1)
+            )
         roster.record_attendance(booking, True, by=by, now=training_session.starts_at)
         assert booking.status is BookingStatus.ATTENDED and booking.attendance_recorded_at == training_session.starts_at
         db.session.rollback()

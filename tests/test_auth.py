@@ -91,7 +91,9 @@ def test_password_guessing_is_slowed_down(client, auth):
 )
 def test_sign_in_returns_only_to_a_page_on_this_site(client, auth, target, lands_on):
     email = auth.create("coordinator")
-    response = client.post("/manage/sign-in", query_string={"next": target}, data={"email": email, "password": STAFF_PASSWORD})
+    response = client.post(
+        "/manage/sign-in", query_string={"next": target}, data={"email": email, "password": STAFF_PASSWORD}
+    )
     assert response.status_code == 303
     assert response.headers["Location"] in (lands_on, "http://localhost" + lands_on)
 
@@ -132,9 +134,14 @@ def test_a_staff_page_that_names_no_roles_is_closed_to_everyone(make_app, auth):
 
 
 def test_staff_create_asks_for_a_password_and_refuses_a_weak_one(app, runner):
-    made = runner.invoke(args=["staff", "create", "Eve@Example.org", "--role", "evaluator"], input="a strong password\na strong password\n")
+    made = runner.invoke(
+        args=["staff", "create", "Eve@Example.org", "--role", "evaluator"],
+        input="a strong password\na strong password\n",
+    )
     weak = runner.invoke(args=["staff", "create", "weak@example.org", "--role", "evaluator"], input="short\nshort\n")
-    again = runner.invoke(args=["staff", "create", "eve@example.org", "--role", "admin"], input="a strong password\na strong password\n")
+    again = runner.invoke(
+        args=["staff", "create", "eve@example.org", "--role", "admin"], input="a strong password\na strong password\n"
+    )
 
     assert made.exit_code == 0 and "Created evaluator account" in made.output
     assert weak.exit_code != 0 and "at least 12 characters" in weak.output
@@ -250,10 +257,14 @@ def test_wrong_passwords_from_elsewhere_never_lock_the_real_person_out(app, clie
     email = auth.create("coordinator")
     attacker = app.test_client()
     attacker.environ_base["REMOTE_ADDR"] = "203.0.113.9"
-    answers = [attacker.post("/manage/sign-in", data={"email": email, "password": "wrong password!!"}) for _ in range(8)]
+    answers = [
+        attacker.post("/manage/sign-in", data={"email": email, "password": "wrong password!!"}) for _ in range(8)
+    ]
     assert "Too many attempts to sign in" in answers[-1].text
     # Even the right password from the guessing address waits its turn...
-    assert "Too many attempts" in attacker.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).text
+    assert (
+        "Too many attempts" in attacker.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).text
+    )
 
     # ...but the person herself, at her own desk, signs in.
     client.environ_base["REMOTE_ADDR"] = "198.51.100.7"
@@ -318,12 +329,24 @@ ADDRESSES = [
     "\u202eeve@example.org",
     "a" * 64 + "@" + ("b" * 60 + ".") * 4 + "org",  # over 254 characters
 ]
-REFUSED_BY_SIGN_IN = {"zoë@example.org", "not-an-email", "eve@example", "eve@@example.org", "eve @example.org", "eve@example.org\x07", "\u202eeve@example.org", ADDRESSES[-1]}
+REFUSED_BY_SIGN_IN = {
+    "zoë@example.org",
+    "not-an-email",
+    "eve@example",
+    "eve@@example.org",
+    "eve @example.org",
+    "eve@example.org\x07",
+    "\u202eeve@example.org",
+    ADDRESSES[-1],
+}
 
 
 @pytest.mark.parametrize("address", ADDRESSES)
 def test_staff_create_accepts_exactly_the_addresses_sign_in_accepts(app, runner, client, address):
-    made = runner.invoke(args=["staff", "create", address, "--role", "coordinator", "--name", "Eve"], input="a strong password\na strong password\n")
+    made = runner.invoke(
+        args=["staff", "create", address, "--role", "coordinator", "--name", "Eve"],
+        input="a strong password\na strong password\n",
+    )
     answer = client.post("/manage/sign-in", data={"email": address, "password": "a strong password"})
 
     if address in REFUSED_BY_SIGN_IN:

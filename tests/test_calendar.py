@@ -34,12 +34,19 @@ def coordinator_id(app, auth):
         return db.session.scalar(sa.select(StaffUser.id).where(StaffUser.email == email))
 
 
-def register(training_session_id: int, *, now: datetime | None = None, name="Priya Patel", email="priya@example.org") -> int:
+def register(
+    training_session_id: int, *, now: datetime | None = None, name="Priya Patel", email="priya@example.org"
+) -> int:
     """Register through the service, as the registration page does, and commit; returns the booking id."""
     details = volunteer_services.RegistrationDetails(
-        name=name, email=email, role="Library assistant",
+        name=name,
+        email=email,
+        role="Library assistant",
         organisation_id=db.session.scalar(sa.select(Organisation.id).order_by(Organisation.id)),
-        organisation_other=None, district_id=None, baseline_confidence=4, baseline_knowledge=3,
+        organisation_other=None,
+        district_id=None,
+        baseline_confidence=4,
+        baseline_knowledge=3,
         privacy_acknowledged=True,
     )
     training_session = db.session.get(TrainingSession, training_session_id)
@@ -91,7 +98,11 @@ def test_every_update_to_a_booking_s_calendar_entry_has_a_higher_sequence_than_t
         sent = invites(booking_id)
 
     assert [template for template, _ in sent] == [
-        "booking_confirmation", "joining_link", "session_changed", "booking_confirmation", "joining_link",
+        "booking_confirmation",
+        "joining_link",
+        "session_changed",
+        "booking_confirmation",
+        "joining_link",
         "session_cancelled",
     ]
     assert len({str(event["UID"]) for _, event in sent}) == 1
@@ -114,7 +125,9 @@ def test_a_move_a_day_after_booking_does_not_go_back_in_sequence(app, make_train
     with app.app_context():
         booking_id = register(first.id, now=booked_at)
         volunteer_services.move_booking(
-            db.session.get(Booking, booking_id), db.session.get(TrainingSession, second.id), now=booked_at + timedelta(seconds=20)
+            db.session.get(Booking, booking_id),
+            db.session.get(TrainingSession, second.id),
+            now=booked_at + timedelta(seconds=20),
         )
         db.session.commit()
         (_, booked), (_, moved) = invites(booking_id)

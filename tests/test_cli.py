@@ -76,17 +76,24 @@ def test_staff_set_password_asks_twice_and_ends_every_session(app, runner, clien
 
     mismatch = runner.invoke(args=["staff", "set-password", email], input="a brand new password\nsomething else\n" * 3)
     weak = runner.invoke(args=["staff", "set-password", email], input="short\nshort\n")
-    unknown = runner.invoke(args=["staff", "set-password", "nobody@example.org"], input="a brand new password\na brand new password\n")
+    unknown = runner.invoke(
+        args=["staff", "set-password", "nobody@example.org"], input="a brand new password\na brand new password\n"
+    )
     assert mismatch.exit_code != 0 and weak.exit_code != 0 and "at least 12 characters" in weak.output
     assert unknown.exit_code != 0 and "no staff account" in unknown.output
     assert client.get("/manage/").status_code == 200  # nothing changed yet
 
-    changed = runner.invoke(args=["staff", "set-password", " SAM@example.org "], input="a brand new password\na brand new password\n")
+    changed = runner.invoke(
+        args=["staff", "set-password", " SAM@example.org "], input="a brand new password\na brand new password\n"
+    )
 
     assert changed.exit_code == 0, changed.output
     assert "sessions have ended" in changed.output and email not in changed.output
     assert client.get("/manage/").status_code == 303
-    assert "Enter a correct email address" in client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).text
+    assert (
+        "Enter a correct email address"
+        in client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).text
+    )
     assert client.post("/manage/sign-in", data={"email": email, "password": "a brand new password"}).status_code == 303
 
 
@@ -100,7 +107,10 @@ def test_staff_deactivate_signs_the_account_out_and_keeps_it_out_until_reactivat
 
     assert deactivated.exit_code == 0 and "Deactivated account" in deactivated.output
     assert client.get("/manage/").status_code == 303
-    assert "Enter a correct email address" in client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).text
+    assert (
+        "Enter a correct email address"
+        in client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).text
+    )
     assert runner.invoke(args=["staff", "deactivate", "nobody@example.org"]).exit_code != 0
 
     reactivated = runner.invoke(args=["staff", "reactivate", email])

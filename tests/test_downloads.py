@@ -63,7 +63,10 @@ def booked_session(app, make_training_session, make_volunteer, make_booking):
         for booking_id in booking_ids:
             db.session.add(
                 EvaluationAnswer(
-                    booking_id=booking_id, survey=Survey.BASELINE, question_key="confidence", value="4",
+                    booking_id=booking_id,
+                    survey=Survey.BASELINE,
+                    question_key="confidence",
+                    value="4",
                     instrument_version=1,
                 )
             )
@@ -164,8 +167,13 @@ def test_the_calendar_file_on_my_booking_downloads_compressed_in_every_browser(a
 
 def test_every_download_route_is_covered_here(app):
     """A new download (a route whose name ends in a file extension) must be added to the tests above."""
-    covered = {"sessions.roster_csv", "exports.dictionary_csv", "exports.responses_csv", "exports.responses_xlsx",
-               "volunteers.calendar"}
+    covered = {
+        "sessions.roster_csv",
+        "exports.dictionary_csv",
+        "exports.responses_csv",
+        "exports.responses_xlsx",
+        "volunteers.calendar",
+    }
     downloads = {rule.endpoint for rule in app.url_map.iter_rules() if re.search(r"\.[a-z]{2,4}$", rule.rule)}
     assert downloads == covered
 
@@ -178,8 +186,13 @@ def test_pages_and_fragments_that_can_show_personal_data_are_never_cached(app, c
     with app.app_context():
         token = issue_link(db.session.get(Booking, booking_ids[0]), LinkPurpose.MANAGE)
         db.session.commit()
-    volunteer_pages = ["/", f"/sessions/{training_session.id}/register", "/lost-link", f"/my-booking/{token}",
-                       "/no-such-page"]
+    volunteer_pages = [
+        "/",
+        f"/sessions/{training_session.id}/register",
+        "/lost-link",
+        f"/my-booking/{token}",
+        "/no-such-page",
+    ]
     for path in volunteer_pages:
         response = client.get(path)
         assert response.status_code in (200, 404), path
@@ -192,13 +205,17 @@ def test_pages_and_fragments_that_can_show_personal_data_are_never_cached(app, c
         assert response.status_code == 200, path
         assert response.headers["Cache-Control"] == "no-store", path
         assert response.headers["Content-Encoding"] == "gzip", path
-    fragment = client.get(f"/manage/sessions/{training_session.id}/roster?search=Volunteer",
-                          headers={"HX-Request": "true", "HX-Target": "roster-results"})
+    fragment = client.get(
+        f"/manage/sessions/{training_session.id}/roster?search=Volunteer",
+        headers={"HX-Request": "true", "HX-Target": "roster-results"},
+    )
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert fragment.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize(("filename", "mimetype"), [("css/app.min.css", "text/css"), ("js/htmx.min.js", "text/javascript")])
+@pytest.mark.parametrize(
+    ("filename", "mimetype"), [("css/app.min.css", "text/css"), ("js/htmx.min.js", "text/javascript")]
+)
 def test_static_files_are_versioned_compressed_and_cached_for_a_year(client, filename, mimetype):
     page = client.get("/")
     [url] = re.findall(rf'"(/static/{re.escape(filename)}\?v=[0-9a-f]{{12}})"', page.text)

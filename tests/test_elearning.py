@@ -78,17 +78,50 @@ def test_without_a_joining_link_yet_my_booking_says_it_will_come(client, my_book
 @pytest.mark.parametrize(
     ("form", "message"),
     [
-        ({"completed_day": "", "completed_month": "", "completed_year": "", "declaration": "y"}, "Enter the date you completed the e-learning"),
-        ({"completed_day": "3", "completed_month": "", "completed_year": "2026", "declaration": "y"}, "must include a month"),
-        ({"completed_day": "", "completed_month": "", "completed_year": "2026", "declaration": "y"}, "must include a day and month"),
-        ({"completed_day": "31", "completed_month": "2", "completed_year": "2026", "declaration": "y"}, "must be a real date"),
-        ({"completed_day": "a", "completed_month": "b", "completed_year": "c", "declaration": "y"}, "must be a real date"),
-        ({"completed_day": "3", "completed_month": "4", "completed_year": "26", "declaration": "y"}, "must be a real date"),
-        ({"completed_day": "٣", "completed_month": "4", "completed_year": "2026", "declaration": "y"}, "must be a real date"),
-        ({"completed_day": "1", "completed_month": "1", "completed_year": "1066", "declaration": "y"}, "must be a real date"),
-        ({"completed_day": "1", "completed_month": "1", "completed_year": "9999", "declaration": "y"}, "must be today or in the past"),
-        ({"completed_day": "1", "completed_month": "1", "completed_year": "2026"}, "Confirm that you have completed the MECC e-learning"),
-        ({"completed_day": "123", "completed_month": "1", "completed_year": "2026", "declaration": "y"}, "must be a real date"),
+        (
+            {"completed_day": "", "completed_month": "", "completed_year": "", "declaration": "y"},
+            "Enter the date you completed the e-learning",
+        ),
+        (
+            {"completed_day": "3", "completed_month": "", "completed_year": "2026", "declaration": "y"},
+            "must include a month",
+        ),
+        (
+            {"completed_day": "", "completed_month": "", "completed_year": "2026", "declaration": "y"},
+            "must include a day and month",
+        ),
+        (
+            {"completed_day": "31", "completed_month": "2", "completed_year": "2026", "declaration": "y"},
+            "must be a real date",
+        ),
+        (
+            {"completed_day": "a", "completed_month": "b", "completed_year": "c", "declaration": "y"},
+            "must be a real date",
+        ),
+        (
+            {"completed_day": "3", "completed_month": "4", "completed_year": "26", "declaration": "y"},
+            "must be a real date",
+        ),
+        (
+            {"completed_day": "٣", "completed_month": "4", "completed_year": "2026", "declaration": "y"},
+            "must be a real date",
+        ),
+        (
+            {"completed_day": "1", "completed_month": "1", "completed_year": "1066", "declaration": "y"},
+            "must be a real date",
+        ),
+        (
+            {"completed_day": "1", "completed_month": "1", "completed_year": "9999", "declaration": "y"},
+            "must be today or in the past",
+        ),
+        (
+            {"completed_day": "1", "completed_month": "1", "completed_year": "2026"},
+            "Confirm that you have completed the MECC e-learning",
+        ),
+        (
+            {"completed_day": "123", "completed_month": "1", "completed_year": "2026", "declaration": "y"},
+            "must be a real date",
+        ),
     ],
 )
 def test_a_wrong_date_gets_a_clear_message_and_changes_nothing(app, client, my_booking, form, message):

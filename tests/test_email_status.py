@@ -85,7 +85,13 @@ def test_a_busy_mail_server_leaves_the_email_queued_with_the_next_try_shown(
 
 
 def test_a_refused_address_is_shown_as_failed_and_try_again_sends_it(
-    app, client, auth, smtp_server, make_training_session, make_ready, app_logs  # noqa: F811
+    app,
+    client,
+    auth,
+    smtp_server,
+    make_training_session,
+    make_ready,
+    app_logs,  # noqa: F811
 ):
     training_session = make_training_session(joining_link=TEAMS)
     booking_id = make_ready(training_session.id)
@@ -162,7 +168,9 @@ def test_only_a_failed_email_of_this_session_can_be_tried_again(
     make_ready(training_session.id)
     other = make_training_session()
     with app.app_context():
-        elsewhere = queue_email(template="test", to="a@example.org", subject="x", text="x", training_session_id=other.id)
+        elsewhere = queue_email(
+            template="test", to="a@example.org", subject="x", text="x", training_session_id=other.id
+        )
         unrelated = queue_email(template="test", to="b@example.org", subject="y", text="y")
         db.session.commit()
         elsewhere_id, unrelated_id = elsewhere.id, unrelated.id
@@ -226,7 +234,10 @@ def test_the_list_can_show_one_status(app, client, auth, make_training_session, 
     with app.app_context():
         for value in EmailStatus:
             queue_email(
-                template="session_changed", to=f"{value.value}@example.org", subject="s", text="t",
+                template="session_changed",
+                to=f"{value.value}@example.org",
+                subject="s",
+                text="t",
                 training_session_id=training_session.id,
             )
         db.session.flush()

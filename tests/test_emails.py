@@ -246,7 +246,10 @@ def test_a_queued_email_to_an_address_no_server_takes_fails_with_the_reason_and_
     assert (report.failed, report.sent) == ([unsendable], [fine])
     failed, sent = outbox(app)
     assert failed.status is EmailStatus.FAILED
-    assert failed.last_error == "the email address has letters outside a to z before the @, which mail servers do not accept"
+    assert (
+        failed.last_error
+        == "the email address has letters outside a to z before the @, which mail servers do not accept"
+    )
     assert sent.status is EmailStatus.SENT
     assert smtp_server.envelopes == [("mecc@example.org", ["sam@xn--exmple-cua.org"])]
 
@@ -299,7 +302,13 @@ class TestAMailServerThatNeverAnswers:
         return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": silent_smtp_server.port, "MAIL_TIMEOUT_INLINE": 10}
 
     def test_a_registration_is_answered_and_closed_while_its_email_waits_for_the_server(
-        self, app, client, silent_smtp_server, make_training_session, registration_form, mail_settles_before_each_request
+        self,
+        app,
+        client,
+        silent_smtp_server,
+        make_training_session,
+        registration_form,
+        mail_settles_before_each_request,
     ):
         mail_settles_before_each_request.enabled = False  # requests while the courier still waits on the server
         training_session = make_training_session()

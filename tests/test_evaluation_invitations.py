@@ -184,4 +184,3 @@ def test_an_upcoming_session_has_no_evaluation_invitations(app, client, auth, ma
     refused = client.post(f"/manage/sessions/{training_session.id}/evaluation-invitations", follow_redirects=True)
     assert "This session has not finished yet" in refused.text
     assert sent(app, "evaluation_invitation") == {}
-

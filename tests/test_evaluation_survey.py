@@ -48,9 +48,7 @@ def survey_link(app, make_training_session, make_booking, make_volunteer):
         name=None,
     ):
         ends_at = utcnow() - ended
-        training_session = make_training_session(
-            starts_at=ends_at - timedelta(minutes=90), ends_at=ends_at, kind=kind
-        )
+        training_session = make_training_session(starts_at=ends_at - timedelta(minutes=90), ends_at=ends_at, kind=kind)
         columns = {"followup_consent": consent}
         if name:
             columns["name"] = name
@@ -72,7 +70,9 @@ def followup_link(survey_link, **kw):
 def stored(app, booking_id, survey=Survey.AFTER_SESSION) -> dict[str, str]:
     with app.app_context():
         answers = db.session.scalars(
-            sa.select(EvaluationAnswer).where(EvaluationAnswer.booking_id == booking_id, EvaluationAnswer.survey == survey)
+            sa.select(EvaluationAnswer).where(
+                EvaluationAnswer.booking_id == booking_id, EvaluationAnswer.survey == survey
+            )
         )
         return {answer.question_key: answer.value for answer in answers}
 

@@ -42,7 +42,9 @@ def answer(app):
     def add(booking_id: int, survey: Survey, key: str, value: str, version: int = 1):
         with app.app_context():
             db.session.add(
-                EvaluationAnswer(booking_id=booking_id, survey=survey, question_key=key, value=value, instrument_version=version)
+                EvaluationAnswer(
+                    booking_id=booking_id, survey=survey, question_key=key, value=value, instrument_version=version
+                )
             )
             db.session.commit()
 
@@ -79,7 +81,9 @@ def org_id(app, name: str) -> int:
         return db.session.scalar(sa.select(Organisation.id).where(Organisation.name == name))
 
 
-def test_responses_list_every_question_in_instrument_order(app, client, evaluator, make_training_session, make_booking, answer):
+def test_responses_list_every_question_in_instrument_order(
+    app, client, evaluator, make_training_session, make_booking, answer
+):
     training_session = make_training_session(days_ahead=-10, kind=SessionKind.TRAIN_THE_TRAINER)
     booking = make_booking(training_session.id, status=BookingStatus.ATTENDED)
     make_booking(training_session.id)  # no answers: not a row
@@ -123,7 +127,9 @@ def test_responses_list_every_question_in_instrument_order(app, client, evaluato
 def test_a_question_added_to_the_instrument_becomes_a_column_and_a_dictionary_entry(
     app, make_training_session, make_booking, answer
 ):
-    extra = Question("anything_else", F, QuestionType.TEXT, "Is there anything else you would like to tell us?", required=False)
+    extra = Question(
+        "anything_else", F, QuestionType.TEXT, "Is there anything else you would like to tell us?", required=False
+    )
     version_2 = Instrument(version=2, questions=VERSION_1.questions + (extra,))
     booking = make_booking(make_training_session(days_ahead=-5).id)
     answer(booking, B, "confidence", "5", version=2)
@@ -148,8 +154,13 @@ def test_downloads_are_pseudonymous_with_a_stable_respondent_code(
     training_session = make_training_session(days_ahead=-3)
     other = org_id(app, "Other")
     people = [
-        make_volunteer(name="Zephyrine Quillfeather", email="zephyrine.q@example.org", phone="07700 900461",
-                       organisation_id=other, organisation_other="Quillfeather Family Trust"),
+        make_volunteer(
+            name="Zephyrine Quillfeather",
+            email="zephyrine.q@example.org",
+            phone="07700 900461",
+            organisation_id=other,
+            organisation_other="Quillfeather Family Trust",
+        ),
         make_volunteer(name="Bartholomew Xanadu", email="bart.xanadu@example.net", phone="+447700900987"),
     ]
     bookings = [make_booking(training_session.id, volunteer_id=person) for person in people]
@@ -163,8 +174,17 @@ def test_downloads_are_pseudonymous_with_a_stable_respondent_code(
         csv_text = response.data.decode("utf-8-sig")
     with client.get("/manage/exports/responses.xlsx") as response:
         contents = [csv_text, xlsx_text(response.data)]
-    for secret in ("Zephyrine", "Quillfeather", "zephyrine.q@example.org", "07700 900461", "Bartholomew", "Xanadu",
-                   "bart.xanadu", "447700900987", "@example"):
+    for secret in (
+        "Zephyrine",
+        "Quillfeather",
+        "zephyrine.q@example.org",
+        "07700 900461",
+        "Bartholomew",
+        "Xanadu",
+        "bart.xanadu",
+        "447700900987",
+        "@example",
+    ):
         for content in contents:
             assert secret.lower() not in content.lower()
     rows, again = first[1:], second[1:]
@@ -195,7 +215,9 @@ def column_of(key: str) -> str:
     return ("after_session." if key in ("do_differently", "improve") else "followup.") + key
 
 
-def test_cells_that_a_spreadsheet_would_run_are_quoted_in_the_csv(app, client, evaluator, make_training_session, make_booking, answer):
+def test_cells_that_a_spreadsheet_would_run_are_quoted_in_the_csv(
+    app, client, evaluator, make_training_session, make_booking, answer
+):
     texts = FORMULA_LIKE | {"cascade_organisations": "|cmd", "barriers": "%0A"}
     formula_like_answers(make_training_session, make_booking, answer, texts)
 
@@ -227,7 +249,9 @@ def test_the_xlsx_holds_formula_like_answers_as_text_cells_exactly_as_given(
     assert "<f>" not in xlsx_text(data)
 
 
-def test_emoji_and_right_to_left_text_survive_both_formats(app, client, evaluator, make_training_session, make_booking, answer):
+def test_emoji_and_right_to_left_text_survive_both_formats(
+    app, client, evaluator, make_training_session, make_booking, answer
+):
     booking = make_booking(make_training_session(days_ahead=-3).id)
     text = "Great session 🎉👍🏽 — شكرا جزيلا — תודה רבה"
     answer(booking, B, "confidence", "4")
@@ -238,7 +262,9 @@ def test_emoji_and_right_to_left_text_survive_both_formats(app, client, evaluato
     assert dict(zip(header, values))["after_session.improve"] == text
 
 
-def test_the_dashboard_filters_narrow_the_download(app, client, evaluator, make_training_session, make_booking, make_volunteer, answer):
+def test_the_dashboard_filters_narrow_the_download(
+    app, client, evaluator, make_training_session, make_booking, make_volunteer, answer
+):
     september = make_training_session(starts_at=datetime(2026, 9, 22, 9, 30, tzinfo=UTC))
     october = make_training_session(starts_at=datetime(2026, 10, 20, 9, 30, tzinfo=UTC))
     restore = org_id(app, "Restore")
@@ -261,9 +287,13 @@ def test_the_dashboard_filters_narrow_the_download(app, client, evaluator, make_
     header, *rows = read_xlsx(client.get(f"/manage/exports/responses.xlsx?organisation={restore}"))["Responses"]
     assert [r[0] for r in rows] == [code[from_restore]]
 
-    for url in ("/manage/exports/responses.csv?from=22/09/2026", "/manage/exports/responses.xlsx?session=abc",
-                "/manage/exports/data-dictionary.csv?to=2026-13-01", "/manage/exports/?from=2026-10-01&to=2026-09-01",
-                "/manage/exports/responses.csv?organisation=%00%ff"):
+    for url in (
+        "/manage/exports/responses.csv?from=22/09/2026",
+        "/manage/exports/responses.xlsx?session=abc",
+        "/manage/exports/data-dictionary.csv?to=2026-13-01",
+        "/manage/exports/?from=2026-10-01&to=2026-09-01",
+        "/manage/exports/responses.csv?organisation=%00%ff",
+    ):
         response = client.get(url)
         assert response.status_code == 400, url
         assert "There is a problem" in response.text
@@ -271,7 +301,9 @@ def test_the_dashboard_filters_narrow_the_download(app, client, evaluator, make_
     assert "Enter the start of the date range as a real date" in client.get("/manage/exports/responses.csv?from=x").text
 
 
-def test_each_download_is_recorded_with_its_filters_and_row_count(app, client, auth, make_training_session, make_booking, answer):
+def test_each_download_is_recorded_with_its_filters_and_row_count(
+    app, client, auth, make_training_session, make_booking, answer
+):
     email = auth.create("evaluator", name="Eve Evaluator")
     auth.login("evaluator", email=email)
     training_session = make_training_session(days_ahead=-3)
@@ -295,12 +327,18 @@ def test_each_download_is_recorded_with_its_filters_and_row_count(app, client, a
     assert 'href="/manage/exports/responses.csv"' in page.text
 
 
-@pytest.mark.parametrize("visitor, expected", [("evaluator", 200), ("admin", 200), ("coordinator", 403), ("anonymous", 303)])
+@pytest.mark.parametrize(
+    "visitor, expected", [("evaluator", 200), ("admin", 200), ("coordinator", 403), ("anonymous", 303)]
+)
 def test_only_evaluators_and_admins_can_download(client, auth, visitor, expected):
     if visitor != "anonymous":
         auth.login(visitor)
-    for url in ("/manage/exports/", "/manage/exports/responses.csv", "/manage/exports/responses.xlsx",
-                "/manage/exports/data-dictionary.csv"):
+    for url in (
+        "/manage/exports/",
+        "/manage/exports/responses.csv",
+        "/manage/exports/responses.xlsx",
+        "/manage/exports/data-dictionary.csv",
+    ):
         response = client.get(url)
         assert response.status_code == expected, url
         if expected == 303:
@@ -335,33 +373,63 @@ def bulk_bookings_with_answers(count: int) -> None:
     district_id = db.session.scalar(sa.select(District.id).order_by(District.id))
     starts_at = datetime(2026, 9, 22, 9, 30, tzinfo=UTC)
     session_id = db.session.execute(
-        sa.insert(TrainingSession).values(
-            programme_id=programme_id, starts_at=starts_at, ends_at=starts_at + timedelta(hours=2), capacity=count,
-        ).returning(TrainingSession.id)
+        sa.insert(TrainingSession)
+        .values(
+            programme_id=programme_id,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(hours=2),
+            capacity=count,
+        )
+        .returning(TrainingSession.id)
     ).scalar_one()
     now = datetime.now(UTC)
     # Attended bookings may share a volunteer (only active ones are one per kind), which halves the inserts.
     volunteer_id = db.session.execute(
-        sa.insert(Volunteer).values(
-            name="Bulk volunteer", email="bulk@example.org", email_normalised="bulk@example.org",
-            organisation_id=organisation_id, district_id=district_id, role="Volunteer",
-            privacy_notice_version="test", privacy_acknowledged_at=now,
-        ).returning(Volunteer.id)
+        sa.insert(Volunteer)
+        .values(
+            name="Bulk volunteer",
+            email="bulk@example.org",
+            email_normalised="bulk@example.org",
+            organisation_id=organisation_id,
+            district_id=district_id,
+            role="Volunteer",
+            privacy_notice_version="test",
+            privacy_acknowledged_at=now,
+        )
+        .returning(Volunteer.id)
     ).scalar_one()
     first = (db.session.scalar(sa.select(sa.func.max(Booking.id))) or 0) + 1
     ids = range(first, first + count)
     connection = db.session.connection()
-    connection.execute(sa.insert(Booking.__table__), [
-        {"id": i, "training_session_id": session_id, "volunteer_id": volunteer_id,
-         "session_kind": SessionKind.VOLUNTEER_TRAINING, "status": BookingStatus.ATTENDED, "created_at": now,
-         "booked_at": now}
-        for i in ids
-    ])
-    connection.execute(sa.insert(EvaluationAnswer.__table__), [
-        {"booking_id": i, "survey": B, "question_key": "confidence", "value": str(i % 11), "instrument_version": 1,
-         "answered_at": now}
-        for i in ids
-    ])
+    connection.execute(
+        sa.insert(Booking.__table__),
+        [
+            {
+                "id": i,
+                "training_session_id": session_id,
+                "volunteer_id": volunteer_id,
+                "session_kind": SessionKind.VOLUNTEER_TRAINING,
+                "status": BookingStatus.ATTENDED,
+                "created_at": now,
+                "booked_at": now,
+            }
+            for i in ids
+        ],
+    )
+    connection.execute(
+        sa.insert(EvaluationAnswer.__table__),
+        [
+            {
+                "booking_id": i,
+                "survey": B,
+                "question_key": "confidence",
+                "value": str(i % 11),
+                "instrument_version": 1,
+                "answered_at": now,
+            }
+            for i in ids
+        ],
+    )
     db.session.commit()
 
 

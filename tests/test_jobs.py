@@ -93,11 +93,14 @@ def test_the_day_before_everyone_booked_is_reminded_with_the_link_only_if_they_a
 
     staff_id = coordinator_id(app, auth)
     with app.app_context():
-        assert messaging.send_joining_links(
-            db.session.get(TrainingSession, training_session.id),
-            by=db.session.get(StaffUser, staff_id),
-            now=at_london(tuesday - timedelta(days=1), 10),
-        ) == []
+        assert (
+            messaging.send_joining_links(
+                db.session.get(TrainingSession, training_session.id),
+                by=db.session.get(StaffUser, staff_id),
+                now=at_london(tuesday - timedelta(days=1), 10),
+            )
+            == []
+        )
 
 
 def test_without_a_joining_link_yet_the_reminder_says_it_will_come(app, smtp_server, make_training_session, make_ready):
@@ -113,7 +116,9 @@ def test_without_a_joining_link_yet_the_reminder_says_it_will_come(app, smtp_ser
     assert booking(app, ready).joining_link_sent is None
 
 
-def test_jobs_run_twice_in_a_row_does_nothing_the_second_time(app, smtp_server, make_training_session, make_booking, make_ready):
+def test_jobs_run_twice_in_a_row_does_nothing_the_second_time(
+    app, smtp_server, make_training_session, make_booking, make_ready
+):
     tuesday = date(2099, 6, 16)
     training_session = make_training_session(starts_at=at_london(tuesday, 10, 30), joining_link=TEAMS)
     make_ready(training_session.id)
@@ -154,11 +159,20 @@ def test_day_before_reminders_follow_london_days_across_the_october_clock_change
 
     # Saturday is still summer time (BST, UTC+1): 9am in London is 8am UTC.
     assert reminded_after(datetime.combine(saturday, time(7, 59), tzinfo=UTC)) == set()
-    assert reminded_after(datetime.combine(saturday, time(8, 0), tzinfo=UTC)) == {"sunday morning", "sunday late evening"}
+    assert reminded_after(datetime.combine(saturday, time(8, 0), tzinfo=UTC)) == {
+        "sunday morning",
+        "sunday late evening",
+    }
     # Just after midnight on Sunday in London (still Saturday in UTC): before 9am, and Monday is not tomorrow yet.
-    assert reminded_after(datetime.combine(saturday, time(23, 30), tzinfo=UTC)) == {"sunday morning", "sunday late evening"}
+    assert reminded_after(datetime.combine(saturday, time(23, 30), tzinfo=UTC)) == {
+        "sunday morning",
+        "sunday late evening",
+    }
     # Sunday is winter time (GMT, UTC+0): 8:30am UTC is 8:30am in London, still too early.
-    assert reminded_after(datetime.combine(sunday, time(8, 30), tzinfo=UTC)) == {"sunday morning", "sunday late evening"}
+    assert reminded_after(datetime.combine(sunday, time(8, 30), tzinfo=UTC)) == {
+        "sunday morning",
+        "sunday late evening",
+    }
     assert reminded_after(datetime.combine(sunday, time(9, 0), tzinfo=UTC)) == set(sessions)
     with app.app_context():
         starts = {names[ts.id]: ts.starts_at for ts in db.session.scalars(sa.select(TrainingSession))}
@@ -166,7 +180,9 @@ def test_day_before_reminders_follow_london_days_across_the_october_clock_change
     assert len(outbox(app, "day_before_reminder")) == 4
 
 
-def test_two_job_runners_at_once_send_each_reminder_once(app, smtp_server, make_training_session, make_booking, make_ready):
+def test_two_job_runners_at_once_send_each_reminder_once(
+    app, smtp_server, make_training_session, make_booking, make_ready
+):
     """Cron on two servers: the session lock and the dedupe keys leave one reminder per person."""
     tuesday = date(2099, 6, 16)
     sessions = [make_training_session(starts_at=at_london(tuesday, hour), joining_link=TEAMS) for hour in (10, 14)]
@@ -276,7 +292,10 @@ def test_flask_jobs_run_prints_one_line_and_a_second_run_does_nothing(
         "Jobs: day-before reminders 0, promoted from waiting lists 0, evaluation invitations 0, evaluation reminders 0, "
         "follow-up invitations 0, unfinished registrations forgotten 0; mail: sent 0, will retry 0, failed 0.\n"
     )
-    assert sorted(m["Subject"] for m in smtp_server.messages) == ["A place is now yours: MECC training", "Queued earlier"]
+    assert sorted(m["Subject"] for m in smtp_server.messages) == [
+        "A place is now yours: MECC training",
+        "Queued earlier",
+    ]
 
 
 def test_a_failing_job_is_reported_and_the_other_jobs_and_the_mail_still_run(app, runner, smtp_server, monkeypatch):

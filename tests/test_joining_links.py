@@ -305,7 +305,9 @@ def test_after_the_link_changes_the_coordinator_is_asked_to_resend_it_to_the_peo
     assert len(outbox(app, "joining_link")) == 5
 
 
-def test_removing_the_link_says_there_is_nothing_to_resend(app, client, auth, smtp_server, make_training_session, make_ready):
+def test_removing_the_link_says_there_is_nothing_to_resend(
+    app, client, auth, smtp_server, make_training_session, make_ready
+):
     training_session = make_training_session(joining_link=TEAMS)
     make_ready(training_session.id)
     auth.login("coordinator")
@@ -476,7 +478,12 @@ def test_sending_needs_a_valid_csrf_token(make_app, make_training_session, make_
     app = make_app()
     client = app.test_client()
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/manage/sign-in").text).group(1)
-    assert client.post("/manage/sign-in", data={"email": email, "password": "a long test password", "csrf_token": token}).status_code == 303
+    assert (
+        client.post(
+            "/manage/sign-in", data={"email": email, "password": "a long test password", "csrf_token": token}
+        ).status_code
+        == 303
+    )
 
     forged = client.post(f"/manage/sessions/{training_session.id}/joining-links", csrf=False)
 
@@ -493,7 +500,11 @@ def test_the_session_page_links_to_the_email_actions(client, auth, make_training
     page = client.get(f"/manage/sessions/{training_session.id}").text
     past = client.get(f"/manage/sessions/{finished.id}").text
 
-    for text, path in [("Send joining links", "joining-links"), ("Send e-learning reminder", "elearning-reminders"), ("Email status", "emails")]:
+    for text, path in [
+        ("Send joining links", "joining-links"),
+        ("Send e-learning reminder", "elearning-reminders"),
+        ("Email status", "emails"),
+    ]:
         assert f'href="/manage/sessions/{training_session.id}/{path}">{text}</a>' in page
     assert "Send joining links" not in past and "Email status" in past
 

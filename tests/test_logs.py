@@ -68,8 +68,16 @@ def test_every_route_argument_is_an_id_or_a_secret(app):
 
 def test_the_personal_link_routes_are_all_marked_secret(app):
     rules = redaction.secret_rules(app.url_map)
-    for endpoint in ["volunteers.my_booking", "volunteers.cancel", "volunteers.move", "volunteers.elearning",
-                     "volunteers.calendar", "evaluation.after_session", "evaluation.followup", "evaluation.certificate"]:
+    for endpoint in [
+        "volunteers.my_booking",
+        "volunteers.cancel",
+        "volunteers.move",
+        "volunteers.elearning",
+        "volunteers.calendar",
+        "evaluation.after_session",
+        "evaluation.followup",
+        "evaluation.certificate",
+    ]:
         assert any(rule.rule in rules for rule in app.url_map.iter_rules(endpoint=endpoint)), endpoint
 
 
@@ -98,14 +106,19 @@ def test_a_new_route_with_a_secret_is_redacted_without_a_list_to_update(app):
     other.add_url_rule("/sessions/<int:session_id>/invite/<secret:code>/accept", "accept", lambda **kw: "")
     patterns = redaction.patterns_for(other.url_map)
     secret = a_secret()
-    assert redaction.redact_with(patterns, f"GET /sessions/7/invite/{secret}/accept") == "GET /sessions/7/invite/[link]/accept"
+    assert (
+        redaction.redact_with(patterns, f"GET /sessions/7/invite/{secret}/accept")
+        == "GET /sessions/7/invite/[link]/accept"
+    )
 
 
 # --- The access log ---------------------------------------------------------------------------------------
 
 
 def access_atoms(logger, path: str, referer: str) -> dict:
-    request = SimpleNamespace(headers=[("REFERER", referer)], method="GET", path=path, query="", uri=path, version=(1, 1))
+    request = SimpleNamespace(
+        headers=[("REFERER", referer)], method="GET", path=path, query="", uri=path, version=(1, 1)
+    )
     response = SimpleNamespace(status="200 OK", headers=[("Location", path)], sent=10, response_length=10)
     environ = {
         "REQUEST_METHOD": "GET",
@@ -119,7 +132,9 @@ def access_atoms(logger, path: str, referer: str) -> dict:
     return logger.atoms(response, request, environ, dt.timedelta(seconds=0.01))
 
 
-@pytest.mark.parametrize("route", ["/my-booking/{}/cancel", "/evaluation/{}", "/follow-up/{}", "/evaluation/{}/certificate"])
+@pytest.mark.parametrize(
+    "route", ["/my-booking/{}/cancel", "/evaluation/{}", "/follow-up/{}", "/evaluation/{}/certificate"]
+)
 def test_the_gunicorn_access_log_holds_no_personal_link(app, route):
     logger = load_gunicorn_conf().RedactingLogger(GunicornConfig())
     secret = a_secret()
@@ -130,25 +145,50 @@ def test_the_gunicorn_access_log_holds_no_personal_link(app, route):
     assert atoms["f"] == f"http://localhost{route.format('[link]')}"
 
 
-def test_gunicorn_serving_the_app_logs_no_personal_link(app, database_url, make_training_session, make_booking, tmp_path):
+def test_gunicorn_serving_the_app_logs_no_personal_link(
+    app, database_url, make_training_session, make_booking, tmp_path
+):
     """gunicorn itself, as `make run` starts it (one worker here), with real personal links."""
     booking_id = make_booking(make_training_session().id)
     with app.app_context():
         booking = db.session.get(Booking, booking_id)
-        tokens = {purpose: issue_link(booking, purpose) for purpose in (LinkPurpose.MANAGE, LinkPurpose.EVALUATION, LinkPurpose.FOLLOWUP)}
+        tokens = {
+            purpose: issue_link(booking, purpose)
+            for purpose in (LinkPurpose.MANAGE, LinkPurpose.EVALUATION, LinkPurpose.FOLLOWUP)
+        }
         db.session.commit()
     port = free_port()
     access_log, error_log = tmp_path / "access.log", tmp_path / "error.log"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "GUNICORN_", "MECC_")) and k != "DATABASE_URL"},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("FLASK_", "GUNICORN_", "MECC_")) and k != "DATABASE_URL"
+        },
         "FLASK_SECRET_KEY": "test-secret-key",
         "DATABASE_URL": database_url,
         "FLASK_BASE_URL": f"http://127.0.0.1:{port}",
         "MECC_INSTANCE_PATH": str(tmp_path / "instance"),
     }
-    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--workers", "1",
-               "--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log), "--error-logfile", str(error_log), "wsgi:app"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "gunicorn.conf.py",
+        "--workers",
+        "1",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--access-logfile",
+        str(access_log),
+        "--error-logfile",
+        str(error_log),
+        "wsgi:app",
+    ]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     paths = [
         f"/my-booking/{tokens[LinkPurpose.MANAGE]}",
         f"/my-booking/{tokens[LinkPurpose.MANAGE]}/cancel?from=email",
@@ -168,7 +208,9 @@ def test_gunicorn_serving_the_app_logs_no_personal_link(app, database_url, make_
                 time.sleep(0.1)
         statuses = []
         for path in paths:
-            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Referer": f"http://127.0.0.1:{port}{paths[0]}"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}", headers={"Referer": f"http://127.0.0.1:{port}{paths[0]}"}
+            )
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
                     statuses.append(response.status)
@@ -196,9 +238,13 @@ def test_gunicorn_serving_the_app_logs_no_personal_link(app, database_url, make_
 def test_the_apps_log_records_hold_no_personal_link(app, caplog):
     secret = a_secret()
     caplog.set_level(logging.INFO)
-    logging.getLogger("mecc_volunteer.errors").warning("database unavailable for %s %s", "GET", f"/my-booking/{secret}/move")
+    logging.getLogger("mecc_volunteer.errors").warning(
+        "database unavailable for %s %s", "GET", f"/my-booking/{secret}/move"
+    )
     logging.getLogger("mecc_volunteer").info("asked for %r", {"url": f"http://localhost/follow-up/{secret}"})
-    logging.getLogger("werkzeug").info('%s - - [%s] "%s" %s %s', "127.0.0.1", "now", f"GET /evaluation/{secret} HTTP/1.1", 200, "-")
+    logging.getLogger("werkzeug").info(
+        '%s - - [%s] "%s" %s %s', "127.0.0.1", "now", f"GET /evaluation/{secret} HTTP/1.1", 200, "-"
+    )
     try:
         raise ValueError(f"could not open /evaluation/{secret}/certificate")
     except ValueError:

@@ -270,7 +270,9 @@ def test_twenty_wrong_passwords_at_once_are_checked_against_the_limit_of_five(ap
     from mecc_volunteer.models import SignInAttempt, StaffRole
 
     with app.app_context():
-        auth_services.create_staff("target@example.org", name="Target", role=StaffRole.COORDINATOR, password="the right password")
+        auth_services.create_staff(
+            "target@example.org", name="Target", role=StaffRole.COORDINATOR, password="the right password"
+        )
         db.session.commit()
     outcomes: list[str] = []
     lock = threading.Lock()
@@ -307,7 +309,9 @@ def test_ten_lost_link_requests_at_once_send_one_email(app, make_training_sessio
 
     assert failures == [], "\n".join(failures)
     with app.app_context():
-        sent = db.session.scalar(sa.select(sa.func.count(OutgoingEmail.id)).where(OutgoingEmail.template == "your_link"))
+        sent = db.session.scalar(
+            sa.select(sa.func.count(OutgoingEmail.id)).where(OutgoingEmail.template == "your_link")
+        )
         assert sent == 1, f"{sent} link emails for 10 requests at once"
 
 

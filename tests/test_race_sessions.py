@@ -32,7 +32,9 @@ def wait_until_blocked(app, thread: threading.Thread) -> None:
             deadline = time.monotonic() + WAIT
             while thread.is_alive() and time.monotonic() < deadline:
                 waiting = connection.execute(
-                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
                 ).scalar()
                 if waiting:
                     return
@@ -59,12 +61,16 @@ def in_thread(app, action) -> tuple[threading.Thread, list]:
 @pytest.fixture
 def coordinator_id(app):
     with app.app_context():
-        staff = create_staff("coordinator@example.org", name="Coordinator", role=StaffRole.COORDINATOR, password="a long test password")
+        staff = create_staff(
+            "coordinator@example.org", name="Coordinator", role=StaffRole.COORDINATOR, password="a long test password"
+        )
         db.session.commit()
         return staff.id
 
 
-def test_a_registration_in_flight_when_the_session_is_cancelled_ends_cancelled_and_emailed(app, make_training_session, coordinator_id):
+def test_a_registration_in_flight_when_the_session_is_cancelled_ends_cancelled_and_emailed(
+    app, make_training_session, coordinator_id
+):
     session_id = make_training_session(capacity=5).id
     details = registration_details(app, 1)
 
@@ -83,14 +89,18 @@ def test_a_registration_in_flight_when_the_session_is_cancelled_ends_cancelled_a
     with app.app_context():
         training_session = db.session.get(TrainingSession, session_id)
         [booking] = db.session.scalars(sa.select(Booking)).all()
-        emailed = db.session.scalars(sa.select(OutgoingEmail.template).where(OutgoingEmail.booking_id == booking.id)).all()
+        emailed = db.session.scalars(
+            sa.select(OutgoingEmail.template).where(OutgoingEmail.booking_id == booking.id)
+        ).all()
         assert training_session.cancelled_at is not None
         assert booking.status is BookingStatus.CANCELLED
         assert training_session.places_taken == 0
         assert "session_cancelled" in emailed
 
 
-def test_a_registration_that_waited_for_a_cancellation_is_refused_and_books_nothing(app, make_training_session, coordinator_id):
+def test_a_registration_that_waited_for_a_cancellation_is_refused_and_books_nothing(
+    app, make_training_session, coordinator_id
+):
     session_id = make_training_session(capacity=5).id
     details = registration_details(app, 1)
 

@@ -25,7 +25,13 @@ def without_csrf_tokens(html: str) -> str:
 
 def test_a_limit_allows_its_hits_in_the_window_then_refuses_until_they_expire(app_context):
     now = utcnow()
-    assert [limits.hit(LIMIT, "198.51.100.1", now=now + timedelta(seconds=i)) for i in range(5)] == [True, True, True, False, False]
+    assert [limits.hit(LIMIT, "198.51.100.1", now=now + timedelta(seconds=i)) for i in range(5)] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
     assert limits.hit(LIMIT, "198.51.100.2", now=now), "another key has its own count"
     # A refused request is not counted, so waiting out the window is enough.
     assert limits.count(LIMIT, limits.key_hash("198.51.100.1"), now=now + timedelta(seconds=10)) == 3
@@ -57,7 +63,9 @@ def ask(client, email: str, **kwargs):
     return client.post("/lost-link", data={"email": email}, **kwargs)
 
 
-def test_lost_link_from_one_address_stops_at_the_limit_with_a_clear_page(app, client, make_booking, make_training_session):
+def test_lost_link_from_one_address_stops_at_the_limit_with_a_clear_page(
+    app, client, make_booking, make_training_session
+):
     client.environ_base["REMOTE_ADDR"] = "203.0.113.20"
     answers = [ask(client, f"someone{i}@example.org") for i in range(LINK_REQUESTS_PER_ADDRESS.max_hits)]
     assert {a.status_code for a in answers} == {200}
@@ -78,7 +86,9 @@ def test_lost_link_from_one_address_stops_at_the_limit_with_a_clear_page(app, cl
     assert "Check your email" in ask(elsewhere, "someone@example.org").text
 
 
-def test_lost_link_over_the_limit_says_nothing_about_whether_the_address_is_known(app, client, make_volunteer, make_booking, make_training_session):
+def test_lost_link_over_the_limit_says_nothing_about_whether_the_address_is_known(
+    app, client, make_volunteer, make_booking, make_training_session
+):
     volunteer_id = make_volunteer(email="known@example.org")
     make_booking(make_training_session().id, volunteer_id=volunteer_id)
     client.environ_base["REMOTE_ADDR"] = "203.0.113.21"
@@ -90,7 +100,10 @@ def test_lost_link_over_the_limit_says_nothing_about_whether_the_address_is_know
     assert known.status_code == unknown.status_code == 429
     assert without_csrf_tokens(known.text) == without_csrf_tokens(unknown.text)
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count(OutgoingEmail.id)).where(OutgoingEmail.template == "your_link")) == 0
+        assert (
+            db.session.scalar(sa.select(sa.func.count(OutgoingEmail.id)).where(OutgoingEmail.template == "your_link"))
+            == 0
+        )
 
 
 def test_lost_link_over_the_limit_with_htmx_swaps_the_message_in_with_its_title(client, htmx_headers):
@@ -115,9 +128,14 @@ def test_a_form_with_errors_does_not_count_against_the_address(client):
 
 
 @pytest.mark.parametrize("email", ["Known@Example.org ", "known@example.org"])
-def test_lost_link_still_sends_the_link_within_the_limit(app, client, make_volunteer, make_booking, make_training_session, email):
+def test_lost_link_still_sends_the_link_within_the_limit(
+    app, client, make_volunteer, make_booking, make_training_session, email
+):
     volunteer_id = make_volunteer(email="known@example.org")
     make_booking(make_training_session().id, volunteer_id=volunteer_id)
     assert "Check your email" in ask(client, email).text
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count(OutgoingEmail.id)).where(OutgoingEmail.template == "your_link")) == 1
+        assert (
+            db.session.scalar(sa.select(sa.func.count(OutgoingEmail.id)).where(OutgoingEmail.template == "your_link"))
+            == 1
+        )

@@ -63,7 +63,12 @@ def test_a_coordinator_reminds_everyone_not_confirmed_and_each_can_confirm_from_
     today = utcnow().astimezone(LONDON).date()
     confirmed = client.post(
         confirm,
-        data={"completed_day": str(today.day), "completed_month": str(today.month), "completed_year": str(today.year), "declaration": "y"},
+        data={
+            "completed_day": str(today.day),
+            "completed_month": str(today.month),
+            "completed_year": str(today.year),
+            "declaration": "y",
+        },
         follow_redirects=True,
     )
     assert "your e-learning is confirmed" in confirmed.text
@@ -83,7 +88,10 @@ def test_a_second_click_the_same_day_sends_nothing_more_and_says_so(
     page = client.get(url)
 
     assert again.request.path == url
-    assert "The 1 person who has not confirmed the e-learning was already reminded today. Nothing more was sent." in again.text
+    assert (
+        "The 1 person who has not confirmed the e-learning was already reminded today. Nothing more was sent."
+        in again.text
+    )
     assert "Everyone who has not confirmed the e-learning has been reminded today." in page.text
     assert "Send reminder to" not in page.text
     assert len(smtp_server.messages) == 1
@@ -117,10 +125,15 @@ def test_a_reminder_at_half_past_eleven_utc_in_summer_counts_for_the_next_london
     staff_id = coordinator_id(app, auth)
 
     remind(app, training_session.id, staff_id, now=datetime(2099, 7, 1, 22, 30, tzinfo=UTC))  # 11:30pm BST, 1 July
-    after_midnight = remind(app, training_session.id, staff_id, now=datetime(2099, 7, 1, 23, 30, tzinfo=UTC))  # 12:30am, 2 July
+    after_midnight = remind(
+        app, training_session.id, staff_id, now=datetime(2099, 7, 1, 23, 30, tzinfo=UTC)
+    )  # 12:30am, 2 July
 
     assert after_midnight.sent == [booking_id]
-    assert [row.dedupe_key.rsplit(":", 1)[1] for row in outbox(app, "elearning_reminder")] == ["2099-07-01", "2099-07-02"]
+    assert [row.dedupe_key.rsplit(":", 1)[1] for row in outbox(app, "elearning_reminder")] == [
+        "2099-07-01",
+        "2099-07-02",
+    ]
 
 
 def test_nobody_to_remind_when_everyone_has_confirmed(app, client, auth, make_training_session, make_ready):

@@ -22,7 +22,16 @@ def pilot(app, make_training_session, make_booking):
     """Two past sessions: six people in the first, five in the second, each with before/after answers."""
     first = make_training_session(days_ahead=-20)
     second = make_training_session(days_ahead=-5)
-    comments = iter(["More time for PRACTICE, please", "Ask about 50% of visitors", "Nothing", "Use the_signposting leaflet", "", "Great trainer"])
+    comments = iter(
+        [
+            "More time for PRACTICE, please",
+            "Ask about 50% of visitors",
+            "Nothing",
+            "Use the_signposting leaflet",
+            "",
+            "Great trainer",
+        ]
+    )
     for training_session, people in [(first, 6), (second, 5)]:
         for i in range(people):
             booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
@@ -31,12 +40,19 @@ def pilot(app, make_training_session, make_booking):
             if training_session is first:
                 after["improve"] = next(comments)
             answer(app, booking_id, Survey.AFTER_SESSION, respond=True, **after)
-    return {"first": first.id, "second": second.id, "first_day": first.starts_at.date(), "second_day": second.starts_at.date()}
+    return {
+        "first": first.id,
+        "second": second.id,
+        "first_day": first.starts_at.date(),
+        "second_day": second.starts_at.date(),
+    }
 
 
 def row_counts(app) -> dict[str, int]:
     with app.app_context():
-        return {t.name: db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
+        return {
+            t.name: db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in Base.metadata.sorted_tables
+        }
 
 
 def test_an_evaluator_sees_the_pilot_review(client, auth, pilot):
@@ -44,7 +60,12 @@ def test_an_evaluator_sees_the_pilot_review(client, auth, pilot):
     response = client.get(URL)
     assert response.status_code == 200
     page = response.text
-    for heading in ["From registration to follow-up", "Confidence and knowledge, before and after", "Breakdowns", "Comments"]:
+    for heading in [
+        "From registration to follow-up",
+        "Confidence and knowledge, before and after",
+        "Breakdowns",
+        "Comments",
+    ]:
         assert heading in page
     assert "HX-Request" in response.headers["Vary"]
     assert "Volunteer 1" not in page  # no names anywhere
@@ -154,7 +175,9 @@ def test_free_text_search_is_case_insensitive_and_treats_wildcards_literally(cli
 
 
 def test_a_question_added_to_the_instrument_appears_on_the_review(client, auth, pilot, monkeypatch):
-    extra = Question("examples_useful", Survey.AFTER_SESSION, QuestionType.AGREE_5, "The examples were really useful", options=AGREE)
+    extra = Question(
+        "examples_useful", Survey.AFTER_SESSION, QuestionType.AGREE_5, "The examples were really useful", options=AGREE
+    )
     monkeypatch.setattr(instrument_module, "CURRENT", replace(CURRENT, questions=CURRENT.questions + (extra,)))
     auth.login("evaluator")
     page = client.get(URL).text
@@ -169,7 +192,9 @@ def test_looking_at_the_review_writes_nothing(app, client, auth, pilot):
     assert row_counts(app) == before
 
 
-def test_the_number_of_queries_does_not_grow_with_the_number_of_bookings(app, client, auth, make_training_session, make_booking):
+def test_the_number_of_queries_does_not_grow_with_the_number_of_bookings(
+    app, client, auth, make_training_session, make_booking
+):
     auth.login("evaluator")
     training_session = make_training_session(days_ahead=-3)
 
@@ -192,7 +217,16 @@ def test_the_number_of_queries_does_not_grow_with_the_number_of_bookings(app, cl
         for _ in range(n):
             booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
             answer(app, booking_id, Survey.BASELINE, confidence=3, knowledge=3)
-            answer(app, booking_id, Survey.AFTER_SESSION, respond=True, confidence=5, knowledge=4, overall="good", improve="More")
+            answer(
+                app,
+                booking_id,
+                Survey.AFTER_SESSION,
+                respond=True,
+                confidence=5,
+                knowledge=4,
+                overall="good",
+                improve="More",
+            )
 
     add_people(5)
     few = queries_for_one_page()

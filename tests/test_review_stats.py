@@ -104,7 +104,11 @@ def test_only_people_with_both_answers_are_paired(app, app_context, training_ses
     assert (confidence.n, confidence.mean_before, confidence.mean_after) == (5, 4.0, 5.0)
     assert (confidence.mean_change, confidence.improved_share) == (1.0, 60.0)
     # knowledge: before 3,5,5,6,1 (4.0), after 10 for all five; everyone improved.
-    assert (paired["knowledge"].n, paired["knowledge"].mean_change, paired["knowledge"].improved_share) == (5, 6.0, 100.0)
+    assert (paired["knowledge"].n, paired["knowledge"].mean_change, paired["knowledge"].improved_share) == (
+        5,
+        6.0,
+        100.0,
+    )
 
 
 def test_paired_figures_about_four_people_are_suppressed(app, app_context, training_session, make_booking):
@@ -130,12 +134,22 @@ def test_the_funnel_counts_each_stage_in_one_grouped_query(app, app_context, tra
     answer(app, ids[0], Survey.FOLLOWUP, respond=True, conversations=3)
 
     [(_, funnel)] = review.funnel_counts(NO_FILTERS)
-    assert (funnel.registered, funnel.elearning_confirmed, funnel.attended, funnel.evaluated, funnel.followed_up) == (6, 4, 3, 2, 1)
+    assert (funnel.registered, funnel.elearning_confirmed, funnel.attended, funnel.evaluated, funnel.followed_up) == (
+        6,
+        4,
+        3,
+        2,
+        1,
+    )
     assert [pct for _, _, pct in funnel.stages()] == [100.0, 66.7, 50.0, 33.3, 16.7]
 
 
-def test_a_breakdown_shows_a_group_of_five_and_hides_a_group_of_four(app, app_context, training_session, make_booking, make_volunteer):
-    first, second = db.session.execute(sa.select(Organisation.id, Organisation.name).order_by(Organisation.id)).all()[:2]
+def test_a_breakdown_shows_a_group_of_five_and_hides_a_group_of_four(
+    app, app_context, training_session, make_booking, make_volunteer
+):
+    first, second = db.session.execute(sa.select(Organisation.id, Organisation.name).order_by(Organisation.id)).all()[
+        :2
+    ]
     db.session.rollback()  # end the read before the factories write
     for _ in range(5):
         make_booking(training_session.id, volunteer_id=make_volunteer(organisation_id=first.id))
@@ -164,7 +178,13 @@ def test_reaction_counts_every_option_including_dont_know(app, app_context, trai
 
 
 def test_follow_up_topics_count_each_option_chosen(app, app_context, training_session, make_booking):
-    for topics, conversations in [("smoking|alcohol", 2), ("alcohol", 0), ("", 5), ("alcohol|other", 1), ("smoking", 4)]:
+    for topics, conversations in [
+        ("smoking|alcohol", 2),
+        ("alcohol", 0),
+        ("", 5),
+        ("alcohol|other", 1),
+        ("smoking", 4),
+    ]:
         booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
         answer(app, booking_id, Survey.FOLLOWUP, respond=True, topics=topics, conversations=conversations)
     topics = next(d for d in review.choice_distributions(NO_FILTERS) if d.question.key == "topics")
@@ -175,7 +195,9 @@ def test_follow_up_topics_count_each_option_chosen(app, app_context, training_se
 
 
 def test_the_instrument_drives_the_review(app, app_context, training_session, make_booking):
-    extra = Question("examples_useful", Survey.AFTER_SESSION, QuestionType.AGREE_5, "The examples were useful", options=AGREE)
+    extra = Question(
+        "examples_useful", Survey.AFTER_SESSION, QuestionType.AGREE_5, "The examples were useful", options=AGREE
+    )
     instrument = replace(CURRENT, questions=CURRENT.questions + (extra,))
     assert isinstance(instrument, Instrument)
     for value in ["agree"] * 5:
@@ -185,4 +207,6 @@ def test_the_instrument_drives_the_review(app, app_context, training_session, ma
     result = review.build_review(NO_FILTERS, instrument=instrument)
     extra_figures = next(d for d in result.distributions["after_session"] if d.question.key == "examples_useful")
     assert dict((label, count) for label, count, _ in extra_figures.counts)["Agree"] == 5
-    assert not any(d.question.key == "examples_useful" for d in review.build_review(NO_FILTERS).distributions["after_session"])
+    assert not any(
+        d.question.key == "examples_useful" for d in review.build_review(NO_FILTERS).distributions["after_session"]
+    )

@@ -75,7 +75,10 @@ def full_session(make_training_session, make_booking, make_volunteer):
         ids[name] = make_booking(training_session.id, volunteer_id=make_volunteer(name=name))
     for hours, name in [(2, "Cara Lewis"), (1, "Dev Patel")]:
         ids[name] = make_booking(
-            training_session.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name=name), at=utcnow() - timedelta(hours=hours)
+            training_session.id,
+            BookingStatus.WAITING,
+            volunteer_id=make_volunteer(name=name),
+            at=utcnow() - timedelta(hours=hours),
         )
     return training_session, ids
 
@@ -88,10 +91,23 @@ def test_a_coordinator_sees_everyone_on_the_roster_with_their_progress(
 ):
     training_session = make_training_session(capacity=2)
     other = organisation_id(app, "Other")
-    confirmed = make_booking(training_session.id, volunteer_id=make_volunteer(name="Asha Khan", organisation_id=other, organisation_other="Banbury Foodbank"))
+    confirmed = make_booking(
+        training_session.id,
+        volunteer_id=make_volunteer(name="Asha Khan", organisation_id=other, organisation_other="Banbury Foodbank"),
+    )
     make_booking(training_session.id, volunteer_id=make_volunteer(name="Ben Jones"))
-    first = make_booking(training_session.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Cara Lewis"), at=utcnow() - timedelta(hours=2))
-    second = make_booking(training_session.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Dev Patel"), at=utcnow() - timedelta(hours=1))
+    first = make_booking(
+        training_session.id,
+        BookingStatus.WAITING,
+        volunteer_id=make_volunteer(name="Cara Lewis"),
+        at=utcnow() - timedelta(hours=2),
+    )
+    second = make_booking(
+        training_session.id,
+        BookingStatus.WAITING,
+        volunteer_id=make_volunteer(name="Dev Patel"),
+        at=utcnow() - timedelta(hours=1),
+    )
     make_booking(training_session.id, BookingStatus.CANCELLED, volunteer_id=make_volunteer(name="Eve Adams"))
     completed_on = utcnow().astimezone(LONDON).date() - timedelta(days=3)
     with app.app_context():
@@ -152,7 +168,9 @@ def test_search_finds_name_email_or_organisation_ignoring_case_with_and_without_
     assert "/cancel?q=restore" in by_organisation.text
 
 
-def test_search_text_is_matched_literally_not_as_a_pattern(app, client, coordinator, make_training_session, make_booking, make_volunteer):
+def test_search_text_is_matched_literally_not_as_a_pattern(
+    app, client, coordinator, make_training_session, make_booking, make_volunteer
+):
     training_session = make_training_session()
     for name in ["100% Sure", "Ann_Lee", "Annie Lee", "Back\\slash Bo", "Plain Person"]:
         make_booking(training_session.id, volunteer_id=make_volunteer(name=name))
@@ -196,7 +214,9 @@ def test_the_status_filter_works_as_a_page_and_as_a_fragment(client, coordinator
         ({"status": ["booked", "waiting"], "q": ["a", "b"]}, None),
     ],
 )
-def test_bad_search_values_are_explained_and_ignored_never_a_500(client, coordinator, full_session, htmx_headers, query, message):
+def test_bad_search_values_are_explained_and_ignored_never_a_500(
+    client, coordinator, full_session, htmx_headers, query, message
+):
     training_session, ids = full_session
     path = f"/manage/sessions/{training_session.id}/roster"
     page = client.get(path, query_string=query)
@@ -250,7 +270,9 @@ def test_cancelling_a_booking_asks_first_then_books_the_first_person_waiting(app
     assert booking(app, ids["Asha Khan"]).status is BookingStatus.BOOKED
 
     done = client.post(path)
-    assert done.status_code == 303 and done.headers["Location"].endswith(f"/manage/sessions/{training_session.id}/roster")
+    assert done.status_code == 303 and done.headers["Location"].endswith(
+        f"/manage/sessions/{training_session.id}/roster"
+    )
     page = client.get(done.headers["Location"])
 
     assert "Asha Khan&#39;s booking is cancelled. The place went to Cara Lewis from the waiting list" in page.text
@@ -278,7 +300,9 @@ def test_cancelling_twice_says_it_is_already_cancelled(app, client, coordinator,
     assert places_taken(app, training_session.id) == 2 and emails(app) == ["booking_cancelled"]
 
 
-def test_cancelling_with_htmx_returns_the_refreshed_roster_and_the_message(app, client, coordinator, full_session, htmx_headers):
+def test_cancelling_with_htmx_returns_the_refreshed_roster_and_the_message(
+    app, client, coordinator, full_session, htmx_headers
+):
     training_session, ids = full_session
     response = client.post(
         f"/manage/sessions/{training_session.id}/roster/{ids['Ben Jones']}/cancel?status=booked", headers=htmx_headers
@@ -291,7 +315,9 @@ def test_cancelling_with_htmx_returns_the_refreshed_roster_and_the_message(app, 
     assert 'id="booking-{}"'.format(ids["Ben Jones"]) not in response.text
 
 
-def test_a_booking_cannot_be_cancelled_once_the_session_has_started(app, client, coordinator, make_training_session, make_booking):
+def test_a_booking_cannot_be_cancelled_once_the_session_has_started(
+    app, client, coordinator, make_training_session, make_booking
+):
     training_session = make_training_session(starts_at=utcnow() - timedelta(minutes=5))
     booking_id = make_booking(training_session.id)
     page = client.post(f"/manage/sessions/{training_session.id}/roster/{booking_id}/cancel", follow_redirects=True)
@@ -302,7 +328,9 @@ def test_a_booking_cannot_be_cancelled_once_the_session_has_started(app, client,
 # --- Booking from the waiting list ----------------------------------------------------------------------
 
 
-def test_a_coordinator_books_a_named_person_from_the_waiting_list(app, client, coordinator, make_training_session, make_booking, make_volunteer):
+def test_a_coordinator_books_a_named_person_from_the_waiting_list(
+    app, client, coordinator, make_training_session, make_booking, make_volunteer
+):
     training_session = make_training_session(capacity=2)
     make_booking(training_session.id)
     first = make_booking(training_session.id, BookingStatus.WAITING, at=utcnow() - timedelta(hours=2))
@@ -322,10 +350,14 @@ def test_a_coordinator_books_a_named_person_from_the_waiting_list(app, client, c
     with app.app_context():
         # The email carries a new link, and the one the volunteer already has keeps working.
         assert find_booking(old_token, LinkPurpose.MANAGE).id == chosen
-        assert db.session.scalar(sa.select(sa.func.count(PersonalLink.id)).where(PersonalLink.booking_id == chosen)) == 2
+        assert (
+            db.session.scalar(sa.select(sa.func.count(PersonalLink.id)).where(PersonalLink.booking_id == chosen)) == 2
+        )
 
 
-def test_booking_from_the_waiting_list_is_refused_when_the_session_is_full(app, client, coordinator, full_session, htmx_headers):
+def test_booking_from_the_waiting_list_is_refused_when_the_session_is_full(
+    app, client, coordinator, full_session, htmx_headers
+):
     training_session, ids = full_session
     path = f"/manage/sessions/{training_session.id}/roster/{ids['Dev Patel']}/promote"
 
@@ -339,7 +371,9 @@ def test_booking_from_the_waiting_list_is_refused_when_the_session_is_full(app, 
     assert places_taken(app, training_session.id) == 2 and emails(app) == []
 
 
-def test_capacity_is_never_exceeded_when_promoting_people_one_after_another(app, client, coordinator, make_training_session, make_booking):
+def test_capacity_is_never_exceeded_when_promoting_people_one_after_another(
+    app, client, coordinator, make_training_session, make_booking
+):
     training_session = make_training_session(capacity=2)
     make_booking(training_session.id)
     waiting = [make_booking(training_session.id, BookingStatus.WAITING) for _ in range(3)]
@@ -353,7 +387,9 @@ def test_capacity_is_never_exceeded_when_promoting_people_one_after_another(app,
     assert places_taken(app, training_session.id) == 2
 
 
-def test_capacity_holds_when_coordinators_promote_people_at_the_same_moment(app, make_training_session, make_booking, auth):
+def test_capacity_holds_when_coordinators_promote_people_at_the_same_moment(
+    app, make_training_session, make_booking, auth
+):
     """Twelve promotions race for three free places, each in its own thread, connection and transaction."""
     import threading
 
@@ -394,7 +430,9 @@ def test_capacity_holds_when_coordinators_promote_people_at_the_same_moment(app,
     assert sorted(outcomes) == ["booked"] * 3 + ["full"] * 9
     with app.app_context():
         booked = db.session.scalar(
-            sa.select(sa.func.count(Booking.id)).where(Booking.training_session_id == training_session.id, Booking.status == BookingStatus.BOOKED)
+            sa.select(sa.func.count(Booking.id)).where(
+                Booking.training_session_id == training_session.id, Booking.status == BookingStatus.BOOKED
+            )
         )
         assert booked == 5 == db.session.get(TrainingSession, training_session.id).places_taken
     assert emails(app, "place_offered") == ["place_offered"] * 3
@@ -402,7 +440,9 @@ def test_capacity_holds_when_coordinators_promote_people_at_the_same_moment(app,
 
 def test_only_people_waiting_can_be_booked_from_the_waiting_list(app, client, coordinator, full_session):
     training_session, ids = full_session
-    page = client.post(f"/manage/sessions/{training_session.id}/roster/{ids['Asha Khan']}/promote", follow_redirects=True)
+    page = client.post(
+        f"/manage/sessions/{training_session.id}/roster/{ids['Asha Khan']}/promote", follow_redirects=True
+    )
     assert "Asha Khan is not on the waiting list." in page.text
     assert places_taken(app, training_session.id) == 2
 
@@ -454,7 +494,9 @@ def test_a_coordinator_moves_a_booking_to_another_session_of_the_same_kind(
 # --- E-learning -----------------------------------------------------------------------------------------
 
 
-def test_a_coordinator_records_the_e_learning_after_a_phone_call(app, client, coordinator, make_training_session, make_booking, make_volunteer):
+def test_a_coordinator_records_the_e_learning_after_a_phone_call(
+    app, client, coordinator, make_training_session, make_booking, make_volunteer
+):
     training_session = make_training_session()
     booking_id = make_booking(training_session.id, volunteer_id=make_volunteer(name="Asha Khan"))
     path = f"/manage/sessions/{training_session.id}/roster/{booking_id}/elearning"
@@ -464,13 +506,33 @@ def test_a_coordinator_records_the_e_learning_after_a_phone_call(app, client, co
     assert page.status_code == 200 and 'id="completed_day"' in page.text
 
     future = today + timedelta(days=2)
-    refused = client.post(path, data={"completed_day": str(future.day), "completed_month": str(future.month), "completed_year": str(future.year), "declaration": "y"})
+    refused = client.post(
+        path,
+        data={
+            "completed_day": str(future.day),
+            "completed_month": str(future.month),
+            "completed_year": str(future.year),
+            "declaration": "y",
+        },
+    )
     assert "must be today or in the past" in refused.text
-    undeclared = client.post(path, data={"completed_day": str(today.day), "completed_month": str(today.month), "completed_year": str(today.year)})
+    undeclared = client.post(
+        path,
+        data={"completed_day": str(today.day), "completed_month": str(today.month), "completed_year": str(today.year)},
+    )
     assert "Confirm that the volunteer told you" in undeclared.text
     assert booking(app, booking_id).elearning_confirmed_at is None
 
-    done = client.post(path, data={"completed_day": str(today.day), "completed_month": str(today.month), "completed_year": str(today.year), "declaration": "y"}, follow_redirects=True)
+    done = client.post(
+        path,
+        data={
+            "completed_day": str(today.day),
+            "completed_month": str(today.month),
+            "completed_year": str(today.year),
+            "declaration": "y",
+        },
+        follow_redirects=True,
+    )
 
     assert "E-learning recorded for Asha Khan" in done.text
     recorded = booking(app, booking_id)
@@ -523,7 +585,9 @@ def test_a_coordinator_adds_someone_who_phoned_in(app, client, coordinator, make
     assert emails(app) == ["booking_confirmation"]
 
 
-def test_someone_added_to_a_full_session_joins_the_waiting_list(app, client, coordinator, make_training_session, make_booking, add_form):
+def test_someone_added_to_a_full_session_joins_the_waiting_list(
+    app, client, coordinator, make_training_session, make_booking, add_form
+):
     training_session = make_training_session(capacity=1)
     make_booking(training_session.id)
     done = client.post(f"/manage/sessions/{training_session.id}/roster/add", data=add_form(), follow_redirects=True)
@@ -541,7 +605,9 @@ def test_a_coordinator_can_add_after_registration_has_closed(app, client, coordi
 
 
 @pytest.mark.parametrize("state", ["cancelled", "finished"])
-def test_nobody_can_be_added_to_a_cancelled_or_finished_session(app, client, coordinator, make_training_session, add_form, state):
+def test_nobody_can_be_added_to_a_cancelled_or_finished_session(
+    app, client, coordinator, make_training_session, add_form, state
+):
     if state == "cancelled":
         training_session = make_training_session(cancelled_at=utcnow())
     else:
@@ -557,11 +623,15 @@ def test_nobody_can_be_added_to_a_cancelled_or_finished_session(app, client, coo
         assert db.session.scalar(sa.select(sa.func.count(Booking.id))) == 0
 
 
-def test_adding_someone_already_booked_on_this_session_says_so(app, client, coordinator, make_training_session, make_booking, make_volunteer, add_form):
+def test_adding_someone_already_booked_on_this_session_says_so(
+    app, client, coordinator, make_training_session, make_booking, make_volunteer, add_form
+):
     training_session = make_training_session()
     make_booking(training_session.id, volunteer_id=make_volunteer(name="Priya Patel", email="priya@example.org"))
 
-    response = client.post(f"/manage/sessions/{training_session.id}/roster/add", data=add_form(email="PRIYA@example.org"))
+    response = client.post(
+        f"/manage/sessions/{training_session.id}/roster/add", data=add_form(email="PRIYA@example.org")
+    )
 
     assert response.status_code == 200 and "<title>Error: " in response.text
     assert '<a href="#email">Priya Patel is already booked on this session.</a>' in response.text
@@ -570,10 +640,14 @@ def test_adding_someone_already_booked_on_this_session_says_so(app, client, coor
     assert emails(app) == []
 
 
-def test_adding_someone_booked_on_another_session_points_to_that_session(app, client, coordinator, make_training_session, make_booking, make_volunteer, add_form):
+def test_adding_someone_booked_on_another_session_points_to_that_session(
+    app, client, coordinator, make_training_session, make_booking, make_volunteer, add_form
+):
     elsewhere = make_training_session(days_ahead=20)
     training_session = make_training_session(days_ahead=27)
-    make_booking(elsewhere.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Priya Patel", email="priya@example.org"))
+    make_booking(
+        elsewhere.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Priya Patel", email="priya@example.org")
+    )
 
     response = client.post(f"/manage/sessions/{training_session.id}/roster/add", data=add_form())
 
@@ -590,11 +664,17 @@ def test_adding_someone_booked_on_another_session_points_to_that_session(app, cl
         ({"phone": "12345"}, "phone", "Enter a UK phone number"),
         ({"organisation": "999999"}, "organisation", "Select your organisation from the list"),
         ({"district": "atlantis"}, "district", "Select an area from the list"),
-        ({"privacy_acknowledged": None}, "privacy_acknowledged", "Confirm that you have told the volunteer how we use their information"),
+        (
+            {"privacy_acknowledged": None},
+            "privacy_acknowledged",
+            "Confirm that you have told the volunteer how we use their information",
+        ),
         ({"name": "A\u202eB"}, "name", "must not contain a hidden text-direction character"),
     ],
 )
-def test_adding_someone_uses_the_registration_rules(app, client, coordinator, make_training_session, add_form, overrides, field, message):
+def test_adding_someone_uses_the_registration_rules(
+    app, client, coordinator, make_training_session, add_form, overrides, field, message
+):
     training_session = make_training_session()
     response = client.post(f"/manage/sessions/{training_session.id}/roster/add", data=add_form(**overrides))
     assert response.status_code == 200
@@ -618,10 +698,15 @@ def read_csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"), newline="")))
 
 
-def test_the_roster_csv_lists_people_with_a_place_by_name(app, client, coordinator, make_training_session, make_booking, make_volunteer):
+def test_the_roster_csv_lists_people_with_a_place_by_name(
+    app, client, coordinator, make_training_session, make_booking, make_volunteer
+):
     training_session = make_training_session()
     other = organisation_id(app, "Other")
-    make_booking(training_session.id, volunteer_id=make_volunteer(name="Ben Jones", organisation_id=other, organisation_other="Banbury Foodbank"))
+    make_booking(
+        training_session.id,
+        volunteer_id=make_volunteer(name="Ben Jones", organisation_id=other, organisation_other="Banbury Foodbank"),
+    )
     make_booking(training_session.id, volunteer_id=make_volunteer(name="asha Khan"))
     make_booking(training_session.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Cara Lewis"))
     make_booking(training_session.id, BookingStatus.CANCELLED, volunteer_id=make_volunteer(name="Dev Patel"))
@@ -641,15 +726,24 @@ def test_the_roster_csv_lists_people_with_a_place_by_name(app, client, coordinat
     assert {row[0] for row in read_csv(everyone)[1:]} == {"asha Khan", "Ben Jones", "Cara Lewis", "Dev Patel"}
 
 
-def test_the_roster_csv_cannot_carry_a_formula(app, client, coordinator, make_training_session, make_booking, make_volunteer):
+def test_the_roster_csv_cannot_carry_a_formula(
+    app, client, coordinator, make_training_session, make_booking, make_volunteer
+):
     training_session = make_training_session()
     other = organisation_id(app, "Other")
     for name in ['=HYPERLINK("https://evil.example","Click me")', "+44 7700 900982", "@SUM(A1:A3)"]:
-        make_booking(training_session.id, volunteer_id=make_volunteer(name=name, organisation_id=other, organisation_other="-1+1"))
+        make_booking(
+            training_session.id,
+            volunteer_id=make_volunteer(name=name, organisation_id=other, organisation_other="-1+1"),
+        )
 
     rows = read_csv(client.get(f"/manage/sessions/{training_session.id}/roster.csv"))[1:]
 
-    assert sorted(row[0] for row in rows) == ["'+44 7700 900982", "'=HYPERLINK(\"https://evil.example\",\"Click me\")", "'@SUM(A1:A3)"]
+    assert sorted(row[0] for row in rows) == [
+        "'+44 7700 900982",
+        '\'=HYPERLINK("https://evil.example","Click me")',
+        "'@SUM(A1:A3)",
+    ]
     assert {row[1] for row in rows} == {"'-1+1"}
 
 
@@ -706,7 +800,13 @@ def test_unknown_sessions_and_other_sessions_bookings_are_404(client, coordinato
     assert client.get("/manage/sessions/999999/roster").status_code == 404
     assert client.get("/manage/sessions/999999/roster.csv").status_code == 404
     assert client.get(f"/manage/sessions/{one.id}/roster/999999/cancel").status_code == 404
-    for method, action in [("get", "cancel"), ("post", "cancel"), ("post", "promote"), ("get", "move"), ("get", "elearning")]:
+    for method, action in [
+        ("get", "cancel"),
+        ("post", "cancel"),
+        ("post", "promote"),
+        ("get", "move"),
+        ("get", "elearning"),
+    ]:
         assert getattr(client, method)(f"/manage/sessions/{one.id}/roster/{theirs}/{action}").status_code == 404
     assert client.post(f"/manage/sessions/{one.id}/attendance/{theirs}", data={"attended": "yes"}).status_code == 404
 
@@ -717,7 +817,12 @@ def test_roster_actions_need_the_csrf_token_from_the_page_or_the_htmx_header(app
     email = auth.create("coordinator")
     sign_in = client.get("/manage/sign-in")
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', sign_in.text).group(1)
-    assert client.post("/manage/sign-in", data={"email": email, "password": "a long test password", "csrf_token": token}).status_code == 303
+    assert (
+        client.post(
+            "/manage/sign-in", data={"email": email, "password": "a long test password", "csrf_token": token}
+        ).status_code
+        == 303
+    )
     base = f"/manage/sessions/{training_session.id}"
 
     forged = client.post(f"{base}/roster/{ids['Asha Khan']}/cancel", csrf=False)
@@ -728,7 +833,9 @@ def test_roster_actions_need_the_csrf_token_from_the_page_or_the_htmx_header(app
     page = client.get(f"{base}/roster")
     header_token = re.search(r'"X-CSRFToken": "([^"]+)"', page.text).group(1)
     form_token = re.search(r'<input type="hidden" name="csrf_token" value="([^"]+)">', page.text).group(1)
-    with_htmx = client.post(f"{base}/roster/{ids['Asha Khan']}/cancel", headers={"HX-Request": "true", "X-CSRFToken": header_token})
+    with_htmx = client.post(
+        f"{base}/roster/{ids['Asha Khan']}/cancel", headers={"HX-Request": "true", "X-CSRFToken": header_token}
+    )
     with_form = client.post(f"{base}/roster/{ids['Ben Jones']}/cancel", data={"csrf_token": form_token})
     assert_fragment(with_htmx)
     assert with_form.status_code == 303
@@ -736,12 +843,19 @@ def test_roster_actions_need_the_csrf_token_from_the_page_or_the_htmx_header(app
 
 
 @pytest.mark.parametrize("part", ["completed_day", "completed_month"])
-def test_a_day_or_month_of_many_digits_gets_a_clear_message_when_recording_the_e_learning(app, client, coordinator, make_training_session, make_booking, part):
+def test_a_day_or_month_of_many_digits_gets_a_clear_message_when_recording_the_e_learning(
+    app, client, coordinator, make_training_session, make_booking, part
+):
     training_session = make_training_session()
     booking_id = make_booking(training_session.id)
     path = f"/manage/sessions/{training_session.id}/roster/{booking_id}/elearning"
     today = utcnow().astimezone(LONDON).date()
-    form = {"completed_day": str(today.day), "completed_month": str(today.month), "completed_year": str(today.year), "declaration": "y"}
+    form = {
+        "completed_day": str(today.day),
+        "completed_month": str(today.month),
+        "completed_year": str(today.year),
+        "declaration": "y",
+    }
     form[part] = "99999999999999999999999"
     client.get(path)
     response = client.post(path, data=form)

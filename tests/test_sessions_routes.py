@@ -83,7 +83,11 @@ def test_a_coordinator_creates_a_session_in_london_time(app, client, auth):
         ({"joining_link": "http://teams.microsoft.com/l/x"}, "joining_link", "must start with https://"),
         ({"joining_link": "https://teams.microsoft.com.evil.example/l/x"}, "joining_link", "Teams or Zoom link"),
         ({"joining_link": "https://evilzoom.us/j/1"}, "joining_link", "Teams or Zoom link"),
-        ({"joining_link": "https://teams.microsoft.com@evil.example/l/x"}, "joining_link", "exactly as Teams or Zoom gives it"),
+        (
+            {"joining_link": "https://teams.microsoft.com@evil.example/l/x"},
+            "joining_link",
+            "exactly as Teams or Zoom gives it",
+        ),
         ({"joining_link": "https://xn--zom-7na.us/j/1"}, "joining_link", "Teams or Zoom link"),
         ({"joining_link": "https://zооm.us/j/1"}, "joining_link", "Teams or Zoom link"),
         ({"joining_link": "https://zoom.us:8443/j/1"}, "joining_link", "exactly as Teams or Zoom gives it"),
@@ -103,7 +107,9 @@ def test_bad_session_details_get_a_clear_message_and_change_nothing(app, client,
 
 def test_zoom_subdomains_are_allowed(app, client, auth):
     auth.login("coordinator")
-    response = client.post("/manage/sessions/new", data=session_form(joining_link="https://us02web.zoom.us/j/123?pwd=x"))
+    response = client.post(
+        "/manage/sessions/new", data=session_form(joining_link="https://us02web.zoom.us/j/123?pwd=x")
+    )
     assert response.status_code == 303
 
 
@@ -122,7 +128,9 @@ def test_capacity_cannot_go_below_the_number_booked(app, client, auth, make_trai
         assert db.session.get(TrainingSession, training_session.id).capacity == 5
 
 
-def test_raising_the_capacity_books_people_from_the_waiting_list(app, client, auth, make_training_session, make_booking):
+def test_raising_the_capacity_books_people_from_the_waiting_list(
+    app, client, auth, make_training_session, make_booking
+):
     training_session = make_training_session(capacity=1)
     make_booking(training_session.id)
     first = make_booking(training_session.id, BookingStatus.WAITING, at=utcnow() - timedelta(hours=2))
@@ -264,7 +272,9 @@ def test_an_unknown_session_is_a_404_for_coordinators(client, auth):
 
 
 @pytest.mark.parametrize("part", ["day", "month"])
-def test_a_day_or_month_of_many_digits_gets_a_clear_message_on_create_and_edit(app, client, auth, make_training_session, part):
+def test_a_day_or_month_of_many_digits_gets_a_clear_message_on_create_and_edit(
+    app, client, auth, make_training_session, part
+):
     auth.login("coordinator")
     created = client.post("/manage/sessions/new", data=session_form(**{part: "99999999999999999999999"}))
     assert created.status_code == 200

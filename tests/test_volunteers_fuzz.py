@@ -6,9 +6,21 @@ from hypothesis import strategies as st
 # Any Unicode a browser can send (lone surrogates cannot be encoded as UTF-8), including NUL and controls.
 any_text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=300)
 REGISTRATION_FIELDS = [
-    "name", "email", "phone", "organisation", "organisation_other", "role", "district",
-    "baseline_confidence", "baseline_knowledge", "age_band", "gender", "ethnic_group", "disability",
-    "privacy_acknowledged", "followup_consent",
+    "name",
+    "email",
+    "phone",
+    "organisation",
+    "organisation_other",
+    "role",
+    "district",
+    "baseline_confidence",
+    "baseline_knowledge",
+    "age_band",
+    "gender",
+    "ethnic_group",
+    "disability",
+    "privacy_acknowledged",
+    "followup_consent",
 ]
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -31,7 +43,11 @@ def test_any_lost_link_request_gets_the_same_kind_of_page(client, email):
 
 
 @FUZZ
-@given(token=st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="/?#%"), min_size=1, max_size=60))
+@given(
+    token=st.text(
+        alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="/?#%"), min_size=1, max_size=60
+    )
+)
 def test_any_personal_link_gets_a_page_or_a_friendly_404(client, token):
     # Never a 500: an unknown link is a friendly 404 (control characters in a path may get a 405).
     assert client.get(f"/my-booking/{token}").status_code in (404, 405)

@@ -7,7 +7,15 @@ import pytest
 import sqlalchemy as sa
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import Booking, BookingStatus, EvaluationAnswer, OutgoingEmail, SessionKind, Volunteer, utcnow
+from mecc_volunteer.models import (
+    Booking,
+    BookingStatus,
+    EvaluationAnswer,
+    OutgoingEmail,
+    SessionKind,
+    Volunteer,
+    utcnow,
+)
 
 
 def register(client, session_id, form):
@@ -123,7 +131,9 @@ def test_check_answers_without_answers_goes_back_to_the_form(client, make_traini
     assert response.headers["Location"].endswith(f"/sessions/{training_session.id}/register")
 
 
-def test_a_full_session_puts_the_volunteer_on_the_waiting_list(client, make_training_session, make_booking, registration_form):
+def test_a_full_session_puts_the_volunteer_on_the_waiting_list(
+    client, make_training_session, make_booking, registration_form
+):
     training_session = make_training_session(capacity=1)
     make_booking(training_session.id)
     page = client.get(f"/sessions/{training_session.id}/register")
@@ -135,7 +145,9 @@ def test_a_full_session_puts_the_volunteer_on_the_waiting_list(client, make_trai
     assert "Your position: <strong>1</strong>" in done.text
 
 
-def test_registering_again_for_the_same_session_says_already_booked(client, app, make_training_session, registration_form):
+def test_registering_again_for_the_same_session_says_already_booked(
+    client, app, make_training_session, registration_form
+):
     training_session = make_training_session()
     register(client, training_session.id, registration_form())
     client.cookie_jar.clear() if hasattr(client, "cookie_jar") else None
@@ -239,7 +251,9 @@ def test_a_repeat_email_held_back_is_not_said_to_be_sent(client, app, make_train
     assert templates == ["booking_confirmation", "your_link"]
 
 
-def test_the_registration_form_answers_htmx_with_the_form_fragment(client, make_training_session, htmx_headers, registration_form):
+def test_the_registration_form_answers_htmx_with_the_form_fragment(
+    client, make_training_session, htmx_headers, registration_form
+):
     training_session = make_training_session()
 
     invalid = client.post(f"/sessions/{training_session.id}/register", data={}, headers=htmx_headers)
@@ -294,7 +308,9 @@ def test_an_empty_form_gets_an_error_summary_linked_to_each_field(client, make_t
         ("privacy_acknowledged", None, "Confirm that you have read the privacy notice"),
     ],
 )
-def test_bad_input_gets_a_clear_message_and_changes_nothing(client, app, make_training_session, registration_form, field, value, message):
+def test_bad_input_gets_a_clear_message_and_changes_nothing(
+    client, app, make_training_session, registration_form, field, value, message
+):
     training_session = make_training_session()
     form = registration_form(**{field: value})
     if value is None:
@@ -315,7 +331,9 @@ def test_other_organisation_needs_a_name(client, app, make_training_session, reg
         from mecc_volunteer.models import Organisation
 
         other = db.session.scalar(sa.select(Organisation).where(Organisation.is_other))
-    response = client.post(f"/sessions/{training_session.id}/register", data=registration_form(organisation=str(other.id)))
+    response = client.post(
+        f"/sessions/{training_session.id}/register", data=registration_form(organisation=str(other.id))
+    )
     assert '<a href="#organisation_other">Enter the name of your organisation</a>' in response.text
 
 
@@ -323,7 +341,9 @@ def test_other_organisation_needs_a_name(client, app, make_training_session, reg
     "name",
     ["Zoë O'Brien-Smith", "محمد الأحمد", "שרה כהן", "Nguyễn Thị Hồng", "Sam 🌈 Jones", "Łukasz Żółć"],
 )
-def test_names_in_any_script_with_apostrophes_hyphens_and_emoji_are_welcome(client, app, make_training_session, registration_form, name):
+def test_names_in_any_script_with_apostrophes_hyphens_and_emoji_are_welcome(
+    client, app, make_training_session, registration_form, name
+):
     training_session = make_training_session()
     done = register(client, training_session.id, registration_form(name=name))
     assert "Registration complete" in done.text
@@ -364,7 +384,9 @@ def test_uk_phone_numbers_are_normalised(client, app, make_training_session, reg
         ({"days_ahead": -2}, "This session has already taken place"),
     ],
 )
-def test_a_session_that_cannot_be_booked_answers_with_a_clear_page(client, make_training_session, registration_form, setup, expected):
+def test_a_session_that_cannot_be_booked_answers_with_a_clear_page(
+    client, make_training_session, registration_form, setup, expected
+):
     if setup.get("cancelled_at") == "now":
         setup["cancelled_at"] = utcnow()
     training_session = make_training_session(**setup)
@@ -393,7 +415,9 @@ def test_a_request_body_over_the_cap_is_refused_politely(client, make_training_s
 # --- My booking ---------------------------------------------------------------------------------------
 
 
-def test_my_booking_shows_the_booking_and_its_calendar_file(client, make_training_session, registration_form, htmx_headers):
+def test_my_booking_shows_the_booking_and_its_calendar_file(
+    client, make_training_session, registration_form, htmx_headers
+):
     training_session = make_training_session()
     path = my_booking_path(register(client, training_session.id, registration_form()))
 
@@ -416,7 +440,9 @@ def test_an_unknown_or_tampered_link_gets_a_friendly_404(client, token):
     assert "Lost your link?" in response.text or "new link" in response.text
 
 
-def test_a_volunteer_cancels_with_a_confirmation_page_and_nothing_changes_on_get(client, app, make_training_session, registration_form):
+def test_a_volunteer_cancels_with_a_confirmation_page_and_nothing_changes_on_get(
+    client, app, make_training_session, registration_form
+):
     training_session = make_training_session()
     path = my_booking_path(register(client, training_session.id, registration_form()))
 
@@ -431,7 +457,9 @@ def test_a_volunteer_cancels_with_a_confirmation_page_and_nothing_changes_on_get
         assert db.session.scalar(sa.select(Booking.status)) is BookingStatus.CANCELLED
 
 
-def test_cancelling_with_htmx_returns_the_booking_fragment(client, make_training_session, registration_form, htmx_headers):
+def test_cancelling_with_htmx_returns_the_booking_fragment(
+    client, make_training_session, registration_form, htmx_headers
+):
     training_session = make_training_session()
     path = my_booking_path(register(client, training_session.id, registration_form()))
     response = client.post(path + "/cancel", headers=htmx_headers)
@@ -454,7 +482,9 @@ def test_a_volunteer_moves_to_another_session(client, app, make_training_session
     with app.app_context():
         booking = db.session.scalar(sa.select(Booking))
         assert booking.training_session_id == second.id
-        assert [s.places_taken for s in (db.session.get(type(booking.training_session), first.id), booking.training_session)] == [0, 1]
+        assert [
+            s.places_taken for s in (db.session.get(type(booking.training_session), first.id), booking.training_session)
+        ] == [0, 1]
 
 
 @pytest.mark.parametrize("value", ["", "abc", "999999"])
@@ -475,7 +505,9 @@ def without_csrf_tokens(html: str) -> str:
     return re.sub(r'(name="csrf_token"[^>]*value=")[^"]+"', r'\1"', html)
 
 
-def test_lost_link_answers_the_same_for_known_and_unknown_addresses(client, app, make_training_session, registration_form, htmx_headers):
+def test_lost_link_answers_the_same_for_known_and_unknown_addresses(
+    client, app, make_training_session, registration_form, htmx_headers
+):
     training_session = make_training_session()
     register(client, training_session.id, registration_form())
 
@@ -543,7 +575,9 @@ def csrf_client(app):
     return app.test_client()
 
 
-def test_a_post_without_a_csrf_token_is_refused_and_changes_nothing(app, csrf_client, make_training_session, registration_form):
+def test_a_post_without_a_csrf_token_is_refused_and_changes_nothing(
+    app, csrf_client, make_training_session, registration_form
+):
     training_session = make_training_session()
     response = csrf_client.post(f"/sessions/{training_session.id}/register", data=registration_form(), csrf=False)
     assert response.status_code == 400

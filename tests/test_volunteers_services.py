@@ -118,9 +118,7 @@ def test_a_full_session_still_takes_registrations_for_the_waiting_list(app_conte
     services.check_accepts_registrations(training_session, now=utcnow())
 
 
-def test_registration_closes_at_exactly_the_cut_off_and_not_a_microsecond_before(
-    app_context, make_training_session
-):
+def test_registration_closes_at_exactly_the_cut_off_and_not_a_microsecond_before(app_context, make_training_session):
     training_session = load(TrainingSession, make_training_session(capacity=10).id)
     closes_at = training_session.registration_closes_at
 
@@ -199,9 +197,7 @@ def test_a_session_can_override_the_programme_cut_off(app_context, make_training
 # --- Registering -------------------------------------------------------------------------------------
 
 
-def test_registering_books_places_while_they_remain_then_joins_the_waiting_list(
-    app_context, make_training_session
-):
+def test_registering_books_places_while_they_remain_then_joins_the_waiting_list(app_context, make_training_session):
     training_session = load(TrainingSession, make_training_session(capacity=2).id)
     now = utcnow()
 
@@ -237,9 +233,7 @@ def test_registering_again_for_the_same_session_sends_the_link_again_and_books_n
     assert your_link.to_address == "priya@example.org"
 
 
-def test_registering_for_another_session_of_the_same_kind_emails_an_offer_to_move(
-    app_context, make_training_session
-):
+def test_registering_for_another_session_of_the_same_kind_emails_an_offer_to_move(app_context, make_training_session):
     first_id = make_training_session(days_ahead=30).id
     second_id = make_training_session(days_ahead=40).id
     first, second = load(TrainingSession, first_id), load(TrainingSession, second_id)

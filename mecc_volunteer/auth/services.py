@@ -164,7 +164,9 @@ def authenticate(email: str, password: str, *, remote_addr: str, now: datetime |
     if staff is None or not valid or not staff.active:
         return None
     db.session.execute(
-        sa.delete(SignInAttempt).where(SignInAttempt.email_hash == email_hash, SignInAttempt.remote_hash == remote_hash),
+        sa.delete(SignInAttempt).where(
+            SignInAttempt.email_hash == email_hash, SignInAttempt.remote_hash == remote_hash
+        ),
         execution_options={"synchronize_session": False},
     )
     staff.last_signed_in_at = now

@@ -32,6 +32,4 @@ def evaluation_invitations(session_id: int):
         flash(f"Evaluation invitation sent to {n} {'person' if n == 1 else 'people'}.", "success")
         return redirect(url_for("sessions.emails", session_id=session_id), 303)
     plan = emails.plan_invitations(training_session)
-    return render_template(
-        "evaluation/invitations.html", form=form, plan=plan, training_session=training_session
-    )
+    return render_template("evaluation/invitations.html", form=form, plan=plan, training_session=training_session)

@@ -266,4 +266,3 @@ def followup_invitations_due(now: datetime) -> int:
     open_days = timedelta(days=config["EVALUATION_OPEN_DAYS"])
     sessions = sessions_ended_between(now - after - open_days, now - after)
     return sum(len(send_followup_invitations(ts, now=now)) for ts in sessions)
-

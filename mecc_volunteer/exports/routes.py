@@ -92,7 +92,9 @@ def dictionary_csv():
     headers, rows = services.data_dictionary()
     _record(services.DICTIONARY_CSV, filters, len(rows))
     response = send_file(
-        BytesIO(write_csv(headers, rows)), mimetype="text/csv", as_attachment=True,
+        BytesIO(write_csv(headers, rows)),
+        mimetype="text/csv",
+        as_attachment=True,
         download_name=_filename("data-dictionary", "csv"),
     )
     return response

@@ -45,11 +45,19 @@ DICTIONARY_CSV = "data_dictionary.csv"
 FIXED_COLUMNS = (
     ("respondent", "Pseudonymous respondent code, stable across downloads (one per booking)", "text"),
     ("session_date", "Date of the training session (Europe/London)", "date, YYYY-MM-DD"),
-    ("session_kind", "Kind of session", "volunteer_training = Volunteer training; train_the_trainer = Train the trainer"),
-    ("organisation", "Organisation, from the organisation list (\"Other\" is not expanded)", "text"),
+    (
+        "session_kind",
+        "Kind of session",
+        "volunteer_training = Volunteer training; train_the_trainer = Train the trainer",
+    ),
+    ("organisation", 'Organisation, from the organisation list ("Other" is not expanded)', "text"),
     ("district", "Area (district); empty when outside Oxfordshire or not sure", "text"),
 )
-VERSION_COLUMN = ("instrument_version", "Version of the evaluation instrument the answers were given under", "whole number")
+VERSION_COLUMN = (
+    "instrument_version",
+    "Version of the evaluation instrument the answers were given under",
+    "whole number",
+)
 
 
 @dataclass(frozen=True)
@@ -226,5 +234,7 @@ def recent_downloads(limit: int = 10) -> list:
 def filter_choices() -> tuple[list, list]:
     """Sessions and organisations for the filter form."""
     sessions = db.session.scalars(sa.select(TrainingSession).order_by(TrainingSession.starts_at.desc())).all()
-    organisations = db.session.scalars(sa.select(Organisation).order_by(Organisation.sort_order, Organisation.name)).all()
+    organisations = db.session.scalars(
+        sa.select(Organisation).order_by(Organisation.sort_order, Organisation.name)
+    ).all()
     return sessions, organisations

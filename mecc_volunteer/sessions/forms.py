@@ -69,7 +69,9 @@ class SessionForm(FlaskForm):
                 self.cutoff_days.errors.append("The cut-off must be a whole number of days from 0 to 60")
         link = self.joining_link.data or None
         if link and not self.joining_link.errors:
-            problem = joining_link_problem(link, **({"allowed_hosts": self.allowed_hosts} if self.allowed_hosts else {}))
+            problem = joining_link_problem(
+                link, **({"allowed_hosts": self.allowed_hosts} if self.allowed_hosts else {})
+            )
             if problem:
                 self.joining_link.errors.append(problem)
         if any(field.errors for field in self):
@@ -88,7 +90,11 @@ class SessionForm(FlaskForm):
         return valid
 
     def fill_from(self, details: SessionDetails) -> None:
-        self.day.data, self.month.data, self.year.data = str(details.day.day), str(details.day.month), str(details.day.year)
+        self.day.data, self.month.data, self.year.data = (
+            str(details.day.day),
+            str(details.day.month),
+            str(details.day.year),
+        )
         self.start_time.data = details.start.strftime("%H:%M")
         self.end_time.data = details.end.strftime("%H:%M")
         self.kind.data = details.kind.value

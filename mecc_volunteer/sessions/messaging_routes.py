@@ -116,8 +116,13 @@ def emails(session_id: int):
     status = _status_filter()
     page = messaging.email_status(training_session, status=status)
     return render(
-        "sessions/emails.html", block="email_list", page=page, status=status, form=ConfirmForm(),
-        training_session=training_session, EmailStatus=EmailStatus,
+        "sessions/emails.html",
+        block="email_list",
+        page=page,
+        status=status,
+        form=ConfirmForm(),
+        training_session=training_session,
+        EmailStatus=EmailStatus,
     )
 
 
@@ -142,7 +147,12 @@ def retry_email(session_id: int, email_id: int):
     if is_htmx():
         page = messaging.email_status(training_session, status=status)
         return render(
-            "sessions/emails.html", block="email_list", page=page, status=status, form=form,
-            training_session=training_session, EmailStatus=EmailStatus,
+            "sessions/emails.html",
+            block="email_list",
+            page=page,
+            status=status,
+            form=form,
+            training_session=training_session,
+            EmailStatus=EmailStatus,
         )
     return redirect(url_for("sessions.emails", session_id=session_id, status=status.value if status else None), 303)

@@ -255,7 +255,9 @@ def list_sessions_to_move_to(booking: Booking, *, now: datetime | None = None):
     return volunteer_services.list_sessions_to_move_to(booking, now=now)
 
 
-def move_from_roster(booking: Booking, target: TrainingSession | None, *, by: StaffUser, now: datetime | None = None) -> Booking:
+def move_from_roster(
+    booking: Booking, target: TrainingSession | None, *, by: StaffUser, now: datetime | None = None
+) -> Booking:
     """Move a booking to another session of the same kind that has a place (the volunteer is emailed)."""
     if target is None:
         raise errors.SessionNotFound()
@@ -353,7 +355,9 @@ def record_attendance(booking: Booking, attended: bool, *, by: StaffUser, now: d
     return booking
 
 
-def mark_all_attended(training_session: TrainingSession, *, by: StaffUser, now: datetime | None = None) -> list[Booking]:
+def mark_all_attended(
+    training_session: TrainingSession, *, by: StaffUser, now: datetime | None = None
+) -> list[Booking]:
     """Mark everyone still booked (attendance not yet recorded) as attended; others are left as they are."""
     now = now or utcnow()
     _check_attendance_open(training_session, now)

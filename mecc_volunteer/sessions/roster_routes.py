@@ -13,7 +13,15 @@ from mecc_volunteer.csv_export import write_csv
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.htmx import is_htmx, render
-from mecc_volunteer.models import HOLDING_PLACE_STATUSES, LONDON, Booking, BookingStatus, StaffRole, TrainingSession, utcnow
+from mecc_volunteer.models import (
+    HOLDING_PLACE_STATUSES,
+    LONDON,
+    Booking,
+    BookingStatus,
+    StaffRole,
+    TrainingSession,
+    utcnow,
+)
 from mecc_volunteer.sessions import bp, roster, services
 from mecc_volunteer.sessions.roster_forms import (
     ALL_STATUSES,
@@ -128,7 +136,9 @@ def cancel_booking(session_id: int, booking_id: int):
         if booking.status is BookingStatus.CANCELLED:
             flash(f"{name}'s booking is already cancelled.", "error")
         else:
-            flash(f"{name} is marked {booking.status.label.lower()}, so the booking can no longer be cancelled.", "error")
+            flash(
+                f"{name} is marked {booking.status.label.lower()}, so the booking can no longer be cancelled.", "error"
+            )
         return redirect(_roster_url(training_session), 303)
     return render_template(
         "sessions/booking_cancel.html",

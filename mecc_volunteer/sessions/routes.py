@@ -99,7 +99,9 @@ def _update_message(result: services.UpdateResult) -> str:
     parts = ["Session updated."]
     if result.promoted:
         n = len(result.promoted)
-        parts.append(f"{n} {'person' if n == 1 else 'people'} from the waiting list {'was' if n == 1 else 'were'} booked and emailed.")
+        parts.append(
+            f"{n} {'person' if n == 1 else 'people'} from the waiting list {'was' if n == 1 else 'were'} booked and emailed."
+        )
     if result.times_changed and result.told_of_new_time:
         n = result.told_of_new_time
         parts.append(
@@ -129,7 +131,10 @@ def cancel(session_id: int):
             db.session.commit()
             n = len(cancelled)
             if n:
-                flash(f"Session cancelled. {n} {'person' if n == 1 else 'people'} booked or waiting {'has' if n == 1 else 'have'} been emailed.", "success")
+                flash(
+                    f"Session cancelled. {n} {'person' if n == 1 else 'people'} booked or waiting {'has' if n == 1 else 'have'} been emailed.",
+                    "success",
+                )
             else:
                 flash("Session cancelled. Nobody was booked or waiting, so nobody was emailed.", "success")
         return redirect(url_for("sessions.detail", session_id=session_id), 303)

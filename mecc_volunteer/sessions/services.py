@@ -151,7 +151,9 @@ def programme_cutoff_days() -> int:
     return programme.cutoff_days if programme is not None else Programme.cutoff_days.default.arg
 
 
-def sessions_at_the_same_time(details: SessionDetails, *, other_than: TrainingSession | None = None) -> list[TrainingSession]:
+def sessions_at_the_same_time(
+    details: SessionDetails, *, other_than: TrainingSession | None = None
+) -> list[TrainingSession]:
     """Sessions of the same kind, not cancelled, starting at the same moment: most likely one entered twice."""
     query = sa.select(TrainingSession).where(
         TrainingSession.kind == details.kind,
@@ -165,7 +167,9 @@ def sessions_at_the_same_time(details: SessionDetails, *, other_than: TrainingSe
 
 def get_session_row(training_session: TrainingSession, *, now: datetime | None = None) -> SessionRow:
     now = now or utcnow()
-    return SessionRow(training_session, training_session.status(now), session_counts([training_session.id])[training_session.id])
+    return SessionRow(
+        training_session, training_session.status(now), session_counts([training_session.id])[training_session.id]
+    )
 
 
 # --- Writing ------------------------------------------------------------------------------------------
@@ -290,7 +294,11 @@ def parse_time(value: str) -> time | None:
     if text.endswith(("am", "pm")):
         text, suffix = text[:-2], text[-2:]
     hours, _, minutes = text.replace(".", ":").partition(":")
-    if not (hours.isascii() and hours.isdigit() and (minutes == "" or (minutes.isascii() and minutes.isdigit() and len(minutes) == 2))):
+    if not (
+        hours.isascii()
+        and hours.isdigit()
+        and (minutes == "" or (minutes.isascii() and minutes.isdigit() and len(minutes) == 2))
+    ):
         return None
     hour, minute = int(hours), int(minutes or 0)
     if suffix:
@@ -300,4 +308,3 @@ def parse_time(value: str) -> time | None:
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
         return None
     return time(hour, minute)
-

@@ -18,7 +18,6 @@ from mecc_volunteer.validation import (
 )
 
 
-
 def options(pairs) -> list[SelectChoice]:
     return [SelectChoice(value=str(value), label=label) for value, label in pairs]
 
@@ -32,29 +31,35 @@ SCALE_0_10 = options((n, str(n)) for n in range(11))
 
 OUTSIDE_OXFORDSHIRE = "outside"
 
-AGE_BANDS = options([
-    ("under-25", "Under 25"),
-    ("25-34", "25 to 34"),
-    ("35-44", "35 to 44"),
-    ("45-54", "45 to 54"),
-    ("55-64", "55 to 64"),
-    ("65-plus", "65 or over"),
-    ("prefer-not", "Prefer not to say"),
-])
-GENDERS = options([
-    ("woman", "Woman"),
-    ("man", "Man"),
-    ("another-way", "In another way"),
-    ("prefer-not", "Prefer not to say"),
-])
-ETHNIC_GROUPS = options([
-    ("white", "White"),
-    ("mixed", "Mixed or multiple ethnic groups"),
-    ("asian", "Asian or Asian British"),
-    ("black", "Black, Black British, Caribbean or African"),
-    ("other", "Another ethnic group"),
-    ("prefer-not", "Prefer not to say"),
-])
+AGE_BANDS = options(
+    [
+        ("under-25", "Under 25"),
+        ("25-34", "25 to 34"),
+        ("35-44", "35 to 44"),
+        ("45-54", "45 to 54"),
+        ("55-64", "55 to 64"),
+        ("65-plus", "65 or over"),
+        ("prefer-not", "Prefer not to say"),
+    ]
+)
+GENDERS = options(
+    [
+        ("woman", "Woman"),
+        ("man", "Man"),
+        ("another-way", "In another way"),
+        ("prefer-not", "Prefer not to say"),
+    ]
+)
+ETHNIC_GROUPS = options(
+    [
+        ("white", "White"),
+        ("mixed", "Mixed or multiple ethnic groups"),
+        ("asian", "Asian or Asian British"),
+        ("black", "Black, Black British, Caribbean or African"),
+        ("other", "Another ethnic group"),
+        ("prefer-not", "Prefer not to say"),
+    ]
+)
 DISABILITY = options([("yes", "Yes"), ("no", "No"), ("prefer-not", "Prefer not to say")])
 
 # The order of fields is the order of the error summary.

@@ -1,6 +1,5 @@
 """Volunteer views: parse, load, call one service, commit, respond."""
 
-
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 
 from mecc_volunteer import errors
@@ -128,7 +127,9 @@ def check_answers(session_id: int):
             _register_once_more_on_conflict(training_session, form, session[REGISTRATION_KEY])
         except errors.DomainError as error:
             db.session.rollback()
-            return render_template("volunteers/session_unavailable.html", training_session=training_session, error=error)
+            return render_template(
+                "volunteers/session_unavailable.html", training_session=training_session, error=error
+            )
         return redirect(url_for("volunteers.registration_done", session_id=session_id), 303)
     return render_template(
         "volunteers/check_answers.html",
@@ -276,9 +277,7 @@ def cancel(token: str):
             )
         url = url_for("volunteers.my_booking", token=token)
         if is_htmx():
-            return render(
-                "volunteers/my_booking.html", block="booking_details", **_my_booking_context(booking, token)
-            )
+            return render("volunteers/my_booking.html", block="booking_details", **_my_booking_context(booking, token))
         return redirect(url, 303)
     if not booking.is_active:
         return redirect(url_for("volunteers.my_booking", token=token), 303)
@@ -350,7 +349,9 @@ def lost_link():
         except services.TooManyLinkRequests as error:
             db.session.rollback()
             # 429 for a browser; htmx swaps only a 200, so it gets the same words in the lost-link region.
-            response = render("errors/429.html", block="too_many", title="You have asked for too many links", message=error.message)
+            response = render(
+                "errors/429.html", block="too_many", title="You have asked for too many links", message=error.message
+            )
             if not is_htmx():
                 response.status_code = 429
             response.headers["Retry-After"] = str(int(services.LINK_REQUESTS_PER_ADDRESS.window.total_seconds()))

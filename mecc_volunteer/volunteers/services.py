@@ -228,7 +228,11 @@ def register(
             continue
         db.session.add(
             EvaluationAnswer(
-                booking=booking, survey=Survey.BASELINE, question_key=key, value=str(value), answered_at=now,
+                booking=booking,
+                survey=Survey.BASELINE,
+                question_key=key,
+                value=str(value),
+                answered_at=now,
                 instrument_version=instrument.CURRENT.version,
             )
         )
@@ -399,7 +403,9 @@ def promote_from_waiting_list(training_session: TrainingSession, *, now: datetim
         )
         if first is None or not take_place(training_session):
             return promoted
-        if not _change_status(first, BookingStatus.WAITING, status=BookingStatus.BOOKED, booked_at=now, promoted_at=now):
+        if not _change_status(
+            first, BookingStatus.WAITING, status=BookingStatus.BOOKED, booked_at=now, promoted_at=now
+        ):
             release_place(training_session)  # someone else moved them on; try the next person
             continue
         token = issue_link(first, LinkPurpose.MANAGE, now=now)
@@ -473,7 +479,7 @@ class TooManyLinkRequests(errors.DomainError):
 
 
 def request_link(email: str, *, remote_addr: str | None = None, now: datetime | None = None) -> None:
-    """"Lost your link?": email fresh links for the address's active bookings. Says nothing either way.
+    """ "Lost your link?": email fresh links for the address's active bookings. Says nothing either way.
 
     At most LINK_REQUESTS_PER_ADDRESS from one client address (TooManyLinkRequests, known email or not), and
     one email per LINK_REQUEST_INTERVAL to one volunteer however many requests arrive at once: they queue on

@@ -171,8 +171,11 @@ class LiveServer:
         self.instance.mkdir()
         self.env = {
             # Nothing from the developer's shell may configure the server.
-            **{k: v for k, v in os.environ.items()
-               if not k.startswith(("FLASK_", "GUNICORN_", "MECC_")) and k != "DATABASE_URL"},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("FLASK_", "GUNICORN_", "MECC_")) and k != "DATABASE_URL"
+            },
             "FLASK_SECRET_KEY": secret_key,
             "DATABASE_URL": database_url,
             "FLASK_BASE_URL": self.url,
@@ -181,8 +184,16 @@ class LiveServer:
             "MECC_INSTANCE_PATH": str(self.instance),
         }
         self.command = [
-            sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", self.host,
-            "--access-logfile", str(self.access_log), "wsgi:app",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "gunicorn.conf.py",
+            "--bind",
+            self.host,
+            "--access-logfile",
+            str(self.access_log),
+            "wsgi:app",
         ]
         self.process: subprocess.Popen | None = None
 
@@ -190,7 +201,11 @@ class LiveServer:
         self.access_log.touch()
         with open(self.error_log, "wb") as errors:
             self.process = subprocess.Popen(
-                self.command, cwd=ROOT, env=self.env, stdout=errors, stderr=subprocess.STDOUT,
+                self.command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=errors,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + timeout
@@ -503,7 +518,9 @@ def check_accessible(page) -> None:
     finally:
         target.set_viewport_size(size)
     if failures:
-        pytest.fail(f"accessibility violations on {page.url} ({page.title()!r}):\n" + "\n".join(failures), pytrace=False)
+        pytest.fail(
+            f"accessibility violations on {page.url} ({page.title()!r}):\n" + "\n".join(failures), pytrace=False
+        )
 
 
 @pytest.fixture

@@ -381,8 +381,12 @@ def test_the_roster_fits_and_every_row_action_is_in_view(
     page.set_viewport_size({"width": width, "height": 900})
     training_session = make_training_session(days_ahead=20, capacity=2)
     make_training_session(days_ahead=35)  # somewhere to move people to
-    ready = make_booking(training_session.id, volunteer_id=make_volunteer(
-        name="Bartholomew Featherstonehaugh-Smythe", email="bartholomew.featherstonehaugh@example.org"))
+    ready = make_booking(
+        training_session.id,
+        volunteer_id=make_volunteer(
+            name="Bartholomew Featherstonehaugh-Smythe", email="bartholomew.featherstonehaugh@example.org"
+        ),
+    )
     make_booking(training_session.id, volunteer_id=make_volunteer(name="Sam Okafor"))
     make_booking(training_session.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Alex Smith"))
     with app.app_context():
@@ -396,7 +400,9 @@ def test_the_roster_fits_and_every_row_action_is_in_view(
     expect(roster_rows(page)).to_have_count(3)
     layout = page.evaluate(_ROSTER_LAYOUT)
     assert layout["actions"] >= 7, layout  # Record e-learning, Move, Cancel x2; Book now, Move, Remove
-    assert not layout["clipped"], f"row actions outside the table's box {layout['box']} at {width}px: {layout['clipped']}"
+    assert not layout["clipped"], (
+        f"row actions outside the table's box {layout['box']} at {width}px: {layout['clipped']}"
+    )
     assert layout["overflow"] <= 0, f"the roster needs {layout['overflow']}px of sideways scroll at {width}px"
     assert all(date["lines"] <= 2 for date in layout["dates"]), layout["dates"]
     assert "Wednesday 30 September 2026" in [date["text"] for date in layout["dates"]], layout["dates"]

@@ -74,8 +74,14 @@ def test_a_volunteer_answers_the_evaluation_on_a_phone(app, page, survey, assert
     assert_accessible(page)
     assert_no_sideways_scroll(page)
     assert stored(app, survey["booking_id"]) == {
-        "confidence": "8", "knowledge": "7", "overall": "very_good", "relevant": "agree",
-        "intention": "strongly_agree", "online_format": "well", "do_differently": DO_DIFFERENTLY, "improve": IMPROVE,
+        "confidence": "8",
+        "knowledge": "7",
+        "overall": "very_good",
+        "relevant": "agree",
+        "intention": "strongly_agree",
+        "online_format": "well",
+        "do_differently": DO_DIFFERENTLY,
+        "improve": IMPROVE,
     }
 
     page.get_by_role("link", name="Get your certificate of attendance").click()
@@ -122,8 +128,17 @@ def pilot(app, auth, make_training_session, make_booking, make_volunteer):
             )
             answer(app, booking_id, Survey.BASELINE, confidence=3, knowledge=4)
             answer(
-                app, booking_id, Survey.AFTER_SESSION, respond=True, confidence=6, knowledge=7, overall="very_good",
-                relevant="agree", intention="strongly_agree", online_format="well", improve=f"Comment {i}",
+                app,
+                booking_id,
+                Survey.AFTER_SESSION,
+                respond=True,
+                confidence=6,
+                knowledge=7,
+                overall="very_good",
+                relevant="agree",
+                intention="strongly_agree",
+                online_format="well",
+                improve=f"Comment {i}",
             )
     make_booking(sessions[1].id, status=BookingStatus.ATTENDED)  # attended, answered nothing: no row
     return {"email": auth.create("evaluator"), "sessions": [s.id for s in sessions], "people": people}

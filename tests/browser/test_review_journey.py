@@ -22,8 +22,17 @@ def pilot(app, auth, make_training_session, make_booking):
             booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
             answer(app, booking_id, Survey.BASELINE, confidence=3, knowledge=4)
             answer(
-                app, booking_id, Survey.AFTER_SESSION, respond=True, confidence=6, knowledge=7, overall="very_good",
-                relevant="agree", intention="strongly_agree", online_format="well", improve=f"Comment {i}",
+                app,
+                booking_id,
+                Survey.AFTER_SESSION,
+                respond=True,
+                confidence=6,
+                knowledge=7,
+                overall="very_good",
+                relevant="agree",
+                intention="strongly_agree",
+                online_format="well",
+                improve=f"Comment {i}",
             )
     return {"email": auth.create("evaluator"), "sessions": [s.id for s in sessions]}
 
@@ -58,7 +67,9 @@ def test_evaluator_filters_the_pilot_review_on_a_phone(page, pilot, assert_acces
     sign_in(page, pilot["email"])
     page.get_by_role("link", name="Pilot review").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Pilot review")
-    expect(page.get_by_role("img", name="Funnel: people reaching each stage, as a percentage of those registered")).to_be_visible()
+    expect(
+        page.get_by_role("img", name="Funnel: people reaching each stage, as a percentage of those registered")
+    ).to_be_visible()
     assert_accessible(page)
     assert_no_sideways_scroll(page)
 
@@ -73,7 +84,9 @@ def test_evaluator_filters_the_pilot_review_on_a_phone(page, pilot, assert_acces
     page.get_by_label("Sessions from", exact=True).fill("2026-02-01")
     page.get_by_label("Sessions to", exact=True).fill("2026-01-01")
     page.get_by_role("button", name="Apply filters").click()
-    expect(page.locator(".nhsuk-error-summary")).to_contain_text("The end of the date range must be on or after its start")
+    expect(page.locator(".nhsuk-error-summary")).to_contain_text(
+        "The end of the date range must be on or after its start"
+    )
     assert_accessible(page)
 
 
