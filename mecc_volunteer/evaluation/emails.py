@@ -28,7 +28,7 @@ from mecc_volunteer.models import (
 from mecc_volunteer.templating import format_date
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.urls import external_url
-from mecc_volunteer.volunteers.emails import queue_for_booking
+from mecc_volunteer.bookings.emails import queue_for_booking
 from mecc_volunteer.volunteers.services import lock_session
 
 

@@ -3,7 +3,7 @@
 from mecc_volunteer.calendar import next_calendar_sequence
 from mecc_volunteer.models import Booking, LinkPurpose
 from mecc_volunteer.tokens import issue_link
-from mecc_volunteer.volunteers.emails import manage_url_for, queue_for_booking
+from mecc_volunteer.bookings.emails import manage_url_for, queue_for_booking
 
 
 def _had_calendar_invite(booking: Booking) -> bool:

@@ -33,7 +33,7 @@ from mecc_volunteer.sessions.joining_links import joining_link_problem
 from mecc_volunteer.templating import format_date, format_time
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.urls import external_url
-from mecc_volunteer.volunteers.emails import email_context, manage_url_for, queue_for_booking
+from mecc_volunteer.bookings.emails import email_context, manage_url_for, queue_for_booking
 from mecc_volunteer.volunteers.services import lock_session
 
 # What coordinators call each email on the status page.

@@ -26,7 +26,7 @@ from mecc_volunteer.models import (
 )
 from mecc_volunteer.templating import format_datetime, format_session_time
 from mecc_volunteer.tokens import issue_link
-from mecc_volunteer.volunteers import emails as volunteer_emails
+from mecc_volunteer.bookings import emails as booking_emails
 from mecc_volunteer.volunteers import services as volunteer_services
 
 MAX_SEARCH_LENGTH = 100
@@ -247,7 +247,7 @@ def promote_booking(booking: Booking, *, by: StaffUser, now: datetime | None = N
     db.session.refresh(booking)
     # A new link for this email; the volunteer's earlier links keep working.
     token = issue_link(booking, LinkPurpose.MANAGE, now=now, replace=False)
-    volunteer_emails.queue_place_offered(booking, token)
+    booking_emails.queue_place_offered(booking, token)
     return booking
 
 

@@ -33,7 +33,7 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
-from mecc_volunteer.volunteers import emails
+from mecc_volunteer.bookings import emails
 
 log = logging.getLogger(__name__)
 
