@@ -5,6 +5,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from mecc_volunteer import audit
+from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.evaluation.instrument import MULTIPLE_SEPARATOR
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
@@ -184,29 +186,26 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
         bookings = []
         for i in range(count):
             registered_at = min(training_session.starts_at - timedelta(days=40 - i), now - timedelta(hours=i + 1))
-            booking = Booking(
-                training_session=training_session,
-                volunteer=volunteer(registered_at, pool),
-                session_kind=training_session.kind,
-                status=status,
-                created_at=registered_at,
+            # Through the booking's own rules, as a registration would: a place, or the waiting list once full.
+            booking = lifecycle.create(
+                training_session, volunteer(registered_at, pool), by=audit.VOLUNTEER, now=registered_at
             )
-            if status is BookingStatus.WAITING:
-                booking.waitlisted_at = registered_at
-            else:
-                booking.booked_at = registered_at
-                training_session.places_taken += 1
-            if status in (BookingStatus.ATTENDED, BookingStatus.DID_NOT_ATTEND):
-                booking.attendance_recorded_at = training_session.ends_at + timedelta(hours=1)
             # Everyone who came did the e-learning first; of those booked, most have done it already.
-            if status is not BookingStatus.WAITING and (status is not BookingStatus.BOOKED or rng.random() < 0.6):
+            if booking.status is BookingStatus.BOOKED and (status is not BookingStatus.BOOKED or rng.random() < 0.6):
                 done_at = min(registered_at + timedelta(days=rng.randint(1, 10)), now - timedelta(hours=1))
-                booking.elearning_completed_on = done_at.astimezone(LONDON).date()
-                booking.elearning_confirmed_at = done_at
+                lifecycle.record_elearning(
+                    booking, done_at.astimezone(LONDON).date(), by=audit.VOLUNTEER, now=max(done_at, registered_at)
+                )
                 if training_session.joining_link and training_session.starts_at - timedelta(days=3) < now:
                     booking.joining_link_sent = training_session.joining_link
                     booking.joining_link_sent_at = training_session.starts_at - timedelta(days=3)
-            db.session.add(booking)
+            if status in (BookingStatus.ATTENDED, BookingStatus.DID_NOT_ATTEND):
+                lifecycle.record_attendance(
+                    booking,
+                    status is BookingStatus.ATTENDED,
+                    by=audit.SYSTEM,
+                    now=training_session.ends_at + timedelta(hours=1),
+                )
             baseline = (rng.randint(2, 7), rng.randint(1, 7))
             baselines[booking] = baseline
             for key, value in zip(("confidence", "knowledge"), baseline, strict=True):

@@ -24,7 +24,8 @@ from mecc_volunteer.mail import DeliveryReport, deliver_pending
 from mecc_volunteer.models import LONDON, Booking, BookingStatus, TrainingSession, utcnow
 from mecc_volunteer.sessions.messaging import send_day_before_reminders
 from mecc_volunteer.volunteers.pending import prune_expired as forget_expired_registrations
-from mecc_volunteer.volunteers.services import lock_session, promote_from_waiting_list
+from mecc_volunteer import audit
+from mecc_volunteer.bookings.lifecycle import lock_session, promote_from_waiting_list
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def promote_from_waiting_lists(now: datetime) -> int:
         if now >= training_session.promotion_ends_at:
             continue
         lock_session(training_session)
-        promoted += len(promote_from_waiting_list(training_session, now=now))
+        promoted += len(promote_from_waiting_list(training_session, by=audit.SYSTEM, now=now))
     return promoted
 
 

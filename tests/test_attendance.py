@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from mecc_volunteer import errors
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, BookingStatus, StaffUser, TrainingSession, utcnow
-from mecc_volunteer.sessions import roster
+from mecc_volunteer.sessions import attendance
 
 
 def assert_fragment(response):
@@ -213,13 +213,15 @@ def test_record_attendance_opens_exactly_at_the_start(app, make_training_session
     with app.app_context():
         booking = db.session.get(Booking, booking_id)
         by = db.session.get(StaffUser, staff)
-        with pytest.raises(roster.AttendanceNotOpen):
-            roster.record_attendance(booking, True, by=by, now=training_session.starts_at - timedelta(microseconds=1))
-        with pytest.raises(roster.AttendanceNotOpen):
-            roster.mark_all_attended(
+        with pytest.raises(attendance.AttendanceNotOpen):
+            attendance.record_attendance(
+                booking, True, by=by, now=training_session.starts_at - timedelta(microseconds=1)
+            )
+        with pytest.raises(attendance.AttendanceNotOpen):
+            attendance.mark_all_attended(
                 booking.training_session, by=by, now=training_session.starts_at - timedelta(seconds=1)
             )
-        roster.record_attendance(booking, True, by=by, now=training_session.starts_at)
+        attendance.record_attendance(booking, True, by=by, now=training_session.starts_at)
         assert booking.status is BookingStatus.ATTENDED and booking.attendance_recorded_at == training_session.starts_at
         db.session.rollback()
 
@@ -232,8 +234,8 @@ def test_mark_all_attended_marks_only_people_still_booked(app, make_training_ses
     with app.app_context():
         by = db.session.get(StaffUser, staff)
         ts = db.session.get(TrainingSession, training_session.id)
-        roster.record_attendance(db.session.get(Booking, booked[0]), False, by=by, now=later)
-        marked = roster.mark_all_attended(ts, by=by, now=later)
+        attendance.record_attendance(db.session.get(Booking, booked[0]), False, by=by, now=later)
+        marked = attendance.mark_all_attended(ts, by=by, now=later)
         db.session.commit()
         assert sorted(b.id for b in marked) == booked[1:]
         assert [db.session.get(Booking, b).status for b in booked] == [
@@ -244,5 +246,5 @@ def test_mark_all_attended_marks_only_people_still_booked(app, make_training_ses
         assert db.session.get(Booking, waiting).status is BookingStatus.WAITING
         assert ts.places_taken == 3
         with pytest.raises(errors.BookingNotActive):
-            roster.record_attendance(db.session.get(Booking, waiting), True, by=by, now=later)
+            attendance.record_attendance(db.session.get(Booking, waiting), True, by=by, now=later)
         db.session.rollback()

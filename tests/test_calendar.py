@@ -18,7 +18,7 @@ from mecc_volunteer.models import (
     TrainingSession,
     utcnow,
 )
-from mecc_volunteer.sessions import messaging, roster
+from mecc_volunteer.sessions import messaging, roster_actions
 from mecc_volunteer.sessions import services as session_services
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.volunteers import services as volunteer_services
@@ -143,9 +143,9 @@ def test_a_coordinator_cancelling_a_booking_sends_a_cancelled_event_but_nothing_
         staff = db.session.get(StaffUser, coordinator_id)
         booked_id = register(training_session.id)
         waiting_id = register(training_session.id, name="Sam Jones", email="sam@example.org")
-        roster.cancel_from_roster(db.session.get(Booking, waiting_id), by=staff)
+        roster_actions.cancel_from_roster(db.session.get(Booking, waiting_id), by=staff)
         db.session.commit()
-        roster.cancel_from_roster(db.session.get(Booking, booked_id), by=staff)
+        roster_actions.cancel_from_roster(db.session.get(Booking, booked_id), by=staff)
         db.session.commit()
         booked_invites = invites(booked_id)
         waiting_invites = invites(waiting_id)

@@ -26,7 +26,7 @@ from mecc_volunteer.models import (
     Volunteer,
     utcnow,
 )
-from mecc_volunteer.sessions import roster
+from mecc_volunteer.sessions import roster, roster_actions
 from mecc_volunteer.tokens import find_booking, issue_link
 
 
@@ -411,7 +411,7 @@ def test_capacity_holds_when_coordinators_promote_people_at_the_same_moment(
                 db.session.rollback()  # start the race with no transaction open
                 start.wait()
                 try:
-                    roster.promote_booking(target, by=staff)
+                    roster_actions.promote_booking(target, by=staff)
                     db.session.commit()
                     outcomes.append("booked")
                 except errors.SessionFull:
@@ -455,7 +455,7 @@ def test_promote_booking_service_refuses_after_the_start(app, make_training_sess
         staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
         target = db.session.get(Booking, waiting)
         with pytest.raises(Exception, match="already started"):
-            roster.promote_booking(target, by=staff, now=training_session.starts_at)
+            roster_actions.promote_booking(target, by=staff, now=training_session.starts_at)
         db.session.rollback()
 
 

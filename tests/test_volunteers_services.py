@@ -31,6 +31,7 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import find_booking, issue_link
+from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.volunteers import services
 from mecc_volunteer.volunteers.services import Outcome
 
@@ -115,7 +116,7 @@ def test_a_full_session_still_takes_registrations_for_the_waiting_list(app_conte
     status = training_session.status(utcnow())
     assert status is SessionStatus.FULL
     assert status.accepts_registrations
-    services.check_accepts_registrations(training_session, now=utcnow())
+    lifecycle.check_accepts_registrations(training_session, now=utcnow())
 
 
 def test_registration_closes_at_exactly_the_cut_off_and_not_a_microsecond_before(app_context, make_training_session):
@@ -123,10 +124,10 @@ def test_registration_closes_at_exactly_the_cut_off_and_not_a_microsecond_before
     closes_at = training_session.registration_closes_at
 
     assert training_session.status(closes_at - MICROSECOND) is SessionStatus.OPEN
-    services.check_accepts_registrations(training_session, now=closes_at - MICROSECOND)
+    lifecycle.check_accepts_registrations(training_session, now=closes_at - MICROSECOND)
     assert training_session.status(closes_at) is SessionStatus.CLOSED
     with pytest.raises(errors.RegistrationClosed):
-        services.check_accepts_registrations(training_session, now=closes_at)
+        lifecycle.check_accepts_registrations(training_session, now=closes_at)
     with pytest.raises(errors.RegistrationClosed):
         register(training_session, "late@example.org", now=closes_at)
     assert bookings_of(training_session.id) == []
@@ -147,7 +148,7 @@ def test_a_session_is_finished_from_its_end_time(app_context, make_training_sess
     assert training_session.status(ends_at) is SessionStatus.FINISHED
     assert training_session.status(ends_at + timedelta(days=1)) is SessionStatus.FINISHED
     with pytest.raises(errors.SessionFinished):
-        services.check_accepts_registrations(training_session, now=ends_at)
+        lifecycle.check_accepts_registrations(training_session, now=ends_at)
 
 
 # --- The cut-off ------------------------------------------------------------------------------------

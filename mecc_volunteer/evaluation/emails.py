@@ -29,7 +29,7 @@ from mecc_volunteer.templating import format_date
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.urls import external_url
 from mecc_volunteer.bookings.emails import queue_for_booking
-from mecc_volunteer.volunteers.services import lock_session
+from mecc_volunteer.bookings.lifecycle import lock_session
 
 
 class CannotInvite(errors.DomainError):

@@ -1,5 +1,6 @@
 """All models, imported in one place so Alembic sees every table."""
 
+from mecc_volunteer.models.audit import ActorKind, AuditAction, AuditEvent
 from mecc_volunteer.models.base import Base, utcnow
 from mecc_volunteer.models.evaluation import DownloadRecord, EvaluationAnswer, EvaluationResponse, Survey
 from mecc_volunteer.models.outbox import EmailStatus, OutgoingEmail
@@ -21,6 +22,9 @@ from mecc_volunteer.models.volunteer import LinkPurpose, PersonalLink, Volunteer
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ActorKind",
+    "AuditAction",
+    "AuditEvent",
     "HOLDING_PLACE_STATUSES",
     "LONDON",
     "Base",

@@ -34,7 +34,7 @@ from mecc_volunteer.templating import format_date, format_time
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.urls import external_url
 from mecc_volunteer.bookings.emails import email_context, manage_url_for, queue_for_booking
-from mecc_volunteer.volunteers.services import lock_session
+from mecc_volunteer.bookings.lifecycle import lock_session
 
 # What coordinators call each email on the status page.
 EMAIL_KINDS = {

@@ -1,10 +1,10 @@
-"""Coordinator views for a session's roster and attendance: parse, load, check the role, call one service,
+"""Coordinator views for a session's roster and its row actions: parse, load, check the role, call one service,
 commit, respond. Without JavaScript every action is a form and a redirect; with htmx the same endpoints
 answer with the changed fragment."""
 
 from io import BytesIO
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
 from mecc_volunteer import errors
@@ -16,17 +16,15 @@ from mecc_volunteer.htmx import is_htmx, render
 from mecc_volunteer.models import (
     HOLDING_PLACE_STATUSES,
     LONDON,
-    Booking,
     BookingStatus,
     StaffRole,
     TrainingSession,
     utcnow,
 )
-from mecc_volunteer.sessions import bp, roster, services
+from mecc_volunteer.sessions import bp, roster, roster_actions, services
 from mecc_volunteer.sessions.roster_forms import (
     ALL_STATUSES,
     AddVolunteerForm,
-    AttendanceForm,
     MoveBookingForm,
     RecordElearningForm,
     RosterSearchForm,
@@ -35,15 +33,7 @@ from mecc_volunteer.templating import format_date, format_session_time
 from mecc_volunteer.transactions import commit_with_one_retry
 from mecc_volunteer.volunteers.services import Outcome, list_districts, list_organisations
 
-
 COORDINATORS = (StaffRole.COORDINATOR,)
-
-
-def _booking_or_404(training_session: TrainingSession, booking_id: int) -> Booking:
-    booking = roster.get_booking(training_session, booking_id)
-    if booking is None:
-        abort(404)
-    return booking
 
 
 def _search_form() -> RosterSearchForm:
@@ -73,7 +63,7 @@ def _roster_page(training_session: TrainingSession, search_form: RosterSearchFor
         ),
         search_form=search_form,
         filters=search_form.filters,
-        cannot_add=roster.reason_cannot_add(training_session, now=now),
+        cannot_add=roster_actions.reason_cannot_add(training_session, now=now),
         BookingStatus=BookingStatus,
     )
 
@@ -118,12 +108,12 @@ def roster_csv(session_id: int):
 @roles_required(*COORDINATORS)
 def cancel_booking(session_id: int, booking_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
-    booking = _booking_or_404(training_session, booking_id)
+    booking = roster.booking_or_404(training_session, booking_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         name = booking.volunteer.name
         try:
-            result = roster.cancel_from_roster(booking, by=current_user)
+            result = roster_actions.cancel_from_roster(booking, by=current_user)
         except errors.DomainError as error:
             db.session.rollback()
             flash(error.message, "error")
@@ -150,7 +140,7 @@ def cancel_booking(session_id: int, booking_id: int):
     )
 
 
-def _cancelled_message(name: str, result: roster.CancelResult) -> str:
+def _cancelled_message(name: str, result: roster_actions.CancelResult) -> str:
     message = f"{name}'s booking is cancelled."
     if result.promoted:
         names = ", ".join(booking.volunteer.name for booking in result.promoted)
@@ -162,11 +152,11 @@ def _cancelled_message(name: str, result: roster.CancelResult) -> str:
 @roles_required(*COORDINATORS)
 def promote_booking(session_id: int, booking_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
-    booking = _booking_or_404(training_session, booking_id)
+    booking = roster.booking_or_404(training_session, booking_id)
     if ConfirmForm().validate_on_submit():
         name = booking.volunteer.name
         try:
-            roster.promote_booking(booking, by=current_user)
+            roster_actions.promote_booking(booking, by=current_user)
         except errors.DomainError as error:
             db.session.rollback()
             flash(error.message, "error")
@@ -180,20 +170,20 @@ def promote_booking(session_id: int, booking_id: int):
 @roles_required(*COORDINATORS)
 def move_booking(session_id: int, booking_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
-    booking = _booking_or_404(training_session, booking_id)
+    booking = roster.booking_or_404(training_session, booking_id)
     if not booking.is_active:
         flash(f"{booking.volunteer.name}'s booking is {booking.status.label.lower()}, so it cannot be moved.", "error")
         return redirect(_roster_url(training_session), 303)
-    sessions = roster.list_sessions_to_move_to(booking)
+    sessions = roster_actions.list_sessions_to_move_to(booking)
     form = MoveBookingForm(sessions=sessions)
     if request.method == "POST" and form.validate_on_submit():
         name = booking.volunteer.name
         target = db.session.get(TrainingSession, int(form.training_session.data))
         try:
-            roster.move_from_roster(booking, target, by=current_user)
+            roster_actions.move_from_roster(booking, target, by=current_user)
         except errors.DomainError as error:
             db.session.rollback()
-            sessions = roster.list_sessions_to_move_to(booking)
+            sessions = roster_actions.list_sessions_to_move_to(booking)
             form.choose_from(sessions)
             form.training_session.errors.append(error.message)
         else:
@@ -219,7 +209,7 @@ def move_booking(session_id: int, booking_id: int):
 @roles_required(*COORDINATORS)
 def record_elearning(session_id: int, booking_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
-    booking = _booking_or_404(training_session, booking_id)
+    booking = roster.booking_or_404(training_session, booking_id)
     if not booking.is_active:
         flash(f"{booking.volunteer.name}'s booking is {booking.status.label.lower()}.", "error")
         return redirect(_roster_url(training_session), 303)
@@ -227,7 +217,7 @@ def record_elearning(session_id: int, booking_id: int):
     if request.method == "POST" and form.validate_on_submit():
         name = booking.volunteer.name
         try:
-            roster.record_elearning(booking, form.completed_on, by=current_user)
+            roster_actions.record_elearning(booking, form.completed_on, by=current_user)
         except errors.DomainError as error:
             db.session.rollback()
             form.completed_day.errors.append(error.message)
@@ -252,11 +242,11 @@ def record_elearning(session_id: int, booking_id: int):
 def add_volunteer(session_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
     form = AddVolunteerForm(organisations=list_organisations(), districts=list_districts())
-    cannot_add = roster.reason_cannot_add(training_session)
+    cannot_add = roster_actions.reason_cannot_add(training_session)
     if request.method == "POST" and cannot_add is None and form.validate_on_submit():
         try:
             result = _add_once_more_on_conflict(training_session, form)
-        except (roster.AlreadyOnThisSession, roster.BookedOnAnotherSession) as error:
+        except (roster_actions.AlreadyOnThisSession, roster_actions.BookedOnAnotherSession) as error:
             db.session.rollback()
             form.email.errors.append(error.message)
         except errors.DomainError as error:
@@ -278,7 +268,9 @@ def add_volunteer(session_id: int):
 def _add_once_more_on_conflict(training_session: TrainingSession, form: AddVolunteerForm):
     """A double-submitted form: the second attempt finds the booking the first one made, and says so."""
     return commit_with_one_retry(
-        lambda: roster.add_volunteer(training_session, form.details(), by=current_user, config=current_app.config),
+        lambda: roster_actions.add_volunteer(
+            training_session, form.details(), by=current_user, config=current_app.config
+        ),
         what=f"adding a volunteer to session {training_session.id}",
     )
 
@@ -291,78 +283,3 @@ def _added_message(result) -> str:
             "We have emailed them with their personal link."
         )
     return f"{name} is booked. We have emailed them the confirmation and their personal link."
-
-
-# --- Attendance -----------------------------------------------------------------------------------------
-
-
-def _attendance_context(training_session: TrainingSession) -> dict:
-    now = utcnow()
-    return {
-        "training_session": training_session,
-        "row": services.get_session_row(training_session, now=now),
-        "bookings": roster.list_attendance(training_session),
-        "is_open": roster.attendance_is_open(training_session, now=now),
-        "BookingStatus": BookingStatus,
-    }
-
-
-@bp.get("/<int:session_id>/attendance")
-@roles_required(*COORDINATORS)
-def attendance(session_id: int):
-    training_session = db.get_or_404(TrainingSession, session_id)
-    return render("sessions/attendance.html", block="attendance_list", **_attendance_context(training_session))
-
-
-@bp.post("/<int:session_id>/attendance/<int:booking_id>")
-@roles_required(*COORDINATORS)
-def record_attendance(session_id: int, booking_id: int):
-    training_session = db.get_or_404(TrainingSession, session_id)
-    booking = _booking_or_404(training_session, booking_id)
-    form = AttendanceForm()
-    if form.validate_on_submit():
-        name = booking.volunteer.name
-        try:
-            roster.record_attendance(booking, form.was_there, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash(f"{name}: {booking.status.label.lower()}.", "success")
-    else:
-        flash(form.attended.errors[0], "error")
-    if is_htmx():
-        return render(
-            "sessions/attendance.html",
-            block="attendance_row",
-            booking=booking,
-            is_open=roster.attendance_is_open(training_session),
-            single_row=True,
-            row=services.get_session_row(training_session),  # the counts above the table, updated out of band
-            training_session=training_session,
-            BookingStatus=BookingStatus,
-        )
-    return redirect(url_for("sessions.attendance", session_id=session_id, _anchor=f"booking-{booking.id}"), 303)
-
-
-@bp.post("/<int:session_id>/attendance/mark-all")
-@roles_required(*COORDINATORS)
-def mark_all_attended(session_id: int):
-    training_session = db.get_or_404(TrainingSession, session_id)
-    if ConfirmForm().validate_on_submit():
-        try:
-            marked = roster.mark_all_attended(training_session, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            n = len(marked)
-            flash(
-                f"{n} {'person' if n == 1 else 'people'} marked as attended. Change anyone who did not attend below.",
-                "success",
-            )
-    if is_htmx():
-        return render("sessions/attendance.html", block="attendance_list", **_attendance_context(training_session))
-    return redirect(url_for("sessions.attendance", session_id=session_id), 303)

@@ -3,7 +3,7 @@
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from mecc_volunteer import errors
+from mecc_volunteer import audit, errors
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
@@ -61,7 +61,12 @@ def _session_form_page(form: SessionForm, training_session: TrainingSession | No
 @roles_required(*COORDINATORS)
 def detail(session_id: int):
     row = services.get_session_row(db.get_or_404(TrainingSession, session_id))
-    return render_template("sessions/detail.html", row=row, training_session=row.training_session)
+    return render_template(
+        "sessions/detail.html",
+        row=row,
+        training_session=row.training_session,
+        recent_actions=audit.recent_session_actions(session_id),
+    )
 
 
 @bp.route("/<int:session_id>/edit", methods=["GET", "POST"])

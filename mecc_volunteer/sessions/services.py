@@ -7,12 +7,14 @@ from datetime import UTC, date, datetime, time
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import errors
+from mecc_volunteer import audit, errors
+from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
-    HOLDING_PLACE_STATUSES,
     ACTIVE_STATUSES,
+    HOLDING_PLACE_STATUSES,
     LONDON,
+    AuditAction,
     Booking,
     BookingStatus,
     Programme,
@@ -23,7 +25,6 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.sessions import emails
-from mecc_volunteer.volunteers.services import lock_session, promote_from_waiting_list
 
 MAX_CAPACITY = 500
 
@@ -203,6 +204,7 @@ def create_session(details: SessionDetails, *, by: StaffUser, now: datetime | No
     )
     db.session.add(training_session)
     db.session.flush()
+    audit.record(AuditAction.SESSION_CREATED, by=by, now=now, training_session_id=training_session.id)
     return training_session
 
 
@@ -219,7 +221,7 @@ def update_session(
         raise errors.DomainError("The kind of session cannot change once people have booked")
 
     # Lock the row so a registration cannot take a place between the check and the change.
-    lock_session(training_session)
+    lifecycle.lock_session(training_session)
     if details.capacity < training_session.places_taken:
         booked = training_session.places_taken
         raise CapacityBelowBooked(
@@ -236,6 +238,7 @@ def update_session(
             )
         )
 
+    changed = [label for label, before, after in _compare(training_session, details) if before != after]
     training_session.kind = details.kind
     training_session.starts_at = details.starts_at
     training_session.ends_at = details.ends_at
@@ -246,8 +249,16 @@ def update_session(
     training_session.allow_late_promotion = details.allow_late_promotion
     training_session.updated_at = now
     db.session.flush()
+    if changed:
+        audit.record(
+            AuditAction.SESSION_UPDATED,
+            by=by,
+            now=now,
+            training_session_id=training_session.id,
+            detail=", ".join(changed),
+        )
 
-    promoted = promote_from_waiting_list(training_session, now=now)
+    promoted = lifecycle.promote_from_waiting_list(training_session, by=audit.SYSTEM, now=now)
     told = _active_bookings(training_session) if times_changed else []
     for booking in told:
         emails.queue_session_changed(booking)
@@ -259,21 +270,32 @@ def cancel_session(training_session: TrainingSession, *, by: StaffUser, now: dat
     now = now or utcnow()
     # Under the session's lock, as every other write to it: a registration in flight either commits first
     # (and its booking is cancelled and emailed here) or waits and then finds the session cancelled.
-    lock_session(training_session)
+    lifecycle.lock_session(training_session)
     if training_session.cancelled_at is not None:
         raise SessionAlreadyCancelled()
     if now >= training_session.ends_at:
         raise errors.DomainError("This session has already taken place, so it cannot be cancelled.")
-    bookings = _active_bookings(training_session)
     training_session.cancelled_at = now
     training_session.cancelled_by_id = by.id
-    for booking in bookings:
-        booking.status = BookingStatus.CANCELLED
-        booking.cancelled_at = now
-        emails.queue_session_cancelled(booking)
-    training_session.places_taken = 0
     db.session.flush()
+    audit.record(AuditAction.SESSION_CANCELLED, by=by, now=now, training_session_id=training_session.id)
+    bookings = lifecycle.cancel_with_session(training_session, by=by, now=now)
+    for booking in bookings:
+        emails.queue_session_cancelled(booking)
     return bookings
+
+
+def _compare(training_session: TrainingSession, details: SessionDetails) -> list[tuple[str, object, object]]:
+    """(what, before, after) for each field a coordinator can edit, named as the form names it."""
+    return [
+        ("kind", training_session.kind, details.kind),
+        ("date and time", (training_session.starts_at, training_session.ends_at), (details.starts_at, details.ends_at)),
+        ("places", training_session.capacity, details.capacity),
+        ("trainer", training_session.trainer_name or None, details.trainer_name or None),
+        ("joining link", training_session.joining_link or None, details.joining_link or None),
+        ("cut-off", training_session.cutoff_days, details.cutoff_days),
+        ("late promotion", training_session.allow_late_promotion, details.allow_late_promotion),
+    ]
 
 
 def _active_bookings(training_session: TrainingSession) -> list[Booking]:

@@ -11,12 +11,12 @@ from enum import Enum
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import errors, limits
+from mecc_volunteer import audit, errors, limits
+from mecc_volunteer.bookings import emails, lifecycle
 from mecc_volunteer.evaluation import instrument
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     ACTIVE_STATUSES,
-    LONDON,
     Booking,
     BookingStatus,
     District,
@@ -24,7 +24,7 @@ from mecc_volunteer.models import (
     LinkPurpose,
     Organisation,
     OutgoingEmail,
-    Programme,
+    SessionKind,
     SessionStatus,
     SessionSummary,
     Survey,
@@ -33,7 +33,6 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
-from mecc_volunteer.bookings import emails
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +68,17 @@ def list_upcoming_sessions(*, now: datetime | None = None, kind=None) -> list[Se
 
 def list_sessions_to_move_to(booking: Booking, *, now: datetime | None = None) -> list[SessionSummary]:
     """Other sessions of the same kind that have places now."""
+    return list_sessions_with_places(booking.session_kind, other_than=booking.training_session, now=now)
+
+
+def list_sessions_with_places(
+    kind: SessionKind, *, other_than: TrainingSession, now: datetime | None = None
+) -> list[SessionSummary]:
+    """Sessions of this kind, other than the one given, with a place now: where a booking may move to."""
     return [
         summary
-        for summary in list_upcoming_sessions(now=now, kind=booking.session_kind)
-        if summary.training_session.id != booking.training_session_id
+        for summary in list_upcoming_sessions(now=now, kind=kind)
+        if summary.training_session.id != other_than.id
         and summary.status in (SessionStatus.OPEN, SessionStatus.FEW_PLACES)
     ]
 
@@ -82,21 +88,8 @@ def get_session_open_for_registration(session_id: int, *, now: datetime | None =
     training_session = db.session.get(TrainingSession, session_id)
     if training_session is None:
         raise errors.SessionNotFound()
-    check_accepts_registrations(training_session, now=now)
+    lifecycle.check_accepts_registrations(training_session, now=now)
     return training_session
-
-
-def check_accepts_registrations(
-    training_session: TrainingSession, *, now: datetime | None = None, allow_after_cutoff: bool = False
-) -> None:
-    """allow_after_cutoff: a coordinator adding someone who phoned in late (never to a cancelled or finished session)."""
-    status = training_session.status(now or utcnow())
-    if status is SessionStatus.CANCELLED:
-        raise errors.SessionCancelled()
-    if status is SessionStatus.FINISHED:
-        raise errors.SessionFinished()
-    if status is SessionStatus.CLOSED and not allow_after_cutoff:
-        raise errors.RegistrationClosed()
 
 
 def list_organisations() -> list[Organisation]:
@@ -174,13 +167,14 @@ def register(
     details: RegistrationDetails,
     *,
     config: dict,
+    by: audit.By = audit.VOLUNTEER,
     now: datetime | None = None,
     allow_after_cutoff: bool = False,
 ) -> RegistrationResult:
     """Book a place, or a place on the waiting list; an existing booking gets its link again instead."""
     now = now or utcnow()
-    lock_session(training_session)
-    check_accepts_registrations(training_session, now=now, allow_after_cutoff=allow_after_cutoff)
+    lifecycle.lock_session(training_session)
+    lifecycle.check_accepts_registrations(training_session, now=now, allow_after_cutoff=allow_after_cutoff)
     if not details.privacy_acknowledged:
         raise errors.DomainError("Confirm that you have read the privacy notice.")
 
@@ -201,27 +195,7 @@ def register(
     _apply_details(volunteer, details, organisation, config=config, now=now)
     db.session.add(volunteer)
 
-    booking = Booking(
-        training_session=training_session,
-        volunteer=volunteer,
-        session_kind=training_session.kind,
-        status=BookingStatus.WAITING,
-        created_at=now,
-    )
-    db.session.add(booking)
-    if take_place(training_session):
-        booking.status = BookingStatus.BOOKED
-        booking.booked_at = now
-    else:
-        # Never ahead of someone already waiting, so queue order is the order registrations committed.
-        latest = db.session.scalar(
-            sa.select(sa.func.max(Booking.waitlisted_at)).where(
-                Booking.training_session_id == training_session.id, Booking.status == BookingStatus.WAITING
-            )
-        )
-        booking.waitlisted_at = max(now, latest) if latest else now
-    # Flushing here lets the database's one-active-booking index catch a double submission.
-    db.session.flush()
+    booking = lifecycle.create(training_session, volunteer, by=by, now=now)
 
     for key, value in (("confidence", details.baseline_confidence), ("knowledge", details.baseline_knowledge)):
         if value is None:
@@ -313,158 +287,23 @@ def active_booking(volunteer: Volunteer, kind) -> Booking | None:
     )
 
 
-# --- Capacity ---------------------------------------------------------------------------------------
-
-
-def lock_session(training_session: TrainingSession) -> None:
-    """Every write to a session takes turns (PostgreSQL row lock; SQLite writers already queue), so people
-    joining a full session's waiting list at the same moment get distinct, correct positions. The object is
-    reloaded under the lock: what another transaction committed while we waited (a cancellation, a new
-    capacity) is what the caller's checks then see."""
-    db.session.scalars(
-        sa.select(TrainingSession)
-        .where(TrainingSession.id == training_session.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-
-
-def take_place(training_session: TrainingSession) -> bool:
-    """One atomic conditional update: capacity holds whatever the concurrency (never count, then insert)."""
-    result = db.session.execute(
-        sa.update(TrainingSession)
-        .where(
-            TrainingSession.id == training_session.id,
-            TrainingSession.places_taken < TrainingSession.capacity,
-            TrainingSession.cancelled_at.is_(None),
-        )
-        .values(places_taken=TrainingSession.places_taken + 1)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(training_session, ["places_taken"])
-    return result.rowcount == 1
-
-
-def release_place(training_session: TrainingSession) -> None:
-    db.session.execute(
-        sa.update(TrainingSession)
-        .where(TrainingSession.id == training_session.id, TrainingSession.places_taken > 0)
-        .values(places_taken=TrainingSession.places_taken - 1)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(training_session, ["places_taken"])
-
-
-def _change_status(booking: Booking, from_status: BookingStatus, **values) -> bool:
-    """Move a booking on only if it is still in from_status: two concurrent cancels change it once."""
-    result = db.session.execute(
-        sa.update(Booking)
-        .where(Booking.id == booking.id, Booking.status == from_status)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(booking)
-    return result.rowcount == 1
-
-
-# --- Cancelling, the waiting list and moving ---------------------------------------------------------
+# --- Cancelling, moving and the e-learning, by the volunteer's own link ------------------------------------
 
 
 def cancel_booking(booking: Booking, *, now: datetime | None = None) -> Booking:
     """Cancel a booking or a waiting-list place; a freed place goes to the first person waiting."""
-    now = now or utcnow()
-    if booking.is_active and now >= booking.training_session.starts_at:
-        raise errors.BookingNotActive("This session has already started, so the booking can no longer be cancelled.")
-    if booking.status is BookingStatus.BOOKED:
-        if _change_status(booking, BookingStatus.BOOKED, status=BookingStatus.CANCELLED, cancelled_at=now):
-            release_place(booking.training_session)
-            promote_from_waiting_list(booking.training_session, now=now)
-            return booking
-    elif booking.status is BookingStatus.WAITING:
-        if _change_status(booking, BookingStatus.WAITING, status=BookingStatus.CANCELLED, cancelled_at=now):
-            return booking
-    if booking.status is BookingStatus.CANCELLED:
-        return booking  # already cancelled, perhaps by a second tap: nothing more to do
-    raise errors.BookingNotActive("This booking can no longer be cancelled.")
-
-
-def promote_from_waiting_list(training_session: TrainingSession, *, now: datetime | None = None) -> list[Booking]:
-    """Book the first people waiting into free places, while the session still allows it."""
-    now = now or utcnow()
-    promoted: list[Booking] = []
-    if training_session.cancelled_at is not None or now >= training_session.promotion_ends_at:
-        return promoted
-    while True:
-        first = db.session.scalar(
-            sa.select(Booking)
-            .where(Booking.training_session_id == training_session.id, Booking.status == BookingStatus.WAITING)
-            .order_by(Booking.waitlisted_at, Booking.id)
-            .limit(1)
-        )
-        if first is None or not take_place(training_session):
-            return promoted
-        if not _change_status(
-            first, BookingStatus.WAITING, status=BookingStatus.BOOKED, booked_at=now, promoted_at=now
-        ):
-            release_place(training_session)  # someone else moved them on; try the next person
-            continue
-        token = issue_link(first, LinkPurpose.MANAGE, now=now)
-        emails.queue_place_offered(first, token)
-        promoted.append(first)
+    lifecycle.cancel(booking, by=audit.VOLUNTEER, now=now)
+    return booking
 
 
 def move_booking(booking: Booking, target: TrainingSession, *, now: datetime | None = None) -> Booking:
     """Move an active booking to another session of the same kind that has a place now."""
-    now = now or utcnow()
-    if not booking.is_active or now >= booking.training_session.starts_at:
-        raise errors.BookingNotActive("This booking is no longer active, so it cannot be moved.")
-    if target.id == booking.training_session_id:
-        raise errors.AlreadyBooked("You are already booked on this session.")
-    if target.kind is not booking.session_kind:
-        raise errors.NotAllowed("You can only move to a session of the same kind.")
-    check_accepts_registrations(target, now=now)
-    if not take_place(target):
-        raise errors.SessionFull()
-
-    previous = booking.training_session
-    was_booked = booking.status is BookingStatus.BOOKED
-    if not _change_status(
-        booking,
-        booking.status,
-        training_session_id=target.id,
-        status=BookingStatus.BOOKED,
-        booked_at=now,
-        waitlisted_at=None,
-        moved_at=now,
-        # The old session's joining link is no use for the new one.
-        joining_link_sent=None,
-        joining_link_sent_at=None,
-    ):
-        release_place(target)
-        raise errors.BookingNotActive("This booking changed while you were moving it. Please try again.")
-    if was_booked:
-        release_place(previous)
-        promote_from_waiting_list(previous, now=now)
-    # A link of its own in the email, while the link the volunteer is using keeps working.
-    token = issue_link(booking, LinkPurpose.MANAGE, now=now, replace=False)
-    emails.queue_booking_confirmation(booking, token, moved_from=previous)
-    return booking
+    return lifecycle.move(booking, target, by=audit.VOLUNTEER, now=now)
 
 
-# --- E-learning -------------------------------------------------------------------------------------
-
-
-def confirm_elearning(booking: Booking, completed_on: date, *, by=None, now: datetime | None = None) -> Booking:
-    """Record that the volunteer completed the national e-learning (by themselves, or a coordinator for them)."""
-    now = now or utcnow()
-    if not booking.is_active:
-        raise errors.BookingNotActive("This booking is no longer active.")
-    if completed_on > now.astimezone(LONDON).date():
-        raise errors.DomainError("The date you completed the e-learning must be today or in the past.")
-    booking.elearning_completed_on = completed_on
-    booking.elearning_confirmed_at = now
-    booking.elearning_recorded_by_id = by.id if by is not None else None
-    return booking
+def confirm_elearning(booking: Booking, completed_on: date, *, now: datetime | None = None) -> Booking:
+    """The volunteer says they completed the national e-learning."""
+    return lifecycle.record_elearning(booking, completed_on, by=audit.VOLUNTEER, now=now)
 
 
 # --- Links ----------------------------------------------------------------------------------------
@@ -511,7 +350,3 @@ def request_link(email: str, *, remote_addr: str | None = None, now: datetime | 
     ).all()
     if bookings:
         emails.queue_your_link([(booking, issue_link(booking, LinkPurpose.MANAGE, now=now)) for booking in bookings])
-
-
-def get_programme() -> Programme | None:
-    return db.session.scalar(sa.select(Programme).order_by(Programme.id).limit(1))
