@@ -3,6 +3,7 @@
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 
 from mecc_volunteer import errors
+from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.calendar import booking_ics
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
@@ -214,15 +215,9 @@ def _booking_or_404(token: str):
     return booking
 
 
-def _can_change(booking) -> bool:
-    """Cancel or move: an active booking, until its session starts (and unless it was cancelled)."""
-    training_session = booking.training_session
-    return booking.is_active and training_session.cancelled_at is None and utcnow() < training_session.starts_at
-
-
 def _my_booking_context(booking, token: str) -> dict:
     training_session = booking.training_session
-    can_change = _can_change(booking)
+    can_change = lifecycle.can_change(booking)
     return {
         "can_change": can_change,
         "booking": booking,
@@ -287,7 +282,7 @@ def cancel(token: str):
 @bp.route("/my-booking/<secret:token>/move", methods=["GET", "POST"])
 def move(token: str):
     booking = _booking_or_404(token)
-    if not _can_change(booking):
+    if not lifecycle.can_change(booking):
         flash("This booking can no longer be moved.", "error")
         return redirect(url_for("volunteers.my_booking", token=token), 303)
     sessions = services.list_sessions_to_move_to(booking)
