@@ -303,3 +303,49 @@ def test_the_status_check_finds_each_way_of_writing_a_status():
     for sample in samples:
         assert _status_writes(ast.parse(sample)), sample
     assert not _status_writes(ast.parse("email.status = EmailStatus.SENT"))
+
+
+# --- Messages ---------------------------------------------------------------------------------------------
+
+
+def test_sending_joining_links_is_in_each_history_and_once_on_the_session_with_how_many(
+    app, client, auth, make_training_session, make_booking
+):
+    sign_in_coordinator(auth, name="Sam Coordinator")
+    training_session = make_training_session(joining_link="https://teams.microsoft.com/l/meetup-join/abc")
+    ready = []
+    for _ in range(2):
+        booking_id = make_booking(training_session.id)
+        with app.app_context():
+            booking = db.session.get(Booking, booking_id)
+            booking.elearning_completed_on, booking.elearning_confirmed_at = utcnow().date(), utcnow()
+            db.session.commit()
+        ready.append(booking_id)
+
+    client.post(f"/manage/sessions/{training_session.id}/joining-links")
+
+    for booking_id in ready:
+        assert trail(app, booking_id=booking_id) == [
+            (AuditAction.JOINING_LINK_SENT, ActorKind.STAFF, "Sam Coordinator", None, None, None)
+        ]
+    page = client.get(f"/manage/sessions/{training_session.id}")
+    recent = page.text[page.text.index("Recent changes") :]
+    assert "Joining link sent (2 people), by Sam Coordinator" in recent
+    assert recent.count("Joining link sent") == 1
+
+
+def test_the_day_before_reminder_sent_by_the_jobs_is_recorded_as_automatic(
+    app, make_training_session, make_booking, time_machine
+):
+    from mecc_volunteer.jobs import run_due_jobs
+
+    training_session = make_training_session(days_ahead=3)
+    booking_id = make_booking(training_session.id)
+    time_machine.move_to(training_session.starts_at - timedelta(hours=20), tick=False)
+    with app.app_context():
+        run_due_jobs()
+        db.session.commit()
+
+    assert trail(app, booking_id=booking_id) == [
+        (AuditAction.DAY_BEFORE_REMINDER_SENT, ActorKind.SYSTEM, None, None, None, None)
+    ]

@@ -2,6 +2,7 @@
 invited, and a POST to the same address that sends (registered on the sessions blueprint, under /manage/)."""
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from mecc_volunteer import errors
 from mecc_volunteer.auth.access import roles_required
@@ -19,7 +20,7 @@ def evaluation_invitations(session_id: int):
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         try:
-            sent = emails.send_evaluation_invitations(training_session)
+            sent = emails.send_evaluation_invitations(training_session, by=current_user)
         except errors.DomainError as error:
             db.session.rollback()
             flash(error.message, "error")

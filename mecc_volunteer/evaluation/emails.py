@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import errors
+from mecc_volunteer import audit, errors
 from mecc_volunteer.evaluation.services import survey_window
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
+    AuditAction,
     Booking,
     BookingStatus,
     EvaluationResponse,
@@ -92,7 +93,9 @@ def plan_invitations(training_session: TrainingSession, *, now: datetime | None 
     )
 
 
-def send_evaluation_invitations(training_session: TrainingSession, *, now: datetime | None = None) -> list[Booking]:
+def send_evaluation_invitations(
+    training_session: TrainingSession, *, by: audit.By = audit.SYSTEM, now: datetime | None = None
+) -> list[Booking]:
     """Invite each attendee who has not been invited or answered. Safe to repeat: returns only those emailed."""
     now = now or utcnow()
     lock_session(training_session)
@@ -109,11 +112,14 @@ def send_evaluation_invitations(training_session: TrainingSession, *, now: datet
             continue
         _queue_survey_email("evaluation_invitation", booking, invitation_key(booking), now=now)
         sent.append(booking)
+    audit.record_messages(AuditAction.EVALUATION_INVITATION_SENT, training_session.id, sent, by=by, now=now)
     db.session.flush()
     return sent
 
 
-def send_evaluation_reminders(training_session: TrainingSession, *, now: datetime | None = None) -> list[Booking]:
+def send_evaluation_reminders(
+    training_session: TrainingSession, *, by: audit.By = audit.SYSTEM, now: datetime | None = None
+) -> list[Booking]:
     """The one reminder, EVALUATION_REMINDER_DAYS after the session, to attendees who were invited and have not
     answered, while the survey is still open."""
     now = now or utcnow()
@@ -133,6 +139,7 @@ def send_evaluation_reminders(training_session: TrainingSession, *, now: datetim
             continue
         _queue_survey_email("evaluation_reminder", booking, reminder_key(booking), now=now)
         sent.append(booking)
+    audit.record_messages(AuditAction.EVALUATION_REMINDER_SENT, training_session.id, sent, by=by, now=now)
     db.session.flush()
     return sent
 
@@ -140,7 +147,9 @@ def send_evaluation_reminders(training_session: TrainingSession, *, now: datetim
 # --- Follow-up ---------------------------------------------------------------------------------------------
 
 
-def send_followup_invitations(training_session: TrainingSession, *, now: datetime | None = None) -> list[Booking]:
+def send_followup_invitations(
+    training_session: TrainingSession, *, by: audit.By = audit.SYSTEM, now: datetime | None = None
+) -> list[Booking]:
     """FOLLOWUP_AFTER_WEEKS after the session: attendees who consented to be contacted, once each."""
     now = now or utcnow()
     lock_session(training_session)
@@ -159,6 +168,7 @@ def send_followup_invitations(training_session: TrainingSession, *, now: datetim
             continue
         _queue_survey_email("followup_invitation", booking, followup_key(booking), now=now)
         sent.append(booking)
+    audit.record_messages(AuditAction.FOLLOWUP_INVITATION_SENT, training_session.id, sent, by=by, now=now)
     db.session.flush()
     return sent
 

@@ -14,12 +14,13 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import errors
+from mecc_volunteer import audit, errors
 from mecc_volunteer.calendar import next_calendar_sequence
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import retry_failed
 from mecc_volunteer.models import (
     LONDON,
+    AuditAction,
     Booking,
     BookingStatus,
     EmailStatus,
@@ -189,6 +190,7 @@ def send_joining_links(
         booking.joining_link_sent_at = now
         if queued is not None:
             sent.append(booking)
+    audit.record_messages(AuditAction.JOINING_LINK_SENT, training_session.id, sent, by=by, now=now)
     db.session.flush()
     return sent
 
@@ -279,6 +281,7 @@ def send_elearning_reminders(
             manage_url=manage_url_for(token),
         )
         sent.append(booking)
+    audit.record_messages(AuditAction.ELEARNING_REMINDER_SENT, training_session.id, sent, by=by, now=now)
     db.session.flush()
     return ReminderResult(sent, already)
 
@@ -302,7 +305,9 @@ def _elearning_reminder_subject(training_session: TrainingSession) -> str:
 # --- Day-before reminder (sent by `flask jobs run`) ----------------------------------------------------
 
 
-def send_day_before_reminders(training_session: TrainingSession, *, now: datetime | None = None) -> list[Booking]:
+def send_day_before_reminders(
+    training_session: TrainingSession, *, by: audit.By = audit.SYSTEM, now: datetime | None = None
+) -> list[Booking]:
     """One reminder per booked volunteer: the joining link for those who are ready; for the others, the
     e-learning and their own link to confirm it. Safe to run again: each booking is reminded once."""
     now = now or utcnow()
@@ -336,6 +341,7 @@ def send_day_before_reminders(training_session: TrainingSession, *, now: datetim
             booking.joining_link_sent = joining_link
             booking.joining_link_sent_at = now
         sent.append(booking)
+    audit.record_messages(AuditAction.DAY_BEFORE_REMINDER_SENT, training_session.id, sent, by=by, now=now)
     db.session.flush()
     return sent
 
@@ -385,6 +391,14 @@ def retry_email(email: OutgoingEmail, *, by: StaffUser, now: datetime | None = N
         if email.template == "joining_link" and (not link or link not in (email.body_text or "")):
             raise CannotSend("The joining link has changed since this email was written. Send the new link instead.")
     retry_failed(email, now=now)
+    audit.record(
+        AuditAction.EMAIL_RETRIED,
+        by=by,
+        now=now,
+        booking=db.session.get(Booking, email.booking_id) if email.booking_id else None,
+        training_session_id=email.training_session_id,
+        detail=EMAIL_KINDS.get(email.template, email.template),
+    )
     return email
 
 
