@@ -4,7 +4,6 @@ started. Without JavaScript each mark is a form and a redirect; with htmx the ro
 from flask import flash, redirect, url_for
 from flask_login import current_user
 
-from mecc_volunteer import errors
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
@@ -13,6 +12,7 @@ from mecc_volunteer.models import BookingStatus, StaffRole, TrainingSession, utc
 from mecc_volunteer.sessions import attendance as attendance_service
 from mecc_volunteer.sessions import bp, roster, services
 from mecc_volunteer.sessions.roster_forms import AttendanceForm
+from mecc_volunteer.transactions import attempt
 
 COORDINATORS = (StaffRole.COORDINATOR,)
 
@@ -46,13 +46,10 @@ def record_attendance(session_id: int, booking_id: int):
     form = AttendanceForm()
     if form.validate_on_submit():
         name = booking.volunteer.name
-        try:
-            attendance_service.record_attendance(booking, form.was_there, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        done = attempt(lambda: attendance_service.record_attendance(booking, form.was_there, by=current_user))
+        if done.error:
+            flash(done.error.message, "error")
         else:
-            db.session.commit()
             flash(f"{name}: {booking.status.label.lower()}.", "success")
     else:
         flash(form.attended.errors[0], "error")
@@ -75,13 +72,11 @@ def record_attendance(session_id: int, booking_id: int):
 def mark_all_attended(session_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
     if ConfirmForm().validate_on_submit():
-        try:
-            marked = attendance_service.mark_all_attended(training_session, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        done = attempt(lambda: attendance_service.mark_all_attended(training_session, by=current_user))
+        if done.error:
+            flash(done.error.message, "error")
         else:
-            db.session.commit()
+            marked = done.result
             n = len(marked)
             flash(
                 f"{n} {'person' if n == 1 else 'people'} marked as attended. Change anyone who did not attend below.",

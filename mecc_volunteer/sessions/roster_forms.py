@@ -8,8 +8,7 @@ from mecc_volunteer.models import BookingStatus
 from mecc_volunteer.sessions.roster import MAX_SEARCH_LENGTH
 from mecc_volunteer.templating import format_session_time
 from mecc_volunteer.validation import CleanText, Length, OneOf, Required, normalise_text
-from mecc_volunteer.volunteers.forms import OUTSIDE_OXFORDSHIRE, ElearningForm, MoveForm, RegistrationForm, options
-from mecc_volunteer.volunteers.services import RegistrationDetails
+from mecc_volunteer.volunteers.forms import ElearningForm, MoveForm, RegistrationForm, options
 
 ALL_STATUSES = "all"
 
@@ -65,21 +64,6 @@ class AddVolunteerForm(RegistrationForm):
         validators=[Required("Confirm that you have told the volunteer how we use their information")],
         false_values=("", "false", "0"),
     )
-
-    def details(self) -> RegistrationDetails:
-        district = self.district.data
-        return RegistrationDetails(
-            name=self.name.data,
-            email=self.email.data,
-            phone=self.phone.data,
-            organisation_id=int(self.organisation.data),
-            organisation_other=self.organisation_other.data or None,
-            role=self.role.data,
-            district_id=None if district == OUTSIDE_OXFORDSHIRE else int(district),
-            baseline_confidence=None,
-            baseline_knowledge=None,
-            privacy_acknowledged=bool(self.privacy_acknowledged.data),
-        )
 
 
 class RecordElearningForm(ElearningForm):

@@ -7,7 +7,6 @@ from io import BytesIO
 from flask import current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
-from mecc_volunteer import errors
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.csv_export import write_csv
 from mecc_volunteer.extensions import db
@@ -30,7 +29,7 @@ from mecc_volunteer.sessions.roster_forms import (
     RosterSearchForm,
 )
 from mecc_volunteer.templating import format_date, format_session_time
-from mecc_volunteer.transactions import commit_with_one_retry
+from mecc_volunteer.transactions import attempt
 from mecc_volunteer.volunteers.services import Outcome, list_districts, list_organisations
 
 COORDINATORS = (StaffRole.COORDINATOR,)
@@ -112,13 +111,11 @@ def cancel_booking(session_id: int, booking_id: int):
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         name = booking.volunteer.name
-        try:
-            result = roster_actions.cancel_from_roster(booking, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        done = attempt(lambda: roster_actions.cancel_from_roster(booking, by=current_user))
+        if done.error:
+            flash(done.error.message, "error")
         else:
-            db.session.commit()
+            result = done.result
             flash(_cancelled_message(name, result), "success")
         return _after_roster_action(training_session)
     if not booking.is_active:
@@ -155,13 +152,10 @@ def promote_booking(session_id: int, booking_id: int):
     booking = roster.booking_or_404(training_session, booking_id)
     if ConfirmForm().validate_on_submit():
         name = booking.volunteer.name
-        try:
-            roster_actions.promote_booking(booking, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        done = attempt(lambda: roster_actions.promote_booking(booking, by=current_user))
+        if done.error:
+            flash(done.error.message, "error")
         else:
-            db.session.commit()
             flash(f"{name} is booked from the waiting list and has been emailed.", "success")
     return _after_roster_action(training_session)
 
@@ -179,15 +173,12 @@ def move_booking(session_id: int, booking_id: int):
     if request.method == "POST" and form.validate_on_submit():
         name = booking.volunteer.name
         target = db.session.get(TrainingSession, int(form.training_session.data))
-        try:
-            roster_actions.move_from_roster(booking, target, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
+        done = attempt(lambda: roster_actions.move_from_roster(booking, target, by=current_user))
+        if done.error:
             sessions = roster_actions.list_sessions_to_move_to(booking)
             form.choose_from(sessions)
-            form.training_session.errors.append(error.message)
+            form.training_session.errors.append(done.error.message)
         else:
-            db.session.commit()
             flash(
                 f"{name} has moved to the session on {format_session_time(target.starts_at, target.ends_at)}. "
                 "We have emailed them the new details.",
@@ -216,13 +207,10 @@ def record_elearning(session_id: int, booking_id: int):
     form = RecordElearningForm(today=utcnow().astimezone(LONDON).date())
     if request.method == "POST" and form.validate_on_submit():
         name = booking.volunteer.name
-        try:
-            roster_actions.record_elearning(booking, form.completed_on, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            form.completed_day.errors.append(error.message)
+        done = attempt(lambda: roster_actions.record_elearning(booking, form.completed_on, by=current_user))
+        if done.error:
+            form.completed_day.errors.append(done.error.message)
         else:
-            db.session.commit()
             flash(f"E-learning recorded for {name}: completed on {format_date(form.completed_on)}.", "success")
             return redirect(_roster_url(training_session), 303)
     return render_template(
@@ -244,17 +232,20 @@ def add_volunteer(session_id: int):
     form = AddVolunteerForm(organisations=list_organisations(), districts=list_districts())
     cannot_add = roster_actions.reason_cannot_add(training_session)
     if request.method == "POST" and cannot_add is None and form.validate_on_submit():
-        try:
-            result = _add_once_more_on_conflict(training_session, form)
-        except (roster_actions.AlreadyOnThisSession, roster_actions.BookedOnAnotherSession) as error:
-            db.session.rollback()
-            form.email.errors.append(error.message)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        done = attempt(
+            lambda: roster_actions.add_volunteer(
+                training_session, form.details(), by=current_user, config=current_app.config
+            ),
+            # A double-submitted form: the second run finds the booking the first one made, and says so.
+            retry_on_conflict=f"adding a volunteer to session {training_session.id}",
+        )
+        if isinstance(done.error, roster_actions.AlreadyOnThisSession | roster_actions.BookedOnAnotherSession):
+            form.email.errors.append(done.error.message)
+        elif done.error:
+            flash(done.error.message, "error")
             return redirect(url_for("sessions.roster", session_id=session_id), 303)
         else:
-            flash(_added_message(result), "success")
+            flash(_added_message(done.result), "success")
             return redirect(url_for("sessions.roster", session_id=session_id), 303)
     return render_template(
         "sessions/add_volunteer.html",
@@ -262,16 +253,6 @@ def add_volunteer(session_id: int):
         training_session=training_session,
         row=services.get_session_row(training_session),
         cannot_add=cannot_add,
-    )
-
-
-def _add_once_more_on_conflict(training_session: TrainingSession, form: AddVolunteerForm):
-    """A double-submitted form: the second attempt finds the booking the first one made, and says so."""
-    return commit_with_one_retry(
-        lambda: roster_actions.add_volunteer(
-            training_session, form.details(), by=current_user, config=current_app.config
-        ),
-        what=f"adding a volunteer to session {training_session.id}",
     )
 
 

@@ -3,13 +3,14 @@
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from mecc_volunteer import audit, errors
+from mecc_volunteer import audit
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.models import StaffRole, TrainingSession
 from mecc_volunteer.sessions import bp, services
 from mecc_volunteer.sessions.forms import SessionForm
+from mecc_volunteer.transactions import attempt
 
 COORDINATORS = (StaffRole.COORDINATOR,)
 
@@ -35,13 +36,11 @@ def new():
         same_time = services.sessions_at_the_same_time(form.details)
         if same_time and request.form.get("same_time_confirmed") != "yes":
             return _session_form_page(form, None, same_time=same_time)
-        try:
-            training_session = services.create_session(form.details, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            form.day.errors.append(error.message)
+        done = attempt(lambda: services.create_session(form.details, by=current_user))
+        if done.error:
+            form.day.errors.append(done.error.message)
         else:
-            db.session.commit()
+            training_session = done.result
             flash("Session created.", "success")
             return redirect(url_for("sessions.detail", session_id=training_session.id), 303)
     return _session_form_page(form, None)
@@ -80,19 +79,15 @@ def edit(session_id: int):
     if request.method == "GET":
         form.fill_from(services.SessionDetails.of(training_session))
     elif form.validate_on_submit():
-        try:
-            result = services.update_session(training_session, form.details, by=current_user)
-        except services.CapacityBelowBooked as error:
-            db.session.rollback()
-            form.capacity.errors.append(error.message)
-        except services.SessionInThePast as error:
-            db.session.rollback()
-            form.day.errors.append(error.message)
-        except errors.DomainError as error:
-            db.session.rollback()
-            form.kind.errors.append(error.message)
+        done = attempt(lambda: services.update_session(training_session, form.details, by=current_user))
+        if isinstance(done.error, services.CapacityBelowBooked):
+            form.capacity.errors.append(done.error.message)
+        elif isinstance(done.error, services.SessionInThePast):
+            form.day.errors.append(done.error.message)
+        elif done.error:
+            form.kind.errors.append(done.error.message)
         else:
-            db.session.commit()
+            result = done.result
             flash(_update_message(result), "success")
             if result.link_changed and result.had_old_link:
                 return redirect(url_for("sessions.resend_joining_links", session_id=session_id), 303)
@@ -127,13 +122,11 @@ def cancel(session_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            cancelled = services.cancel_session(training_session, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        done = attempt(lambda: services.cancel_session(training_session, by=current_user))
+        if done.error:
+            flash(done.error.message, "error")
         else:
-            db.session.commit()
+            cancelled = done.result
             n = len(cancelled)
             if n:
                 flash(

@@ -6,6 +6,7 @@ from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringF
 from mecc_volunteer.evaluation.forms import choices_for
 from mecc_volunteer.evaluation.instrument import CURRENT
 from mecc_volunteer.models import Survey
+from mecc_volunteer.volunteers.services import RegistrationDetails
 from mecc_volunteer.validation import (
     CleanText,
     EmailAddress,
@@ -153,6 +154,37 @@ class RegistrationForm(FlaskForm):
                 self.organisation_other.errors = ["Enter the name of your organisation"]
             valid = False
         return valid
+
+    def details(self) -> RegistrationDetails:
+        """The answers as the registration service takes them. A question this form does not ask (a coordinator's
+        form has no baseline or equality questions) is None: nothing is stored for it."""
+
+        def answer(name: str) -> str | None:
+            field = self._fields.get(name)
+            return (field.data or None) if field is not None else None
+
+        def number(name: str) -> int | None:
+            value = answer(name)
+            return int(value) if value is not None else None
+
+        district = self.district.data
+        return RegistrationDetails(
+            name=self.name.data,
+            email=self.email.data,
+            phone=self.phone.data,
+            organisation_id=int(self.organisation.data),
+            organisation_other=self.organisation_other.data or None,
+            role=self.role.data,
+            district_id=None if district == OUTSIDE_OXFORDSHIRE else int(district),
+            baseline_confidence=number("baseline_confidence"),
+            baseline_knowledge=number("baseline_knowledge"),
+            age_band=answer("age_band"),
+            gender=answer("gender"),
+            ethnic_group=answer("ethnic_group"),
+            disability=answer("disability"),
+            privacy_acknowledged=bool(self.privacy_acknowledged.data),
+            followup_consent=bool(answer("followup_consent")),
+        )
 
 
 class LostLinkForm(FlaskForm):

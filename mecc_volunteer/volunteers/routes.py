@@ -10,19 +10,17 @@ from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.htmx import hx_location, is_htmx, render
 from mecc_volunteer.models import LONDON, BookingStatus, LinkPurpose, SessionKind, TrainingSession, utcnow
 from mecc_volunteer.tokens import find_booking
-from mecc_volunteer.transactions import commit_with_one_retry
+from mecc_volunteer.transactions import Attempt, attempt
 from mecc_volunteer.urls import external_url
 from mecc_volunteer.volunteers import bp, pending, services
 from mecc_volunteer.volunteers.forms import (
-    ElearningForm,
-    OUTSIDE_OXFORDSHIRE,
     REGISTRATION_FIELDS,
+    ElearningForm,
     LostLinkForm,
     MoveForm,
     RegistrationForm,
     label_for,
 )
-
 
 # The only thing the session cookie holds for a registration: a random key to its server-side row.
 REGISTRATION_KEY = "registration_key"
@@ -124,12 +122,10 @@ def check_answers(session_id: int):
         return redirect(url_for("volunteers.register", session_id=session_id), 303)
     confirm_form = ConfirmForm()
     if request.method == "POST" and confirm_form.validate_on_submit():
-        try:
-            _register_once_more_on_conflict(training_session, form, session[REGISTRATION_KEY])
-        except errors.DomainError as error:
-            db.session.rollback()
+        done = _register(training_session, form, session[REGISTRATION_KEY])
+        if done.error:
             return render_template(
-                "volunteers/session_unavailable.html", training_session=training_session, error=error
+                "volunteers/session_unavailable.html", training_session=training_session, error=done.error
             )
         return redirect(url_for("volunteers.registration_done", session_id=session_id), 303)
     return render_template(
@@ -144,9 +140,10 @@ def check_answers(session_id: int):
     )
 
 
-def _register_once_more_on_conflict(training_session: TrainingSession, form: RegistrationForm, key: str):
-    """Register, and keep what happened for the confirmation page, in one transaction."""
-    details = _details(form)
+def _register(training_session: TrainingSession, form: RegistrationForm, key: str) -> Attempt:
+    """Register, and keep what happened for the confirmation page, in one transaction (run once more if a
+    double submission collides with itself)."""
+    details = form.details()
 
     def register_and_remember():
         result = services.register(training_session, details, config=current_app.config)
@@ -160,28 +157,7 @@ def _register_once_more_on_conflict(training_session: TrainingSession, form: Reg
         )
         return result
 
-    return commit_with_one_retry(register_and_remember, what=f"registration for session {training_session.id}")
-
-
-def _details(form: RegistrationForm) -> services.RegistrationDetails:
-    district = form.district.data
-    return services.RegistrationDetails(
-        name=form.name.data,
-        email=form.email.data,
-        phone=form.phone.data,
-        organisation_id=int(form.organisation.data),
-        organisation_other=form.organisation_other.data or None,
-        role=form.role.data,
-        district_id=None if district == OUTSIDE_OXFORDSHIRE else int(district),
-        baseline_confidence=int(form.baseline_confidence.data),
-        baseline_knowledge=int(form.baseline_knowledge.data),
-        age_band=form.age_band.data or None,
-        gender=form.gender.data or None,
-        ethnic_group=form.ethnic_group.data or None,
-        disability=form.disability.data or None,
-        privacy_acknowledged=bool(form.privacy_acknowledged.data),
-        followup_consent=bool(form.followup_consent.data),
-    )
+    return attempt(register_and_remember, retry_on_conflict=f"registration for session {training_session.id}")
 
 
 @bp.get("/sessions/<int:session_id>/register/done")
@@ -259,17 +235,11 @@ def cancel(token: str):
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         was_waiting = booking.status is BookingStatus.WAITING
-        try:
-            services.cancel_booking(booking)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        done = attempt(lambda: services.cancel_booking(booking))
+        if done.error:
+            flash(done.error.message, "error")
         else:
-            db.session.commit()
-            flash(
-                "You have left the waiting list." if was_waiting else "Your booking is cancelled.",
-                "success",
-            )
+            flash("You have left the waiting list." if was_waiting else "Your booking is cancelled.", "success")
         url = url_for("volunteers.my_booking", token=token)
         if is_htmx():
             return render("volunteers/my_booking.html", block="booking_details", **_my_booking_context(booking, token))
@@ -291,14 +261,11 @@ def move(token: str):
         form.training_session.data = request.args["to"]
     if request.method == "POST" and form.validate_on_submit():
         target = db.session.get(TrainingSession, int(form.training_session.data))
-        try:
-            services.move_booking(booking, target)
-        except errors.DomainError as error:
-            db.session.rollback()
-            form.training_session.errors.append(error.message)
+        done = attempt(lambda: services.move_booking(booking, target))
+        if done.error:
+            form.training_session.errors.append(done.error.message)
             sessions = services.list_sessions_to_move_to(booking)
         else:
-            db.session.commit()
             flash("Your booking has moved. We have emailed you the new details.", "success")
             return redirect(url_for("volunteers.my_booking", token=token), 303)
     requested = request.args.get("to", "")
@@ -319,13 +286,10 @@ def elearning(token: str):
         return redirect(url_for("volunteers.my_booking", token=token), 303)
     form = ElearningForm(today=utcnow().astimezone(LONDON).date())
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            services.confirm_elearning(booking, form.completed_on)
-        except errors.DomainError as error:
-            db.session.rollback()
-            form.completed_day.errors.append(error.message)
+        done = attempt(lambda: services.confirm_elearning(booking, form.completed_on))
+        if done.error:
+            form.completed_day.errors.append(done.error.message)
         else:
-            db.session.commit()
             flash("Thank you: your e-learning is confirmed.", "success")
             return redirect(url_for("volunteers.my_booking", token=token), 303)
     return render_template("volunteers/elearning.html", form=form, **_my_booking_context(booking, token))
@@ -339,18 +303,18 @@ def lost_link():
     form = LostLinkForm()
     sent_to = None
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            services.request_link(form.email.data, remote_addr=request.remote_addr)
-        except services.TooManyLinkRequests as error:
-            db.session.rollback()
+        done = attempt(lambda: services.request_link(form.email.data, remote_addr=request.remote_addr))
+        if done.error:
             # 429 for a browser; htmx swaps only a 200, so it gets the same words in the lost-link region.
             response = render(
-                "errors/429.html", block="too_many", title="You have asked for too many links", message=error.message
+                "errors/429.html",
+                block="too_many",
+                title="You have asked for too many links",
+                message=done.error.message,
             )
             if not is_htmx():
                 response.status_code = 429
             response.headers["Retry-After"] = str(int(services.LINK_REQUESTS_PER_ADDRESS.window.total_seconds()))
             return response
-        db.session.commit()
         sent_to = form.email.data
     return render("volunteers/lost_link.html", block="lost_link", form=form, sent_to=sent_to)
