@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import abort
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, LinkPurpose, PersonalLink, utcnow
@@ -57,3 +58,11 @@ def find_booking(token: str, purpose: LinkPurpose) -> Booking | None:
     if link is None or not hmac.compare_digest(link.token_hash, _hash(token)):
         return None
     return link.booking
+
+
+def booking_or_404(token: str, purpose: LinkPurpose) -> Booking:
+    """For a view behind a personal link: the booking, or Not Found (never saying whether the link was ours)."""
+    booking = find_booking(token, purpose)
+    if booking is None:
+        abort(404)
+    return booking

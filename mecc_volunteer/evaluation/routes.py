@@ -4,7 +4,7 @@ Parse, load (an unknown, ended or other-purpose link is a 404), call one service
 changes on GET (mail scanners open links).
 """
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 
 from mecc_volunteer import errors
 from mecc_volunteer.evaluation import bp, services
@@ -13,19 +13,12 @@ from mecc_volunteer.evaluation.instrument import QuestionType
 from mecc_volunteer.evaluation.services import SurveyState
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import LinkPurpose, Survey, utcnow
-from mecc_volunteer.tokens import find_booking
+from mecc_volunteer.tokens import booking_or_404
 
 SURVEYS = {
     Survey.AFTER_SESSION: ("evaluation.after_session", LinkPurpose.EVALUATION, "Tell us how the training went"),
     Survey.FOLLOWUP: ("evaluation.followup", LinkPurpose.FOLLOWUP, "What have you done since the training?"),
 }
-
-
-def _booking_or_404(token: str, purpose: LinkPurpose):
-    booking = find_booking(token, purpose)
-    if booking is None:
-        abort(404)
-    return booking
 
 
 @bp.route("/evaluation/<secret:token>", methods=["GET", "POST"])
@@ -40,7 +33,7 @@ def followup(token: str):
 
 def _survey(token: str, survey: Survey):
     endpoint, purpose, title = SURVEYS[survey]
-    booking = _booking_or_404(token, purpose)
+    booking = booking_or_404(token, purpose)
     now = utcnow()
     state = services.survey_state(booking, survey, now)
     if state is not SurveyState.OPEN:
@@ -103,7 +96,7 @@ def _not_open(booking, survey: Survey, state: SurveyState, token: str, *, just_n
 @bp.get("/evaluation/<secret:token>/certificate")
 def certificate(token: str):
     """A printable certificate of attendance, for anyone marked as attended."""
-    booking = _booking_or_404(token, LinkPurpose.EVALUATION)
+    booking = booking_or_404(token, LinkPurpose.EVALUATION)
     if services.survey_state(booking, Survey.AFTER_SESSION) is SurveyState.NOT_ATTENDED:
         return _not_open(booking, Survey.AFTER_SESSION, SurveyState.NOT_ATTENDED, token)
     response = current_app.make_response(

@@ -9,7 +9,7 @@ from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.htmx import hx_location, is_htmx, render
 from mecc_volunteer.models import LONDON, BookingStatus, LinkPurpose, SessionKind, TrainingSession, utcnow
-from mecc_volunteer.tokens import find_booking
+from mecc_volunteer.tokens import booking_or_404
 from mecc_volunteer.transactions import Attempt, attempt
 from mecc_volunteer.urls import external_url
 from mecc_volunteer.volunteers import bp, pending, services
@@ -184,13 +184,6 @@ def registration_done(session_id: int):
 # --- My booking -------------------------------------------------------------------------------------
 
 
-def _booking_or_404(token: str):
-    booking = find_booking(token, LinkPurpose.MANAGE)
-    if booking is None:
-        abort(404)
-    return booking
-
-
 def _my_booking_context(booking, token: str) -> dict:
     training_session = booking.training_session
     can_change = lifecycle.can_change(booking)
@@ -211,7 +204,7 @@ def _my_booking_context(booking, token: str) -> dict:
 
 @bp.get("/my-booking/<secret:token>")
 def my_booking(token: str):
-    booking = _booking_or_404(token)
+    booking = booking_or_404(token, LinkPurpose.MANAGE)
     response = render("volunteers/my_booking.html", block="booking_details", **_my_booking_context(booking, token))
     response.headers["X-Robots-Tag"] = "noindex"
     return response
@@ -219,7 +212,7 @@ def my_booking(token: str):
 
 @bp.get("/my-booking/<secret:token>/calendar.ics")
 def calendar(token: str):
-    booking = _booking_or_404(token)
+    booking = booking_or_404(token, LinkPurpose.MANAGE)
     if not booking.is_active:
         abort(404)
     ics = booking_ics(booking, manage_url=external_url("volunteers.my_booking", token=token), with_joining_link=True)
@@ -231,7 +224,7 @@ def calendar(token: str):
 
 @bp.route("/my-booking/<secret:token>/cancel", methods=["GET", "POST"])
 def cancel(token: str):
-    booking = _booking_or_404(token)
+    booking = booking_or_404(token, LinkPurpose.MANAGE)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         was_waiting = booking.status is BookingStatus.WAITING
@@ -251,7 +244,7 @@ def cancel(token: str):
 
 @bp.route("/my-booking/<secret:token>/move", methods=["GET", "POST"])
 def move(token: str):
-    booking = _booking_or_404(token)
+    booking = booking_or_404(token, LinkPurpose.MANAGE)
     if not lifecycle.can_change(booking):
         flash("This booking can no longer be moved.", "error")
         return redirect(url_for("volunteers.my_booking", token=token), 303)
@@ -281,7 +274,7 @@ def move(token: str):
 
 @bp.route("/my-booking/<secret:token>/elearning", methods=["GET", "POST"])
 def elearning(token: str):
-    booking = _booking_or_404(token)
+    booking = booking_or_404(token, LinkPurpose.MANAGE)
     if not booking.is_active:
         return redirect(url_for("volunteers.my_booking", token=token), 303)
     form = ElearningForm(today=utcnow().astimezone(LONDON).date())
