@@ -4,7 +4,7 @@ broken rule (a DomainError, with its message for the page) if not."""
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from sqlalchemy.exc import IntegrityError
 
@@ -19,12 +19,15 @@ T = TypeVar("T")
 class Attempt(Generic[T]):
     """What came of a service call: its result once committed, or the rule it broke (nothing was written)."""
 
-    result: T | None = None
+    value: T | None = None
     error: DomainError | None = None
 
     @property
-    def ok(self) -> bool:
-        return self.error is None
+    def result(self) -> T:
+        """The committed result; asking for it after a broken rule raises that rule's DomainError."""
+        if self.error is not None:
+            raise self.error
+        return cast(T, self.value)
 
 
 def attempt(action: Callable[[], T], *, retry_on_conflict: str | None = None) -> Attempt[T]:
@@ -46,13 +49,10 @@ def attempt(action: Callable[[], T], *, retry_on_conflict: str | None = None) ->
                 raise
             log.info("%s collided with a concurrent change; trying once more", retry_on_conflict)
             continue
-        return Attempt(result=result)
+        return Attempt(value=result)
     raise AssertionError("unreachable")
 
 
 def commit_with_one_retry(action: Callable[[], T], *, what: str) -> T:
     """As attempt with retry_on_conflict, for a caller that lets a DomainError propagate (nothing was written)."""
-    done = attempt(action, retry_on_conflict=what)
-    if done.error is not None:
-        raise done.error
-    return done.result  # type: ignore[return-value]
+    return attempt(action, retry_on_conflict=what).result
