@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup secret db demo css clean
+.PHONY: run test lint setup secret db demo css clean
 
 # The server, with `flask jobs run` every minute beside it (reminders, waiting lists, mail). The loop runs in
 # the background, where the shell ignores Ctrl-C, so the trap stops it when gunicorn stops.
@@ -19,6 +19,12 @@ run: setup secret db demo
 
 test: setup secret
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (lint and format) and mypy, with the settings in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 setup: $(VENV)/.installed
 
