@@ -105,7 +105,7 @@ def histories(booking_ids: list[int]) -> dict[int, list[AuditEvent]]:
         .order_by(AuditEvent.at, AuditEvent.id)
     )
     for event in events:
-        found[event.booking_id].append(event)
+        found.setdefault(event.booking_id or 0, []).append(event)
     return found
 
 

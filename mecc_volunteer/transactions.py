@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from mecc_volunteer.errors import DomainError
@@ -56,3 +57,10 @@ def attempt(action: Callable[[], T], *, retry_on_conflict: str | None = None) ->
 def commit_with_one_retry(action: Callable[[], T], *, what: str) -> T:
     """As attempt with retry_on_conflict, for a caller that lets a DomainError propagate (nothing was written)."""
     return attempt(action, retry_on_conflict=what).result
+
+
+def rows_changed(statement: sa.Update | sa.Delete) -> int:
+    """Run an UPDATE or DELETE in the current transaction and say how many rows it changed: the answer a
+    conditional update ("only if it is still waiting") is asked for."""
+    result = db.session.execute(statement.execution_options(synchronize_session=False))
+    return cast(sa.CursorResult, result).rowcount

@@ -37,6 +37,7 @@ from mecc_volunteer.models import (
 )
 from mecc_volunteer.templating import format_date, format_datetime, format_session_time
 from mecc_volunteer.tokens import issue_link
+from mecc_volunteer.transactions import rows_changed
 
 # --- The transitions ----------------------------------------------------------------------------------
 
@@ -68,14 +69,13 @@ def _change(booking: Booking, transition: Transition, *, by: By, now: datetime, 
     seen = booking.status
     if seen not in transition.allowed_from:
         raise TransitionNotAllowed()
-    result = db.session.execute(
+    changed = rows_changed(
         sa.update(Booking)
         .where(Booking.id == booking.id, Booking.status == seen)
         .values(status=transition.to, **values)
-        .execution_options(synchronize_session=False)
     )
     db.session.refresh(booking)
-    if result.rowcount != 1:
+    if changed != 1:
         return False
     audit.record(
         transition.action, by=by, now=now, booking=booking, from_status=seen, to_status=transition.to, detail=detail
@@ -109,7 +109,7 @@ def lock_session(training_session: TrainingSession) -> None:
 
 def take_place(training_session: TrainingSession) -> bool:
     """One atomic conditional update: capacity holds whatever the concurrency (never count, then insert)."""
-    result = db.session.execute(
+    taken = rows_changed(
         sa.update(TrainingSession)
         .where(
             TrainingSession.id == training_session.id,
@@ -117,10 +117,9 @@ def take_place(training_session: TrainingSession) -> bool:
             TrainingSession.cancelled_at.is_(None),
         )
         .values(places_taken=TrainingSession.places_taken + 1)
-        .execution_options(synchronize_session=False)
     )
     db.session.refresh(training_session, ["places_taken"])
-    return result.rowcount == 1
+    return taken == 1
 
 
 def release_place(training_session: TrainingSession) -> None:

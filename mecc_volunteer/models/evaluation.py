@@ -2,11 +2,15 @@
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mecc_volunteer.models.base import Base, utcnow
+
+if TYPE_CHECKING:  # the other side of a relationship, named for the type checker only
+    from mecc_volunteer.models.training import Booking
 
 
 class Survey(enum.Enum):
@@ -28,7 +32,7 @@ class EvaluationAnswer(Base):
     value: Mapped[str] = mapped_column(sa.Text)
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    booking: Mapped["Booking"] = relationship()  # noqa: F821
+    booking: Mapped["Booking"] = relationship()
 
     def __repr__(self) -> str:
         return f"<EvaluationAnswer {self.id}>"
@@ -46,7 +50,7 @@ class EvaluationResponse(Base):
     instrument_version: Mapped[int] = mapped_column(default=1)
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    booking: Mapped["Booking"] = relationship()  # noqa: F821
+    booking: Mapped["Booking"] = relationship()
 
     def __repr__(self) -> str:
         return f"<EvaluationResponse {self.id}>"

@@ -3,12 +3,18 @@
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mecc_volunteer.models.base import Base, utcnow
+
+if TYPE_CHECKING:  # the other side of a relationship, named for the type checker only
+    from mecc_volunteer.models.programme import Programme
+    from mecc_volunteer.models.volunteer import Volunteer
+
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -82,7 +88,7 @@ class TrainingSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    programme: Mapped["Programme"] = relationship()  # noqa: F821
+    programme: Mapped["Programme"] = relationship()
 
     @property
     def places_left(self) -> int:
@@ -187,7 +193,7 @@ class Booking(Base):
     calendar_sequence: Mapped[int] = mapped_column(default=0, server_default="0")
 
     training_session: Mapped[TrainingSession] = relationship()
-    volunteer: Mapped["Volunteer"] = relationship(back_populates="bookings")  # noqa: F821
+    volunteer: Mapped["Volunteer"] = relationship(back_populates="bookings")
 
     @property
     def is_active(self) -> bool:

@@ -2,11 +2,16 @@
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
 from mecc_volunteer.models.base import Base, utcnow
+
+if TYPE_CHECKING:  # the other side of a relationship, named for the type checker only
+    from mecc_volunteer.models.programme import District, Organisation
+    from mecc_volunteer.models.training import Booking
 
 
 class Volunteer(Base):
@@ -39,9 +44,9 @@ class Volunteer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    organisation: Mapped["Organisation"] = relationship()  # noqa: F821
-    district: Mapped["District | None"] = relationship()  # noqa: F821
-    bookings: WriteOnlyMapped["Booking"] = relationship(back_populates="volunteer")  # noqa: F821
+    organisation: Mapped["Organisation"] = relationship()
+    district: Mapped["District | None"] = relationship()
+    bookings: WriteOnlyMapped["Booking"] = relationship(back_populates="volunteer")
 
     @property
     def organisation_name(self) -> str:
@@ -71,7 +76,7 @@ class PersonalLink(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
 
-    booking: Mapped["Booking"] = relationship()  # noqa: F821
+    booking: Mapped["Booking"] = relationship()
 
     def __repr__(self) -> str:
         return f"<PersonalLink {self.id}>"

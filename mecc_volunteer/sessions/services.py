@@ -230,13 +230,13 @@ def update_session(
     link_changed = (details.joining_link or None) != (training_session.joining_link or None)
     had_old_link = 0
     if link_changed and training_session.joining_link:
-        had_old_link = db.session.scalar(
+        had_old_link = db.session.execute(
             sa.select(sa.func.count(Booking.id)).where(
                 Booking.training_session_id == training_session.id,
                 Booking.status == BookingStatus.BOOKED,
                 Booking.joining_link_sent.is_not(None),
             )
-        )
+        ).scalar_one()
 
     changed = [label for label, before, after in _compare(training_session, details) if before != after]
     training_session.kind = details.kind

@@ -6,7 +6,6 @@ from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringF
 from mecc_volunteer.evaluation.forms import choices_for
 from mecc_volunteer.evaluation.instrument import CURRENT
 from mecc_volunteer.models import Survey
-from mecc_volunteer.volunteers.services import RegistrationDetails
 from mecc_volunteer.validation import (
     CleanText,
     EmailAddress,
@@ -17,6 +16,7 @@ from mecc_volunteer.validation import (
     normalise_text,
     parse_date_parts,
 )
+from mecc_volunteer.volunteers.services import RegistrationDetails
 
 
 def options(pairs) -> list[SelectChoice]:

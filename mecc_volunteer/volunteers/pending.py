@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, PendingRegistration, utcnow
+from mecc_volunteer.transactions import rows_changed
 
 # Long enough to fill in the form and check it; short enough that a shared computer forgets.
 ANSWERS_KEPT_FOR = timedelta(hours=1)
@@ -67,7 +68,7 @@ def save_answers(key: str | None, session_id: int, answers: dict, *, now: dateti
     """Keep the form's answers for Check your answers; returns the key for the browser (new if need be)."""
     now = now or utcnow()
     row = _row(key, now=now)
-    if row is None or row.answers is None:
+    if key is None or row is None or row.answers is None:
         key = secrets.token_urlsafe(KEY_BYTES)
         row = PendingRegistration(key_hash=_hash(key), created_at=now)
         db.session.add(row)
@@ -110,7 +111,9 @@ def record_result(
 
 def load_result(key: str | None, session_id: int, *, now: datetime | None = None) -> Result | None:
     row = _row(key, now=now or utcnow())
-    if row is None or row.outcome is None or row.training_session_id != session_id or row.booking_id is None:
+    if key is None or row is None or row.outcome is None or row.training_session_id != session_id:
+        return None
+    if row.booking_id is None:
         return None
     booking = db.session.get(Booking, row.booking_id)
     if booking is None:
@@ -126,5 +129,4 @@ def load_result(key: str | None, session_id: int, *, now: datetime | None = None
 
 def prune_expired(now: datetime) -> int:
     """A job: forget registrations left unfinished, and confirmations already shown or never fetched."""
-    result = db.session.execute(sa.delete(PendingRegistration).where(PendingRegistration.expires_at <= now))
-    return result.rowcount
+    return rows_changed(sa.delete(PendingRegistration).where(PendingRegistration.expires_at <= now))

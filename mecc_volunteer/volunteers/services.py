@@ -104,7 +104,7 @@ def waiting_position(booking: Booking) -> int | None:
     """1 for the first person waiting; None if the booking is not on the waiting list."""
     if booking.status is not BookingStatus.WAITING:
         return None
-    ahead = db.session.scalar(
+    ahead = db.session.execute(
         sa.select(sa.func.count(Booking.id)).where(
             Booking.training_session_id == booking.training_session_id,
             Booking.status == BookingStatus.WAITING,
@@ -113,7 +113,7 @@ def waiting_position(booking: Booking) -> int | None:
                 sa.and_(Booking.waitlisted_at == booking.waitlisted_at, Booking.id < booking.id),
             ),
         )
-    )
+    ).scalar_one()
     return ahead + 1
 
 
