@@ -49,7 +49,7 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     htmx.init_app(app)
     compression.init_app(app)
 
-    from mecc_volunteer.errors import register_error_handlers
+    from mecc_volunteer.error_pages import register_error_handlers
 
     register_error_handlers(app)
 

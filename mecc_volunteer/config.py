@@ -34,7 +34,8 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = None  # None: Secure when BASE_URL is https
     SESSION_COOKIE_NAME = "mecc_session"
-    # Staff sessions end after 30 minutes idle (refreshed on each request; also checked on the server).
+    # Staff sessions end after 30 minutes idle: the cookie's lifetime, refreshed on each request, and the limit
+    # auth.access checks on the server.
     PERMANENT_SESSION_LIFETIME = 30 * 60
 
     # Mail: with no MAIL_SERVER, delivery writes .eml files under instance/mail/.
@@ -46,7 +47,7 @@ class Config:
     MAIL_PASSWORD = None
     MAIL_DEFAULT_SENDER = "MECC Volunteer <no-reply@example.org>"
     MAIL_TIMEOUT = 10  # seconds, for `flask mail deliver`
-    MAIL_TIMEOUT_INLINE = 2  # seconds, for the best-effort send after a request
+    MAIL_TIMEOUT_INLINE = 2  # seconds, for the courier thread that delivers a request's mail just after it
     MAIL_DELIVER_AFTER_REQUEST = True
     MAIL_MAX_ATTEMPTS = 8
 

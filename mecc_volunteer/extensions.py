@@ -16,12 +16,5 @@ login_manager.login_message = None
 login_manager.session_protection = "basic"
 
 
-@login_manager.user_loader
-def _load_staff(user_id: str):
-    from mecc_volunteer.auth.services import load_staff
-
-    return load_staff(user_id)
-
-
 mail = Mail()
 csrf = CSRFProtect()

@@ -1,15 +1,15 @@
 """Deny by default: a /manage/ view opens only to the roles it names with @roles_required."""
 
-from datetime import timedelta
 from functools import wraps
 
-from flask import Flask, abort, redirect, request, session, url_for
+from flask import Flask, abort, current_app, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 from werkzeug.routing import RequestRedirect
 
+from mecc_volunteer.auth.services import load_staff
+from mecc_volunteer.extensions import login_manager
 from mecc_volunteer.models import StaffRole, utcnow
 
-IDLE_TIMEOUT = timedelta(minutes=30)
 PUBLIC_STAFF_ENDPOINTS = {"auth.sign_in", "auth.sign_out"}
 
 
@@ -32,6 +32,9 @@ def roles_required(*roles: StaffRole):
 
 
 def init_app(app: Flask) -> None:
+    # Flask-Login asks the auth area who a session belongs to.
+    login_manager.user_loader(load_staff)
+
     @app.before_request
     def guard_staff_pages():
         if not request.path.startswith("/manage/") and request.path != "/manage":
@@ -54,4 +57,6 @@ def init_app(app: Flask) -> None:
 
 def _idle_too_long() -> bool:
     seen_at = session.get("seen_at")
-    return seen_at is None or utcnow().timestamp() - seen_at > IDLE_TIMEOUT.total_seconds()
+    # The idle limit is config's PERMANENT_SESSION_LIFETIME, which also ends the cookie.
+    idle_limit = current_app.permanent_session_lifetime.total_seconds()
+    return seen_at is None or utcnow().timestamp() - seen_at > idle_limit

@@ -40,7 +40,7 @@ class SessionForm(FlaskForm):
     cutoff_days = _text(validators=[Length("Cut-off", 3)])
     allow_late_promotion = BooleanField(false_values=("", "false", "0"))
 
-    def __init__(self, *args, allowed_hosts=None, **kwargs):
+    def __init__(self, *args, allowed_hosts: tuple[str, ...], **kwargs):
         super().__init__(*args, **kwargs)
         self.allowed_hosts = allowed_hosts
         self.details: SessionDetails | None = None
@@ -69,9 +69,7 @@ class SessionForm(FlaskForm):
                 self.cutoff_days.errors.append("The cut-off must be a whole number of days from 0 to 60")
         link = self.joining_link.data or None
         if link and not self.joining_link.errors:
-            problem = joining_link_problem(
-                link, **({"allowed_hosts": self.allowed_hosts} if self.allowed_hosts else {})
-            )
+            problem = joining_link_problem(link, self.allowed_hosts)
             if problem:
                 self.joining_link.errors.append(problem)
         if any(field.errors for field in self):

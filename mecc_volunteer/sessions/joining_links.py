@@ -2,11 +2,9 @@
 
 from urllib.parse import urlsplit
 
-DEFAULT_ALLOWED_HOSTS = ("teams.microsoft.com", "teams.live.com", "zoom.us")
 
-
-def joining_link_problem(url: str, allowed_hosts=DEFAULT_ALLOWED_HOSTS) -> str | None:
-    """Why this link cannot be a joining link, or None if it can."""
+def joining_link_problem(url: str, allowed_hosts: tuple[str, ...]) -> str | None:
+    """Why this link cannot be a joining link, or None if it can. allowed_hosts: config's JOINING_LINK_HOSTS."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
