@@ -6,8 +6,8 @@ import os
 import sqlalchemy as sa
 from flask import Flask, has_request_context, request
 
-from mecc_volunteer.config import Config, database_url, default_base_url, instance_path_from_env
 from mecc_volunteer import extensions
+from mecc_volunteer.config import Config, database_url, default_base_url, instance_path_from_env
 from mecc_volunteer.extensions import csrf, db, login_manager, migrate
 
 
@@ -55,8 +55,8 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
 
     from mecc_volunteer.auth import access
     from mecc_volunteer.auth import bp as auth_bp
-    from mecc_volunteer.evaluation.review_routes import bp as review_bp
     from mecc_volunteer.evaluation import bp as evaluation_bp
+    from mecc_volunteer.evaluation.staff_routes import bp as evaluation_staff_bp
     from mecc_volunteer.exports import bp as exports_bp
     from mecc_volunteer.health import bp as health_bp
     from mecc_volunteer.sessions import bp as sessions_bp
@@ -68,7 +68,7 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(sessions_bp)
-    app.register_blueprint(review_bp)
+    app.register_blueprint(evaluation_staff_bp)
     app.register_blueprint(evaluation_bp)
     app.register_blueprint(exports_bp)
     redaction.init_app(app)  # no personal-link secret in any log, from the routes just registered

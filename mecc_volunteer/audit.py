@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import selectinload
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import ActorKind, AuditAction, AuditEvent, Booking, BookingStatus, StaffUser, utcnow

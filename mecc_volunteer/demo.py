@@ -7,8 +7,8 @@ import sqlalchemy as sa
 
 from mecc_volunteer import audit
 from mecc_volunteer.bookings import lifecycle
-from mecc_volunteer.evaluation.instrument import MULTIPLE_SEPARATOR
 from mecc_volunteer.extensions import db
+from mecc_volunteer.instrument import MULTIPLE_SEPARATOR
 from mecc_volunteer.models import (
     LONDON,
     Booking,

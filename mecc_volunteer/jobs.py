@@ -14,6 +14,8 @@ from datetime import UTC, datetime, time, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from mecc_volunteer import audit
+from mecc_volunteer.bookings.lifecycle import lock_session, promote_from_waiting_list
 from mecc_volunteer.evaluation.emails import (
     evaluation_invitations_due,
     evaluation_reminders_due,
@@ -24,8 +26,6 @@ from mecc_volunteer.mail import DeliveryReport, deliver_pending
 from mecc_volunteer.models import LONDON, Booking, BookingStatus, TrainingSession, utcnow
 from mecc_volunteer.sessions.messaging import send_day_before_reminders
 from mecc_volunteer.volunteers.pending import prune_expired as forget_expired_registrations
-from mecc_volunteer import audit
-from mecc_volunteer.bookings.lifecycle import lock_session, promote_from_waiting_list
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from mecc_volunteer.evaluation import instrument, services
-from mecc_volunteer.evaluation.instrument import AGREE, VERSION_1, Instrument, Question, QuestionType
+from mecc_volunteer import instrument
+from mecc_volunteer.evaluation import services
+from mecc_volunteer.instrument import AGREE, VERSION_1, Instrument, Question, QuestionType
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     Booking,

@@ -1441,7 +1441,7 @@ class SurveyPlan(Plan):
 
     @property
     def fields(self):
-        from mecc_volunteer.evaluation.instrument import CURRENT
+        from mecc_volunteer.instrument import CURRENT
 
         return {
             q.key: f"answer to {q.key!r}: database, responses CSV/XLSX"
@@ -1453,7 +1453,7 @@ class SurveyPlan(Plan):
         }
 
     def questions(self):
-        from mecc_volunteer.evaluation.instrument import CURRENT
+        from mecc_volunteer.instrument import CURRENT
 
         return {q.key: q for kind in SessionKind for q in CURRENT.for_survey(self.survey, kind)}
 
@@ -1581,7 +1581,7 @@ PLANS: dict[str, Plan] = {
     "sessions.joining_links": JoiningLinksPlan(),
     "sessions.resend_joining_links": ResendPlan(),
     "sessions.elearning_reminders": RemindersPlan(),
-    "sessions.evaluation_invitations": InvitationsPlan(),
+    "evaluation_staff.invitations": InvitationsPlan(),
     "sessions.retry_email": RetryEmailPlan(),
     "evaluation.after_session": SurveyPlan(),
     "evaluation.followup": FollowupPlan(),

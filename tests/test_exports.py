@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from mecc_volunteer.evaluation.filters import ReviewFilters
-from mecc_volunteer.evaluation.instrument import VERSION_1, Instrument, Question, QuestionType
+from mecc_volunteer.instrument import VERSION_1, Instrument, Question, QuestionType
 from mecc_volunteer.extensions import db
 from mecc_volunteer.exports import services
 from mecc_volunteer.models import (

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from mecc_volunteer.evaluation import instrument as instrument_module
-from mecc_volunteer.evaluation.instrument import AGREE, CURRENT, Question, QuestionType
+from mecc_volunteer import instrument as instrument_module
+from mecc_volunteer.instrument import AGREE, CURRENT, Question, QuestionType
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Base, BookingStatus, Survey
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from mecc_volunteer.evaluation import review
 from mecc_volunteer.evaluation.filters import ReviewFilters
-from mecc_volunteer.evaluation.instrument import AGREE, CURRENT, Instrument, Question, QuestionType
+from mecc_volunteer.instrument import AGREE, CURRENT, Instrument, Question, QuestionType
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     Booking,

@@ -3,7 +3,6 @@ from wtforms import PasswordField, StringField
 
 from mecc_volunteer.validation import CleanText, EmailAddress, Length, Required, normalise_text
 
-
 # One rule for staff addresses: the sign-in form checks these, and so does every command that makes an account.
 EMAIL_RULES = (CleanText("Email address"), Length("Email address", 254), EmailAddress())
 

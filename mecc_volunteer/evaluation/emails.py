@@ -13,6 +13,8 @@ from flask import current_app
 from sqlalchemy.orm import joinedload
 
 from mecc_volunteer import audit, errors
+from mecc_volunteer.bookings.emails import queue_for_booking
+from mecc_volunteer.bookings.lifecycle import lock_session
 from mecc_volunteer.evaluation.services import survey_window
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
@@ -29,8 +31,6 @@ from mecc_volunteer.models import (
 from mecc_volunteer.templating import format_date
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.urls import external_url
-from mecc_volunteer.bookings.emails import queue_for_booking
-from mecc_volunteer.bookings.lifecycle import lock_session
 
 
 class CannotInvite(errors.DomainError):

@@ -7,22 +7,17 @@ Validators hold format rules only; who may answer, and when, lives in services.
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import Form, RadioField, SelectChoice, SelectMultipleField, StringField, TextAreaField
+from wtforms import Form, RadioField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import StopValidation, ValidationError
 
-from mecc_volunteer.evaluation.instrument import Question, QuestionType
+from mecc_volunteer.forms import choices_for
+from mecc_volunteer.instrument import Question, QuestionType
 from mecc_volunteer.validation import CleanText, Length, OneOf, Required, normalise_text
 
 # Radios whose options come from the question (0-10 scales are radios too).
 RADIO_TYPES = (QuestionType.SCALE_0_10, QuestionType.AGREE_5, QuestionType.RATING, QuestionType.SINGLE)
 # A question key becomes a field name: it must not shadow what a form already has.
 _RESERVED = set(dir(Form)) | {"csrf_token", "meta", "questions"}
-
-
-def choices_for(question: Question) -> list[SelectChoice]:
-    if question.type is QuestionType.SCALE_0_10:
-        return [SelectChoice(value=str(n), label=str(n)) for n in range(11)]
-    return [SelectChoice(value=option.key, label=option.label) for option in question.options]
 
 
 def number_noun(question: Question) -> str:

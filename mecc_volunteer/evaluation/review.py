@@ -14,9 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from mecc_volunteer.evaluation.filters import ReviewFilters
-from mecc_volunteer.evaluation.instrument import CURRENT, MULTIPLE_SEPARATOR, Instrument, Question, QuestionType
 from mecc_volunteer.extensions import db
-from mecc_volunteer.search import LIKE_ESCAPE, contains_pattern
+from mecc_volunteer.instrument import CURRENT, MULTIPLE_SEPARATOR, Instrument, Question, QuestionType
 from mecc_volunteer.models import (
     HOLDING_PLACE_STATUSES,
     Booking,
@@ -30,6 +29,7 @@ from mecc_volunteer.models import (
     TrainingSession,
     Volunteer,
 )
+from mecc_volunteer.search import LIKE_ESCAPE, contains_pattern
 from mecc_volunteer.templating import format_date
 
 # SPEC 2: any group of fewer than 5 people is shown as "fewer than 5".

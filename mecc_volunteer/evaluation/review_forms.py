@@ -4,8 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 
 from mecc_volunteer.evaluation.review import MAX_SEARCH_LENGTH
+from mecc_volunteer.forms import options
 from mecc_volunteer.validation import CleanText, Length, normalise_text
-from mecc_volunteer.volunteers.forms import options
 
 # ReviewFilters.from_args reports problems by query argument; these are the form's fields for them.
 FIELD_FOR_ARGUMENT = {"session": "session", "from": "date_from", "to": "date_to", "organisation": "organisation"}

@@ -9,9 +9,9 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from mecc_volunteer import errors
 from mecc_volunteer.evaluation import bp, services
 from mecc_volunteer.evaluation.forms import survey_form_class
-from mecc_volunteer.evaluation.instrument import QuestionType
 from mecc_volunteer.evaluation.services import SurveyState
 from mecc_volunteer.extensions import db
+from mecc_volunteer.instrument import QuestionType
 from mecc_volunteer.models import LinkPurpose, Survey, utcnow
 from mecc_volunteer.tokens import booking_or_404
 

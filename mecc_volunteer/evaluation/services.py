@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from flask import current_app
 
 from mecc_volunteer import errors
-from mecc_volunteer.evaluation import instrument as instruments
-from mecc_volunteer.evaluation.instrument import MULTIPLE_SEPARATOR, Instrument, Question, QuestionType
+from mecc_volunteer import instrument as instruments
 from mecc_volunteer.extensions import db
+from mecc_volunteer.instrument import MULTIPLE_SEPARATOR, Instrument, Question, QuestionType
 from mecc_volunteer.models import Booking, BookingStatus, EvaluationAnswer, EvaluationResponse, Survey, utcnow
 
 ANSWERABLE = (Survey.AFTER_SESSION, Survey.FOLLOWUP)

@@ -20,8 +20,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from mecc_volunteer.csv_export import plain_cell
 from mecc_volunteer.evaluation.filters import ReviewFilters
-from mecc_volunteer.evaluation.instrument import CURRENT, Instrument, Question, QuestionType
 from mecc_volunteer.extensions import db
+from mecc_volunteer.instrument import CURRENT, Instrument, Question, QuestionType
 from mecc_volunteer.models import (
     LONDON,
     Booking,

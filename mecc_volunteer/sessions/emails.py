@@ -1,9 +1,9 @@
 """What the coordinator's actions email to volunteers."""
 
+from mecc_volunteer.bookings.emails import manage_url_for, queue_for_booking
 from mecc_volunteer.calendar import next_calendar_sequence
 from mecc_volunteer.models import Booking, LinkPurpose
 from mecc_volunteer.tokens import issue_link
-from mecc_volunteer.bookings.emails import manage_url_for, queue_for_booking
 
 
 def _had_calendar_invite(booking: Booking) -> bool:

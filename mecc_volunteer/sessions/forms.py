@@ -3,11 +3,11 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField
 
+from mecc_volunteer.forms import options
 from mecc_volunteer.models import SessionKind
 from mecc_volunteer.sessions.joining_links import joining_link_problem
 from mecc_volunteer.sessions.services import MAX_CAPACITY, SessionDetails, parse_time
 from mecc_volunteer.validation import CleanText, Length, OneOf, Required, normalise_text, parse_date_parts
-from mecc_volunteer.volunteers.forms import options
 
 
 def _text(**kw):

@@ -15,6 +15,8 @@ from flask import current_app, render_template
 from sqlalchemy.orm import joinedload
 
 from mecc_volunteer import audit, errors
+from mecc_volunteer.bookings.emails import email_context, manage_url_for, queue_for_booking
+from mecc_volunteer.bookings.lifecycle import lock_session
 from mecc_volunteer.calendar import next_calendar_sequence
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import retry_failed
@@ -34,8 +36,6 @@ from mecc_volunteer.sessions.joining_links import joining_link_problem
 from mecc_volunteer.templating import format_date, format_time
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.urls import external_url
-from mecc_volunteer.bookings.emails import email_context, manage_url_for, queue_for_booking
-from mecc_volunteer.bookings.lifecycle import lock_session
 
 # What coordinators call each email on the status page.
 EMAIL_KINDS = {

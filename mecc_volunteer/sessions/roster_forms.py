@@ -4,11 +4,12 @@ validators; the rules about places and bookings live in volunteers.services and 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField
 
+from mecc_volunteer.forms import options
 from mecc_volunteer.models import BookingStatus
 from mecc_volunteer.sessions.roster import MAX_SEARCH_LENGTH
 from mecc_volunteer.templating import format_session_time
 from mecc_volunteer.validation import CleanText, Length, OneOf, Required, normalise_text
-from mecc_volunteer.volunteers.forms import ElearningForm, MoveForm, RegistrationForm, options
+from mecc_volunteer.volunteers.forms import ElearningForm, MoveForm, RegistrationForm
 
 ALL_STATUSES = "all"
 

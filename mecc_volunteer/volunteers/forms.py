@@ -1,10 +1,10 @@
 """Volunteer forms. Validators hold format rules only; booking rules live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, RadioField, SelectField, StringField
 
-from mecc_volunteer.evaluation.forms import choices_for
-from mecc_volunteer.evaluation.instrument import CURRENT
+from mecc_volunteer.forms import choices_for, options
+from mecc_volunteer.instrument import CURRENT
 from mecc_volunteer.models import Survey
 from mecc_volunteer.validation import (
     CleanText,
@@ -17,10 +17,6 @@ from mecc_volunteer.validation import (
     parse_date_parts,
 )
 from mecc_volunteer.volunteers.services import RegistrationDetails
-
-
-def options(pairs) -> list[SelectChoice]:
-    return [SelectChoice(value=str(value), label=label) for value, label in pairs]
 
 
 def label_for(field) -> str | None:

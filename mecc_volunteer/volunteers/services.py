@@ -11,9 +11,8 @@ from enum import Enum
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import audit, errors, limits
+from mecc_volunteer import audit, errors, instrument, limits
 from mecc_volunteer.bookings import emails, lifecycle
-from mecc_volunteer.evaluation import instrument
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     ACTIVE_STATUSES,

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from mecc_volunteer.evaluation.instrument import CONFIDENCE, KNOWLEDGE
+from mecc_volunteer.instrument import CONFIDENCE, KNOWLEDGE
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, BookingStatus, LinkPurpose, Survey, utcnow
 from mecc_volunteer.templating import format_date
