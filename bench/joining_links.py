@@ -36,7 +36,7 @@ from mecc_volunteer.models import (  # noqa: E402
     TrainingSession,
     Volunteer,
 )
-from mecc_volunteer.sessions.messaging import send_joining_links  # noqa: E402
+from mecc_volunteer.sessions.joining_links import send_joining_links  # noqa: E402
 
 LINK = "https://teams.microsoft.com/l/meetup-join/19%3abench-meeting"
 

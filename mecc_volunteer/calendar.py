@@ -14,6 +14,7 @@ from icalendar import Calendar, Event
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mecc_volunteer.extensions import db
+from mecc_volunteer.mail import mail_domain
 from mecc_volunteer.models import Booking, BookingStatus, utcnow
 
 
@@ -52,7 +53,7 @@ def booking_ics(
 
     event = Event()
     # One UID per booking, so a moved booking updates the same calendar entry.
-    event.add("uid", f"mecc-booking-{booking.id}@{_domain()}")
+    event.add("uid", f"mecc-booking-{booking.id}@{mail_domain()}")
     event.add("dtstamp", now or utcnow())
     event.add("dtstart", training_session.starts_at)
     event.add("dtend", training_session.ends_at)
@@ -82,8 +83,3 @@ def booking_ics(
     event.add("sequence", booking.calendar_sequence or 0)
     calendar.add_component(event)
     return calendar.to_ical().decode("utf-8")
-
-
-def _domain() -> str:
-    sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    return sender.rsplit("<", 1)[-1].rstrip(">").rsplit("@", 1)[-1] or "localhost"

@@ -24,7 +24,7 @@ from mecc_volunteer.evaluation.emails import (
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import DeliveryReport, deliver_pending
 from mecc_volunteer.models import LONDON, Booking, BookingStatus, TrainingSession, utcnow
-from mecc_volunteer.sessions.messaging import send_day_before_reminders
+from mecc_volunteer.sessions.reminders import send_day_before_reminders
 from mecc_volunteer.volunteers.pending import prune_expired as forget_expired_registrations
 
 log = logging.getLogger(__name__)

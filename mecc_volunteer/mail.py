@@ -55,10 +55,8 @@ def queue_email(
     booking_id: int | None = None,
 ) -> OutgoingEmail | None:
     """Add a message to the outbox in the current transaction. Returns None if dedupe_key was used before."""
-    if dedupe_key is not None:
-        exists = db.session.scalar(sa.select(OutgoingEmail.id).where(OutgoingEmail.dedupe_key == dedupe_key))
-        if exists is not None:
-            return None
+    if dedupe_key is not None and dedupe_key_used(dedupe_key):
+        return None
     email = OutgoingEmail(
         template=template,
         to_address=to,
@@ -75,6 +73,20 @@ def queue_email(
     db.session.add(email)
     _deliver_after_this_request(email)
     return email
+
+
+def dedupe_key_used(key: str) -> bool:
+    """Whether a message with this dedupe key was ever queued (each is sent at most once)."""
+    return db.session.scalar(sa.select(OutgoingEmail.id).where(OutgoingEmail.dedupe_key == key)) is not None
+
+
+def dedupe_keys_used(keys: list[str]) -> set[str]:
+    """Which of these dedupe keys were queued before, in a few queries however many there are."""
+    used: set[str] = set()
+    for start in range(0, len(keys), 500):  # stay well under any backend's limit on bound parameters
+        chunk = keys[start : start + 500]
+        used.update(db.session.scalars(sa.select(OutgoingEmail.dedupe_key).where(OutgoingEmail.dedupe_key.in_(chunk))))
+    return used
 
 
 def _deliver_after_this_request(email: OutgoingEmail) -> None:
@@ -253,7 +265,7 @@ def _build_message(email: OutgoingEmail) -> Message:
         sender=config["MAIL_DEFAULT_SENDER"],
     )
     # Replace Flask-Mail's random Message-ID (an extra header would add a second one): a retry keeps the same id.
-    message.msgId = f"<outbox-{email.id}@{_mail_domain()}>"
+    message.msgId = f"<outbox-{email.id}@{mail_domain()}>"
     for attachment in email.attachments or []:
         message.attach(attachment["filename"], attachment["content_type"], attachment["data"])
     return message
@@ -282,7 +294,8 @@ def _without_addresses(text: str) -> str:
     return _ADDRESS.sub("<address>", text)
 
 
-def _mail_domain() -> str:
+def mail_domain() -> str:
+    """The sender's domain, for ids other systems keep (Message-ID, a calendar entry's UID)."""
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     address = sender.rsplit("<", 1)[-1].rstrip(">")
     return address.rsplit("@", 1)[-1] or "localhost"

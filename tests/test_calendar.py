@@ -18,7 +18,7 @@ from mecc_volunteer.models import (
     TrainingSession,
     utcnow,
 )
-from mecc_volunteer.sessions import messaging, roster_actions
+from mecc_volunteer.sessions import joining_links, roster_actions
 from mecc_volunteer.sessions import services as session_services
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.volunteers import services as volunteer_services
@@ -79,7 +79,7 @@ def test_every_update_to_a_booking_s_calendar_entry_has_a_higher_sequence_than_t
         volunteer_services.confirm_elearning(booking, utcnow().date())
         db.session.commit()
 
-        messaging.send_joining_links(db.session.get(TrainingSession, first.id), by=staff)
+        joining_links.send_joining_links(db.session.get(TrainingSession, first.id), by=staff)
         db.session.commit()
         # The coordinator moves the session an hour later: everyone booked gets the new time.
         training_session = db.session.get(TrainingSession, first.id)
@@ -90,7 +90,7 @@ def test_every_update_to_a_booking_s_calendar_entry_has_a_higher_sequence_than_t
         # The volunteer moves to another session, which has a joining link of its own.
         volunteer_services.move_booking(db.session.get(Booking, booking_id), db.session.get(TrainingSession, second.id))
         db.session.commit()
-        messaging.send_joining_links(db.session.get(TrainingSession, second.id), by=staff)
+        joining_links.send_joining_links(db.session.get(TrainingSession, second.id), by=staff)
         db.session.commit()
         session_services.cancel_session(db.session.get(TrainingSession, second.id), by=staff)
         db.session.commit()
@@ -165,7 +165,7 @@ def test_the_calendar_file_on_my_booking_has_the_latest_sequence_and_opening_it_
         booking_id = register(training_session.id)
         booking = db.session.get(Booking, booking_id)
         volunteer_services.confirm_elearning(booking, utcnow().date())
-        messaging.send_joining_links(
+        joining_links.send_joining_links(
             db.session.get(TrainingSession, training_session.id), by=db.session.get(StaffUser, coordinator_id)
         )
         token = issue_link(booking, LinkPurpose.MANAGE)

@@ -14,7 +14,7 @@ from mecc_volunteer import jobs
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import queue_email
 from mecc_volunteer.models import LONDON, Booking, BookingStatus, EmailStatus, StaffUser, TrainingSession, utcnow
-from mecc_volunteer.sessions import messaging
+from mecc_volunteer.sessions import joining_links
 from tests.test_joining_links import (  # noqa: F401 (make_ready is a fixture)
     TEAMS,
     booking,
@@ -94,7 +94,7 @@ def test_the_day_before_everyone_booked_is_reminded_with_the_link_only_if_they_a
     staff_id = coordinator_id(app, auth)
     with app.app_context():
         assert (
-            messaging.send_joining_links(
+            joining_links.send_joining_links(
                 db.session.get(TrainingSession, training_session.id),
                 by=db.session.get(StaffUser, staff_id),
                 now=at_london(tuesday - timedelta(days=1), 10),

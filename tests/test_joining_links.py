@@ -25,7 +25,7 @@ from mecc_volunteer.models import (
     TrainingSession,
     utcnow,
 )
-from mecc_volunteer.sessions import messaging
+from mecc_volunteer.sessions import joining_links
 from mecc_volunteer.tokens import issue_link
 from tests.test_sessions_routes import session_form
 
@@ -105,7 +105,7 @@ def calendar_event(message):
 def send(app, session_id: int, staff_id: int, **kwargs) -> list[int]:
     """send_joining_links as a request would: one transaction, committed."""
     with app.app_context():
-        sent = messaging.send_joining_links(
+        sent = joining_links.send_joining_links(
             db.session.get(TrainingSession, session_id), by=db.session.get(StaffUser, staff_id), **kwargs
         )
         db.session.commit()
@@ -200,7 +200,7 @@ def test_sending_twice_at_once_with_two_delivery_workers_gives_each_person_exact
                 start_sending.wait()
                 # Each thread is its own request: load, lock, send, commit.
                 training_session_here = db.session.get(TrainingSession, training_session.id)
-                sent = messaging.send_joining_links(training_session_here, by=db.session.get(StaffUser, staff_id))
+                sent = joining_links.send_joining_links(training_session_here, by=db.session.get(StaffUser, staff_id))
                 db.session.commit()
                 sent_counts.append(len(sent))
                 start_delivering.wait()

@@ -8,7 +8,7 @@ import pytest
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import LONDON, BookingStatus, StaffUser, TrainingSession, utcnow
-from mecc_volunteer.sessions import messaging
+from mecc_volunteer.sessions import reminders
 from tests.test_joining_links import TEAMS, coordinator_id, email_of, make_ready, outbox, text_of  # noqa: F401 (a fixture)
 
 CONFIRM_LINK = re.compile(r"http://localhost(/my-booking/[A-Za-z0-9_-]+/elearning)")
@@ -19,13 +19,13 @@ def app_config(smtp_app_config):
     return smtp_app_config
 
 
-def remind(app, session_id: int, staff_id: int, *, now=None) -> messaging.ReminderResult:
+def remind(app, session_id: int, staff_id: int, *, now=None) -> reminders.ReminderResult:
     with app.app_context():
-        result = messaging.send_elearning_reminders(
+        result = reminders.send_elearning_reminders(
             db.session.get(TrainingSession, session_id), by=db.session.get(StaffUser, staff_id), now=now
         )
         db.session.commit()
-        return messaging.ReminderResult([b.id for b in result.sent], result.already_reminded)
+        return reminders.ReminderResult([b.id for b in result.sent], result.already_reminded)
 
 
 def test_a_coordinator_reminds_everyone_not_confirmed_and_each_can_confirm_from_their_own_link(

@@ -11,6 +11,7 @@ from mecc_volunteer.auth.forms import SignInForm
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.models import StaffRole, utcnow
+from mecc_volunteer.transactions import attempt
 
 SIGN_IN_FAILED = "Enter a correct email address and password"
 
@@ -31,13 +32,13 @@ def sign_in():
         return redirect(url_for("auth.home"), 303)
     form = SignInForm()
     if form.validate_on_submit():
-        try:
-            staff = services.authenticate(form.email.data, form.password.data, remote_addr=request.remote_addr)
-        except services.TooManyAttempts as error:
-            db.session.rollback()
-            form.password.errors.append(error.message)
+        done = attempt(
+            lambda: services.authenticate(form.email.data, form.password.data, remote_addr=request.remote_addr)
+        )
+        if done.error:
+            form.password.errors.append(done.error.message)
         else:
-            db.session.commit()
+            staff = done.result
             if staff is not None:
                 session.clear()  # a fresh session on sign-in (no fixation)
                 login_user(staff)

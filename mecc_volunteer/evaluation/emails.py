@@ -17,6 +17,7 @@ from mecc_volunteer.bookings.emails import queue_for_booking
 from mecc_volunteer.bookings.lifecycle import lock_session
 from mecc_volunteer.evaluation.services import survey_window
 from mecc_volunteer.extensions import db
+from mecc_volunteer.mail import dedupe_keys_used
 from mecc_volunteer.models import (
     AuditAction,
     Booking,
@@ -80,7 +81,7 @@ def plan_invitations(training_session: TrainingSession, *, now: datetime | None 
     now = now or utcnow()
     attended = _attended(training_session)
     answered = _answered_ids(attended, Survey.AFTER_SESSION)
-    invited = _keys_used([invitation_key(b) for b in attended])
+    invited = dedupe_keys_used([invitation_key(b) for b in attended])
     to_invite = [b for b in attended if b.id not in answered and invitation_key(b) not in invited]
     return InvitationPlan(
         training_session=training_session,
@@ -105,7 +106,7 @@ def send_evaluation_invitations(
         raise CannotInvite(problem)
     attended = _attended(training_session)
     answered = _answered_ids(attended, Survey.AFTER_SESSION)
-    used = _keys_used([invitation_key(b) for b in attended])
+    used = dedupe_keys_used([invitation_key(b) for b in attended])
     sent = []
     for booking in attended:
         if booking.id in answered or invitation_key(booking) in used:
@@ -131,8 +132,8 @@ def send_evaluation_reminders(
         return []
     attended = _attended(training_session)
     answered = _answered_ids(attended, Survey.AFTER_SESSION)
-    invited = _keys_used([invitation_key(b) for b in attended])
-    reminded = _keys_used([reminder_key(b) for b in attended])
+    invited = dedupe_keys_used([invitation_key(b) for b in attended])
+    reminded = dedupe_keys_used([reminder_key(b) for b in attended])
     sent = []
     for booking in attended:
         if booking.id in answered or invitation_key(booking) not in invited or reminder_key(booking) in reminded:
@@ -159,7 +160,7 @@ def send_followup_invitations(
     sent = []
     attended = [b for b in _attended(training_session) if b.volunteer.followup_consent]
     answered = _answered_ids(attended, Survey.FOLLOWUP)
-    used = _keys_used([followup_key(b) for b in attended])
+    used = dedupe_keys_used([followup_key(b) for b in attended])
     for booking in attended:
         window = survey_window(booking, Survey.FOLLOWUP)
         if not window.opens_at <= now < window.closes_at:
@@ -227,14 +228,6 @@ def _answered_ids(bookings: list[Booking], survey: Survey) -> set[int]:
             )
         )
     return found
-
-
-def _keys_used(keys: list[str]) -> set[str]:
-    used: set[str] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        used.update(db.session.scalars(sa.select(OutgoingEmail.dedupe_key).where(OutgoingEmail.dedupe_key.in_(chunk))))
-    return used
 
 
 # --- For the jobs: which sessions are due -----------------------------------------------------------------

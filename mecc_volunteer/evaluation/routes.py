@@ -6,14 +6,13 @@ changes on GET (mail scanners open links).
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 
-from mecc_volunteer import errors
 from mecc_volunteer.evaluation import bp, services
 from mecc_volunteer.evaluation.forms import survey_form_class
 from mecc_volunteer.evaluation.services import SurveyState
-from mecc_volunteer.extensions import db
 from mecc_volunteer.instrument import QuestionType
 from mecc_volunteer.models import LinkPurpose, Survey, utcnow
 from mecc_volunteer.tokens import booking_or_404
+from mecc_volunteer.transactions import attempt
 
 SURVEYS = {
     Survey.AFTER_SESSION: ("evaluation.after_session", LinkPurpose.EVALUATION, "Tell us how the training went"),
@@ -41,15 +40,12 @@ def _survey(token: str, survey: Survey):
     questions = services.questions_for(booking, survey)
     form = survey_form_class(questions)()
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            services.submit_response(booking, survey, form.answers(), now=now)
-        except errors.DomainError as error:
-            db.session.rollback()
-            if isinstance(error, services.AlreadyAnswered):
+        done = attempt(lambda: services.submit_response(booking, survey, form.answers(), now=now))
+        if done.error:
+            if isinstance(done.error, services.AlreadyAnswered):
                 return _not_open(booking, survey, SurveyState.ANSWERED, token, just_now=True)
-            flash(error.message, "error")
+            flash(done.error.message, "error")
         else:
-            db.session.commit()
             return redirect(url_for(endpoint, token=token), 303)
     response = current_app.make_response(
         render_template(

@@ -7,13 +7,17 @@ GET-confirms, POST-acts). Parse, load, check the role, call one service, commit,
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from mecc_volunteer import errors
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.htmx import is_htmx, render
 from mecc_volunteer.models import EmailStatus, OutgoingEmail, StaffRole, TrainingSession
-from mecc_volunteer.sessions import bp, messaging
+from mecc_volunteer.sessions import bp
+from mecc_volunteer.sessions.email_status import email_status
+from mecc_volunteer.sessions.email_status import retry_email as send_failed_email_again
+from mecc_volunteer.sessions.joining_links import plan_joining_links, send_joining_links
+from mecc_volunteer.sessions.reminders import plan_elearning_reminders, send_elearning_reminders
+from mecc_volunteer.transactions import attempt
 
 COORDINATORS = (StaffRole.COORDINATOR,)
 
@@ -32,7 +36,7 @@ def joining_links(session_id: int):
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         return _send_joining_links(training_session)
-    plan = messaging.plan_joining_links(training_session)
+    plan = plan_joining_links(training_session)
     return render_template("sessions/joining_links.html", form=form, plan=plan, training_session=training_session)
 
 
@@ -44,18 +48,16 @@ def resend_joining_links(session_id: int):
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         return _send_joining_links(training_session)
-    plan = messaging.plan_joining_links(training_session)
+    plan = plan_joining_links(training_session)
     return render_template("sessions/resend_prompt.html", form=form, plan=plan, training_session=training_session)
 
 
 def _send_joining_links(training_session: TrainingSession):
-    try:
-        sent = messaging.send_joining_links(training_session, by=current_user)
-    except errors.DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    done = attempt(lambda: send_joining_links(training_session, by=current_user))
+    if done.error:
+        flash(done.error.message, "error")
         return redirect(url_for("sessions.joining_links", session_id=training_session.id), 303)
-    db.session.commit()
+    sent = done.result
     if not sent:
         flash(
             "Everyone booked who has confirmed the e-learning already has the current joining link. "
@@ -76,13 +78,11 @@ def elearning_reminders(session_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            result = messaging.send_elearning_reminders(training_session, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        done = attempt(lambda: send_elearning_reminders(training_session, by=current_user))
+        if done.error:
+            flash(done.error.message, "error")
             return redirect(url_for("sessions.elearning_reminders", session_id=session_id), 303)
-        db.session.commit()
+        result = done.result
         if result.sent:
             n = len(result.sent)
             flash(f"E-learning reminder sent to {_people(n)}. You can follow each email below.", "success")
@@ -97,7 +97,7 @@ def elearning_reminders(session_id: int):
         else:
             flash("Everyone booked has confirmed the e-learning, so there is no one to remind.", "success")
         return redirect(url_for("sessions.elearning_reminders", session_id=session_id), 303)
-    plan = messaging.plan_elearning_reminders(training_session)
+    plan = plan_elearning_reminders(training_session)
     return render_template("sessions/elearning_reminders.html", form=form, plan=plan, training_session=training_session)
 
 
@@ -114,7 +114,7 @@ def _status_filter() -> EmailStatus | None:
 def emails(session_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
     status = _status_filter()
-    page = messaging.email_status(training_session, status=status)
+    page = email_status(training_session, status=status)
     return render(
         "sessions/emails.html",
         block="email_list",
@@ -135,17 +135,14 @@ def retry_email(session_id: int, email_id: int):
         abort(404)
     form = ConfirmForm()
     if form.validate_on_submit():
-        try:
-            messaging.retry_email(email, by=current_user)
-        except errors.DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        done = attempt(lambda: send_failed_email_again(email, by=current_user))
+        if done.error:
+            flash(done.error.message, "error")
         else:
-            db.session.commit()
             flash(f"Trying again to send the email to {email.to_address}.", "success")
     status = _status_filter()
     if is_htmx():
-        page = messaging.email_status(training_session, status=status)
+        page = email_status(training_session, status=status)
         return render(
             "sessions/emails.html",
             block="email_list",
