@@ -19,6 +19,11 @@ def normalise_text(value):
     return unicodedata.normalize("NFC", value).strip()
 
 
+def normalise_email(email: str) -> str:
+    """How an address is compared and looked up (staff sign-in, a volunteer's bookings): trimmed, lower case."""
+    return email.strip().lower()
+
+
 def forbidden_character(value: str, *, multiline: bool = False) -> str | None:
     """A description of the first character we refuse, or None."""
     for char in value:

@@ -11,7 +11,7 @@ from wtforms.validators import StopValidation, ValidationError
 from mecc_volunteer import errors, limits
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import SignInAttempt, StaffRole, StaffUser, utcnow
-from mecc_volunteer.validation import normalise_text
+from mecc_volunteer.validation import normalise_email, normalise_text
 
 MIN_PASSWORD_LENGTH = 12
 ATTEMPT_WINDOW = timedelta(minutes=15)
@@ -42,10 +42,6 @@ class StaffNotFound(errors.DomainError):
 
 class InvalidStaffEmail(errors.DomainError):
     message = "Enter an email address in the correct format, like name@example.com"
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def staff_email(email: str) -> str:

@@ -13,6 +13,7 @@ from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, BookingStatus, SessionSummary, StaffUser, TrainingSession, Volunteer, utcnow
 from mecc_volunteer.sessions import emails
 from mecc_volunteer.templating import format_session_time
+from mecc_volunteer.validation import normalise_email
 from mecc_volunteer.volunteers import services as volunteer_services
 
 
@@ -82,7 +83,7 @@ def add_volunteer(
     now = now or utcnow()
     lifecycle.check_accepts_registrations(training_session, now=now, allow_after_cutoff=True)
     volunteer = db.session.scalar(
-        sa.select(Volunteer).where(Volunteer.email_normalised == volunteer_services.normalise_email(details.email))
+        sa.select(Volunteer).where(Volunteer.email_normalised == normalise_email(details.email))
     )
     if volunteer is not None:
         existing = volunteer_services.active_booking(volunteer, training_session.kind)

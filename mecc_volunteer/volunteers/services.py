@@ -32,6 +32,7 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
+from mecc_volunteer.validation import normalise_email
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +156,6 @@ class RegistrationResult:
     waiting_position: int | None = None
     # False when a repeat email was held back (one was sent moments ago): the page must not say it was sent.
     email_sent: bool = True
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def register(
