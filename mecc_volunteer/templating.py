@@ -4,7 +4,8 @@ from datetime import date, datetime
 
 from flask import Flask
 
-from mecc_volunteer.models import LONDON
+from mecc_volunteer.instrument import QuestionType
+from mecc_volunteer.models import LONDON, BookingStatus, EmailStatus, SessionStatus, StaffRole
 
 
 def format_time(value: datetime) -> str:
@@ -39,6 +40,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["london_date"] = format_date
     app.jinja_env.filters["london_datetime"] = format_datetime
     app.jinja_env.globals["session_time"] = format_session_time
+    # Templates compare with the enums themselves (booking.status == BookingStatus.BOOKED), never their strings.
+    for enum_class in (BookingStatus, EmailStatus, QuestionType, SessionStatus, StaffRole):
+        app.jinja_env.globals[enum_class.__name__] = enum_class
 
     @app.context_processor
     def service_identity():
