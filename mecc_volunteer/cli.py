@@ -5,19 +5,15 @@ from flask import Flask
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import StaffRole
+from mecc_volunteer.transactions import attempt
 
 
 def _commit_or_explain(action):
     """Run a staff service and commit; a broken rule is printed as the command's error, with nothing changed."""
-    from mecc_volunteer.errors import DomainError
-
-    try:
-        result = action()
-    except DomainError as error:
-        db.session.rollback()
-        raise click.ClickException(error.message) from None
-    db.session.commit()
-    return result
+    done = attempt(action)
+    if done.error is not None:
+        raise click.ClickException(done.error.message)
+    return done.result
 
 
 def register_cli(app: Flask) -> None:
