@@ -3,6 +3,7 @@ SMTP server on loopback. Commits are real; every table is emptied after each tes
 
 import gzip
 import json
+import logging
 import os
 import secrets
 import smtplib
@@ -35,6 +36,7 @@ from mecc_volunteer.models import (
     Volunteer,
     utcnow,
 )
+from tests.helpers import confirm_elearning
 
 DISTRICTS = ["Cherwell", "Oxford City", "South Oxfordshire", "Vale of White Horse", "West Oxfordshire"]
 ORGANISATIONS = ["Oxfordshire Library Service", "Carers Oxfordshire", "Restore"]
@@ -104,8 +106,11 @@ def _test_config(url: str, **overrides) -> dict:
 
 
 @pytest.fixture
-def app_config():
-    """Per-test config overrides: redefine this fixture in a test module, or parametrize it."""
+def app_config(request):
+    """Per-test config overrides: redefine this fixture in a test module or class, or parametrize it. A module
+    or test marked real_smtp sends its mail to the real SMTP server on loopback (smtp_server)."""
+    if request.node.get_closest_marker("real_smtp"):
+        return request.getfixturevalue("smtp_app_config")
     return {}
 
 
@@ -635,3 +640,26 @@ class AuthActions:
 @pytest.fixture
 def auth(app, client):
     return AuthActions(app, client)
+
+
+@pytest.fixture
+def make_ready(app, make_booking):
+    """make_ready(session_id) -> booking id: booked, with the e-learning confirmed."""
+
+    def make(training_session_id: int, status: BookingStatus = BookingStatus.BOOKED) -> int:
+        booking_id = make_booking(training_session_id, status)
+        confirm_elearning(app, booking_id)
+        return booking_id
+
+    return make
+
+
+@pytest.fixture
+def app_logs(caplog, monkeypatch):
+    """caplog for the app's loggers. migrations/env.py runs logging.config.fileConfig(), which disables every
+    logger that exists by then (the whole app's), so they are switched back on for the test."""
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("mecc_volunteer") and isinstance(logger, logging.Logger):
+            monkeypatch.setattr(logger, "disabled", False)
+    caplog.set_level(logging.DEBUG, logger="mecc_volunteer")
+    return caplog

@@ -440,11 +440,11 @@ def choose(found: list[Found]) -> dict[str, Found]:
 
 __all__ = [
     "DATE_PARTS",
+    "TEAMS",
+    "VISITORS",
     "Field",
     "Form",
     "Found",
-    "TEAMS",
-    "VISITORS",
     "World",
     "add_booking",
     "add_volunteer",

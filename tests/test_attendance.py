@@ -10,12 +10,7 @@ from mecc_volunteer import errors
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, BookingStatus, StaffUser, TrainingSession, utcnow
 from mecc_volunteer.sessions import attendance
-
-
-def assert_fragment(response):
-    assert response.status_code == 200
-    assert "<html" not in response.text
-    assert "HX-Request" in response.headers.get("Vary", "")
+from tests.helpers import assert_fragment
 
 
 def status_of(app, booking_id) -> BookingStatus:
@@ -60,7 +55,8 @@ def test_before_the_start_the_page_says_when_attendance_opens(
     early_all = client.post(f"/manage/sessions/{training_session.id}/attendance/mark-all", follow_redirects=True)
 
     assert "You can record attendance once the session starts, at 10:30am on" in page.text
-    assert "Mark everyone booked as attended" not in page.text and 'name="attended"' not in page.text
+    assert "Mark everyone booked as attended" not in page.text
+    assert 'name="attended"' not in page.text
     assert "You can record attendance once the session starts" in early.text
     assert "You can record attendance once the session starts" in early_all.text
     assert status_of(app, booking_id) is BookingStatus.BOOKED
@@ -70,8 +66,10 @@ def test_the_attendance_list_shows_only_people_with_a_place(client, coordinator,
     training_session, ids = started
     page = client.get(f"/manage/sessions/{training_session.id}/attendance")
     assert page.status_code == 200
-    assert "Asha Khan" in page.text and "Ben Jones" in page.text
-    assert "Cara Lewis" not in page.text and "Dev Patel" not in page.text
+    assert "Asha Khan" in page.text
+    assert "Ben Jones" in page.text
+    assert "Cara Lewis" not in page.text
+    assert "Dev Patel" not in page.text
     assert "Mark everyone booked as attended" in page.text
     assert page.text.count('name="attended" value="yes"') == 2
     assert "0 attended, 0 did not attend, 2 not recorded yet." in page.text
@@ -89,7 +87,8 @@ def test_marking_one_person_without_javascript_redirects_back_to_their_row(app, 
     assert "Asha Khan: attended." in page.text
     with app.app_context():
         booking = db.session.get(Booking, asha)
-        assert booking.status is BookingStatus.ATTENDED and booking.attendance_recorded_at is not None
+        assert booking.status is BookingStatus.ATTENDED
+        assert booking.attendance_recorded_at is not None
         assert db.session.get(StaffUser, booking.attendance_recorded_by_id).role.value == "coordinator"
         # The place stays taken: attendance does not free it.
         assert db.session.get(TrainingSession, training_session.id).places_taken == 2
@@ -105,10 +104,13 @@ def test_one_tap_with_htmx_returns_the_updated_row(app, client, coordinator, sta
 
     assert_fragment(response)
     assert response.text.lstrip().startswith(f'<tr id="booking-{ben}">')
-    assert ">Did not attend</strong>" in response.text and "Asha Khan" not in response.text
-    assert f'id="absent-{ben}"' in response.text and 'aria-pressed="true"' in response.text
+    assert ">Did not attend</strong>" in response.text
+    assert "Asha Khan" not in response.text
+    assert f'id="absent-{ben}"' in response.text
+    assert 'aria-pressed="true"' in response.text
     # The message goes to the page's live region, once.
-    assert response.text.count('id="flash"') == 1 and "Ben Jones: did not attend." in response.text
+    assert response.text.count('id="flash"') == 1
+    assert "Ben Jones: did not attend." in response.text
     assert status_of(app, ben) is BookingStatus.DID_NOT_ATTEND
 
 
@@ -140,7 +142,8 @@ def test_mark_everyone_booked_as_attended_leaves_recorded_rows_alone(
     again = client.post(f"/manage/sessions/{training_session.id}/attendance/mark-all", headers=htmx_headers)
     assert_fragment(again)
     assert again.text.lstrip().startswith('<div id="attendance">')
-    assert "0 people marked as attended." in again.text and again.text.count('id="flash"') == 1
+    assert "0 people marked as attended." in again.text
+    assert again.text.count('id="flash"') == 1
 
 
 @pytest.mark.parametrize("name", ["Cara Lewis", "Dev Patel"])
@@ -162,7 +165,8 @@ def test_a_bad_attendance_value_changes_nothing_and_is_explained(app, client, co
     path = f"/manage/sessions/{training_session.id}/attendance/{ids['Asha Khan']}"
     page = client.post(path, data=data, follow_redirects=True)
     fragment = client.post(path, data=data, headers=htmx_headers)
-    assert page.status_code == 200 and "Choose attended or did not attend" in page.text
+    assert page.status_code == 200
+    assert "Choose attended or did not attend" in page.text
     assert_fragment(fragment)
     assert status_of(app, ids["Asha Khan"]) is BookingStatus.BOOKED
 
@@ -191,7 +195,8 @@ def test_the_attendance_page_works_after_the_session_has_finished(
     booking_id = make_booking(training_session.id)
     page = client.get(f"/manage/sessions/{training_session.id}/attendance")
     fragment = client.get(f"/manage/sessions/{training_session.id}/attendance", headers=htmx_headers)
-    assert "<html" in page.text and f'id="attended-{booking_id}"' in page.text
+    assert "<html" in page.text
+    assert f'id="attended-{booking_id}"' in page.text
     assert_fragment(fragment)
     client.post(f"/manage/sessions/{training_session.id}/attendance/{booking_id}", data={"attended": "yes"})
     assert status_of(app, booking_id) is BookingStatus.ATTENDED
@@ -222,7 +227,8 @@ def test_record_attendance_opens_exactly_at_the_start(app, make_training_session
                 booking.training_session, by=by, now=training_session.starts_at - timedelta(seconds=1)
             )
         attendance.record_attendance(booking, True, by=by, now=training_session.starts_at)
-        assert booking.status is BookingStatus.ATTENDED and booking.attendance_recorded_at == training_session.starts_at
+        assert booking.status is BookingStatus.ATTENDED
+        assert booking.attendance_recorded_at == training_session.starts_at
         db.session.rollback()
 
 

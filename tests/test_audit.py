@@ -14,7 +14,6 @@ from sqlalchemy.exc import DatabaseError
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
-    LONDON,
     ActorKind,
     AuditAction,
     AuditEvent,
@@ -24,6 +23,7 @@ from mecc_volunteer.models import (
     TrainingSession,
     utcnow,
 )
+from tests.helpers import my_booking_path, register_through_the_form
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mecc_volunteer"
 
@@ -49,15 +49,6 @@ def trail(app, **where) -> list[tuple]:
 
 def sign_in_coordinator(auth, name="Sam Coordinator") -> None:
     auth.login("coordinator", email=auth.create("coordinator", name=name))
-
-
-def register_through_the_form(client, session_id, form):
-    assert client.post(f"/sessions/{session_id}/register", data=form).status_code == 303
-    return client.post(f"/sessions/{session_id}/register/check", follow_redirects=True)
-
-
-def my_booking_path(page) -> str:
-    return re.search(r'href="(/my-booking/[A-Za-z0-9_-]{43})"', page.text).group(1)
 
 
 # --- A volunteer's own changes, and what follows from them ------------------------------------------------
@@ -136,7 +127,8 @@ def test_a_coordinator_cancelling_moving_and_promoting_is_named_in_each_booking_
     assert [row[:5] for row in moved] == [
         (AuditAction.MOVED, ActorKind.STAFF, "Sam Coordinator", BookingStatus.BOOKED, BookingStatus.BOOKED)
     ]
-    assert moved[0][5].startswith("from ") and "10:30am" in moved[0][5]
+    assert moved[0][5].startswith("from ")
+    assert "10:30am" in moved[0][5]
     assert trail(app, booking_id=ben)[0][:2] == (AuditAction.PROMOTED, ActorKind.SYSTEM)
     assert trail(app, booking_id=cara)[0][:3] == (AuditAction.CANCELLED, ActorKind.STAFF, "Sam Coordinator")
 

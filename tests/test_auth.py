@@ -1,6 +1,5 @@
 """Staff sign-in: one answer for every failure, safe redirects, idle expiry, and deny by default."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -10,21 +9,18 @@ import time_machine
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import StaffUser, utcnow
 from tests.conftest import STAFF_PASSWORD
-
-
-def without_csrf_tokens(html: str) -> str:
-    """The page without its CSRF tokens (they carry the second they were made in)."""
-    html = re.sub(r'"X-CSRFToken": "[^"]+"', "", html)
-    return re.sub(r'(name="csrf_token"[^>]*value=")[^"]+"', r"\1", html)
+from tests.helpers import without_csrf_tokens
 
 
 def test_a_coordinator_signs_in_and_out(client, auth):
     email = auth.create("coordinator")
     page = client.get("/manage/sign-in")
-    assert page.status_code == 200 and "Sign in" in page.text
+    assert page.status_code == 200
+    assert "Sign in" in page.text
 
     response = client.post("/manage/sign-in", data={"email": email.upper(), "password": STAFF_PASSWORD})
-    assert response.status_code == 303 and response.headers["Location"].endswith("/manage/")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/manage/")
     assert client.get("/manage/").status_code == 200
 
     auth.logout()
@@ -35,7 +31,8 @@ def test_passwords_are_stored_with_a_strong_hash(app, auth):
     auth.create("coordinator", email="c@example.org")
     with app.app_context():
         stored = db.session.scalar(sa.select(StaffUser.password_hash))
-    assert stored.startswith(("scrypt:", "pbkdf2:")) and STAFF_PASSWORD not in stored
+    assert stored.startswith(("scrypt:", "pbkdf2:"))
+    assert STAFF_PASSWORD not in stored
 
 
 def test_unknown_email_wrong_password_and_disabled_account_get_the_same_answer(app, client, auth):
@@ -116,7 +113,9 @@ def test_a_staff_session_ends_after_30_minutes_idle(client, auth):
 def test_the_session_cookie_is_httponly_lax_and_secure_over_https(make_app, auth):
     response = auth.login("coordinator")
     cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
 
     https_app = make_app(BASE_URL="https://mecc.example.org")
     assert https_app.config["SESSION_COOKIE_SECURE"] is True
@@ -143,9 +142,12 @@ def test_staff_create_asks_for_a_password_and_refuses_a_weak_one(app, runner):
         args=["staff", "create", "eve@example.org", "--role", "admin"], input="a strong password\na strong password\n"
     )
 
-    assert made.exit_code == 0 and "Created evaluator account" in made.output
-    assert weak.exit_code != 0 and "at least 12 characters" in weak.output
-    assert again.exit_code != 0 and "already exists" in again.output
+    assert made.exit_code == 0
+    assert "Created evaluator account" in made.output
+    assert weak.exit_code != 0
+    assert "at least 12 characters" in weak.output
+    assert again.exit_code != 0
+    assert "already exists" in again.output
     with app.app_context():
         assert db.session.scalar(sa.select(StaffUser.email)) == "eve@example.org"
 
@@ -352,7 +354,8 @@ def test_staff_create_accepts_exactly_the_addresses_sign_in_accepts(app, runner,
     if address in REFUSED_BY_SIGN_IN:
         assert made.exit_code != 0, made.output
         assert "Enter an email address" in made.output or "must" in made.output
-        assert answer.status_code == 200 and "Enter a correct email address and password" not in answer.text
+        assert answer.status_code == 200
+        assert "Enter a correct email address and password" not in answer.text
         with app.app_context():
             assert db.session.scalar(sa.select(sa.func.count(StaffUser.id))) == 0
     else:
@@ -369,14 +372,15 @@ def staff_pages_with_a_trailing_slash(app) -> list[tuple[str, str]]:
     pages = []
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/manage") and rule.rule.endswith("/") and "GET" in rule.methods:
-            path = adapter.build(rule.endpoint, {arg: 1 for arg in rule.arguments})
+            path = adapter.build(rule.endpoint, dict.fromkeys(rule.arguments, 1))
             pages.append((path.rstrip("/"), path))
     return pages
 
 
 def test_a_staff_page_asked_for_without_its_slash_redirects_to_it(app, client, auth):
     pages = staff_pages_with_a_trailing_slash(app)
-    assert ("/manage/review", "/manage/review/") in pages and ("/manage", "/manage/") in pages
+    assert ("/manage/review", "/manage/review/") in pages
+    assert ("/manage", "/manage/") in pages
     auth.login("admin")
     for without, with_slash in pages:
         response = client.get(without)

@@ -14,8 +14,10 @@ def test_demo_load_fills_an_empty_database_so_every_status_shows(app, runner, cl
     first = runner.invoke(args=["demo", "load"])
     second = runner.invoke(args=["demo", "load"])
 
-    assert first.exit_code == 0 and "Demo data loaded." in first.output
-    assert second.exit_code == 0 and "already has data" in second.output
+    assert first.exit_code == 0
+    assert "Demo data loaded." in first.output
+    assert second.exit_code == 0
+    assert "already has data" in second.output
     page = client.get("/").text
     for tag in ["Open", "Few places left", "Now full – join the waiting list", "Registration closed", "Cancelled"]:
         assert f">{tag}</strong>" in page, tag
@@ -79,8 +81,11 @@ def test_staff_set_password_asks_twice_and_ends_every_session(app, runner, clien
     unknown = runner.invoke(
         args=["staff", "set-password", "nobody@example.org"], input="a brand new password\na brand new password\n"
     )
-    assert mismatch.exit_code != 0 and weak.exit_code != 0 and "at least 12 characters" in weak.output
-    assert unknown.exit_code != 0 and "no staff account" in unknown.output
+    assert mismatch.exit_code != 0
+    assert weak.exit_code != 0
+    assert "at least 12 characters" in weak.output
+    assert unknown.exit_code != 0
+    assert "no staff account" in unknown.output
     assert client.get("/manage/").status_code == 200  # nothing changed yet
 
     changed = runner.invoke(
@@ -88,7 +93,8 @@ def test_staff_set_password_asks_twice_and_ends_every_session(app, runner, clien
     )
 
     assert changed.exit_code == 0, changed.output
-    assert "sessions have ended" in changed.output and email not in changed.output
+    assert "sessions have ended" in changed.output
+    assert email not in changed.output
     assert client.get("/manage/").status_code == 303
     assert (
         "Enter a correct email address"
@@ -105,7 +111,8 @@ def test_staff_deactivate_signs_the_account_out_and_keeps_it_out_until_reactivat
 
     deactivated = runner.invoke(args=["staff", "deactivate", email])
 
-    assert deactivated.exit_code == 0 and "Deactivated account" in deactivated.output
+    assert deactivated.exit_code == 0
+    assert "Deactivated account" in deactivated.output
     assert client.get("/manage/").status_code == 303
     assert (
         "Enter a correct email address"
@@ -114,5 +121,6 @@ def test_staff_deactivate_signs_the_account_out_and_keeps_it_out_until_reactivat
     assert runner.invoke(args=["staff", "deactivate", "nobody@example.org"]).exit_code != 0
 
     reactivated = runner.invoke(args=["staff", "reactivate", email])
-    assert reactivated.exit_code == 0 and "Reactivated account" in reactivated.output
+    assert reactivated.exit_code == 0
+    assert "Reactivated account" in reactivated.output
     assert client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).status_code == 303

@@ -2,7 +2,6 @@
 the browser accepts, decompressed to the right file, never cached when they can hold personal data. Static
 files are the only responses that may be cached (for a year, under a versioned URL)."""
 
-import csv
 import gc
 import gzip
 import io
@@ -14,11 +13,11 @@ import brotli
 import icalendar
 import openpyxl
 import pytest
-import sqlalchemy as sa
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import Booking, LinkPurpose, Survey, TrainingSession
+from mecc_volunteer.models import Booking, LinkPurpose, Survey
 from mecc_volunteer.tokens import issue_link
+from tests.helpers import read_csv
 
 try:
     from compression import zstd
@@ -45,11 +44,6 @@ def body(response) -> bytes:
 
 def expected_encoding(accept: str) -> str:
     return "gzip" if "gzip" in accept else accept
-
-
-def read_csv(data: bytes) -> list[list[str]]:
-    assert data.startswith(b"\xef\xbb\xbf")
-    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
 
 
 @pytest.fixture
@@ -110,7 +104,7 @@ def test_the_data_dictionary_csv_downloads_compressed_in_every_browser(client, a
     assert_private(response)
     rows = read_csv(body(response))
     assert rows[0] == ["column", "question", "scale"]
-    assert ["baseline.confidence"] == [row[0] for row in rows if row[0] == "baseline.confidence"]
+    assert [row[0] for row in rows if row[0] == "baseline.confidence"] == ["baseline.confidence"]
 
 
 @pytest.mark.parametrize("accept", ENCODINGS)
@@ -121,7 +115,8 @@ def test_the_streamed_responses_csv_downloads_compressed_in_every_browser(client
     assert_private(response)
     rows = read_csv(body(response))
     header = rows[0]
-    assert header[0] == "respondent" and len(rows) == 1 + len(NAMES)
+    assert header[0] == "respondent"
+    assert len(rows) == 1 + len(NAMES)
     confidence = header.index("baseline.confidence")
     assert {row[confidence] for row in rows[1:]} == {"4"}
 
@@ -146,7 +141,8 @@ def test_the_responses_xlsx_downloads_intact_and_is_not_compressed_twice(client,
     assert_private(response)
     workbook = openpyxl.load_workbook(io.BytesIO(body(response)))
     rows = list(workbook["Responses"].iter_rows(values_only=True))
-    assert rows[0][0] == "respondent" and len(rows) == 1 + len(NAMES)
+    assert rows[0][0] == "respondent"
+    assert len(rows) == 1 + len(NAMES)
 
 
 @pytest.mark.parametrize("accept", ENCODINGS)
@@ -209,7 +205,8 @@ def test_pages_and_fragments_that_can_show_personal_data_are_never_cached(app, c
         f"/manage/sessions/{training_session.id}/roster?search=Volunteer",
         headers={"HX-Request": "true", "HX-Target": "roster-results"},
     )
-    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text
     assert fragment.headers["Cache-Control"] == "no-store"
 
 

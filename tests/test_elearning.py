@@ -4,7 +4,6 @@ import re
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import LONDON, Booking, BookingStatus, LinkPurpose, utcnow
@@ -46,15 +45,18 @@ def test_a_booked_volunteer_confirms_the_e_learning_and_then_sees_the_joining_li
     assert TEAMS not in before.text
 
     page = client.get(path + "/elearning")
-    assert page.status_code == 200 and 'id="completed_day"' in page.text
+    assert page.status_code == 200
+    assert 'id="completed_day"' in page.text
     done = client.post(path + "/elearning", data=date_form(today() - timedelta(days=2)), follow_redirects=True)
 
     assert "your e-learning is confirmed" in done.text
-    assert TEAMS in done.text and "Join the session" in done.text
+    assert TEAMS in done.text
+    assert "Join the session" in done.text
     with app.app_context():
         booking = db.session.get(Booking, booking_id)
         assert booking.elearning_completed_on == today() - timedelta(days=2)
-        assert booking.elearning_confirmed_at is not None and booking.elearning_recorded_by_id is None
+        assert booking.elearning_confirmed_at is not None
+        assert booking.elearning_recorded_by_id is None
 
 
 def test_today_counts_as_a_completion_date(client, my_booking):
@@ -156,6 +158,7 @@ def test_a_day_or_month_of_many_digits_gets_a_clear_message_not_a_500(app, clien
     form[part] = "99999999999999999999999"
     response = client.post(path + "/elearning", data=form)
     assert response.status_code == 200
-    assert 'id="completed_day-error"' in response.text and '<a href="#completed_day">' in response.text
+    assert 'id="completed_day-error"' in response.text
+    assert '<a href="#completed_day">' in response.text
     with app.app_context():
         assert db.session.get(Booking, booking_id).elearning_confirmed_at is None

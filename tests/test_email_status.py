@@ -10,13 +10,10 @@ from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import deliver_pending, queue_email
 from mecc_volunteer.models import Booking, BookingStatus, EmailStatus, OutgoingEmail, utcnow
 from mecc_volunteer.templating import format_datetime
-from tests.test_emails import app_logs  # noqa: F401 (a fixture)
-from tests.test_joining_links import TEAMS, email_of, make_ready, outbox  # noqa: F401 (make_ready is a fixture)
+from tests.helpers import TEAMS, email_of, outbox
 
-
-@pytest.fixture
-def app_config(smtp_app_config):
-    return smtp_app_config
+# Mail goes to a real SMTP server on loopback (conftest's app_config).
+pytestmark = pytest.mark.real_smtp
 
 
 def send_link(client, session_id: int):
@@ -45,9 +42,12 @@ def test_the_status_page_shows_every_email_about_the_session_newest_first(
 
     assert page.status_code == 200
     text = page.text
-    assert "All (2)" in text and "Sent (2)" in text and "Failed (0)" in text
+    assert "All (2)" in text
+    assert "Sent (2)" in text
+    assert "Failed (0)" in text
     assert text.index("E-learning reminder<br>") < text.index("Joining link<br>")
-    assert email_of(app, ready) in text and email_of(app, unconfirmed) in text
+    assert email_of(app, ready) in text
+    assert email_of(app, unconfirmed) in text
     rows = outbox(app)
     assert len(rows) == 3
     for row in rows:
@@ -80,7 +80,9 @@ def test_a_busy_mail_server_leaves_the_email_queued_with_the_next_try_shown(
         assert deliver_pending(now=row.next_attempt_at).sent == [row.id]
 
     page = status_page(client, training_session.id).text
-    assert 'nhsuk-tag--green">Sent</strong>' in page and "Last error" not in page and "Next try" not in page
+    assert 'nhsuk-tag--green">Sent</strong>' in page
+    assert "Last error" not in page
+    assert "Next try" not in page
     assert len(smtp_server.messages) == 1
 
 
@@ -114,7 +116,8 @@ def test_a_refused_address_is_shown_as_failed_and_try_again_sends_it(
     assert done.request.path == f"/manage/sessions/{training_session.id}/emails"
     assert f"Trying again to send the email to {address}." in done.text
     [message] = smtp_server.messages
-    assert message["To"] == address and TEAMS in message.get_body(("plain",)).get_content()
+    assert message["To"] == address
+    assert TEAMS in message.get_body(("plain",)).get_content()
     [row] = outbox(app)
     assert (row.status, row.attempts) == (EmailStatus.SENT, 2)
     assert 'nhsuk-tag--green">Sent</strong>' in status_page(client, training_session.id).text
@@ -140,9 +143,11 @@ def test_try_again_with_htmx_swaps_in_the_updated_list(
     response = client.post(url, headers=htmx_headers)
 
     assert response.status_code == 200
-    assert "<html" not in response.text and response.text.lstrip().startswith('<div id="emails">')
+    assert "<html" not in response.text
+    assert response.text.lstrip().startswith('<div id="emails">')
     assert "HX-Request" in response.headers["Vary"]
-    assert 'hx-swap-oob="innerHTML"' in response.text and "Trying again to send the email to" in response.text
+    assert 'hx-swap-oob="innerHTML"' in response.text
+    assert "Trying again to send the email to" in response.text
     assert 'nhsuk-tag--blue">Queued</strong>' in response.text
     response.close()  # as a server does once the fragment is sent: the after-request delivery runs
     assert len(smtp_server.messages) == 1
@@ -156,9 +161,12 @@ def test_the_full_page_and_the_htmx_fragment_agree(client, auth, make_training_s
     full = status_page(client, training_session.id)
     fragment = client.get(f"/manage/sessions/{training_session.id}/emails", headers=htmx_headers)
 
-    assert "<html" in full.text and "No emails about this session yet." in full.text
-    assert "<html" not in fragment.text and "No emails about this session yet." in fragment.text
-    assert "HX-Request" in fragment.headers["Vary"] and "HX-Request" in full.headers["Vary"]
+    assert "<html" in full.text
+    assert "No emails about this session yet." in full.text
+    assert "<html" not in fragment.text
+    assert "No emails about this session yet." in fragment.text
+    assert "HX-Request" in fragment.headers["Vary"]
+    assert "HX-Request" in full.headers["Vary"]
 
 
 def test_only_a_failed_email_of_this_session_can_be_tried_again(
@@ -279,4 +287,5 @@ def test_a_message_being_sent_shows_as_sending(app, client, auth, make_training_
 
     page = status_page(client, training_session.id).text
 
-    assert 'nhsuk-tag--yellow">Sending</strong>' in page and "Being sent now" in page
+    assert 'nhsuk-tag--yellow">Sending</strong>' in page
+    assert "Being sent now" in page

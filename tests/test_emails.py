@@ -4,7 +4,6 @@ Most tests point the app at the `smtp_server` fixture (the module's `app_config`
 use the default test config, which has no MAIL_SERVER.
 """
 
-import logging
 import re
 import threading
 from datetime import timedelta
@@ -19,13 +18,13 @@ from aiosmtpd.controller import Controller
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import RETRY_DELAYS, deliver_pending, queue_email, retry_failed, wait_until_courier_idle
 from mecc_volunteer.models import Booking, BookingStatus, EmailStatus, OutgoingEmail, utcnow
+from tests.helpers import my_booking_path
 
 MY_BOOKING_LINK = re.compile(r"http://localhost(/my-booking/[A-Za-z0-9_-]+)")
 
 
-@pytest.fixture
-def app_config(smtp_app_config):
-    return smtp_app_config
+# Mail goes to a real SMTP server on loopback (conftest's app_config).
+pytestmark = pytest.mark.real_smtp
 
 
 # --- Helpers -------------------------------------------------------------------------------------------
@@ -70,12 +69,6 @@ def deliver(app, **kwargs):
     after_the_courier(app)
     with app.app_context():
         return deliver_pending(**kwargs)
-
-
-def my_booking_path(message) -> str:
-    match = MY_BOOKING_LINK.search(message.get_body(("plain",)).get_content())
-    assert match, "no My booking link in the email"
-    return match.group(1)
 
 
 def start_again(server) -> None:
@@ -214,7 +207,8 @@ def test_a_volunteer_with_an_international_domain_gets_their_confirmation_and_li
     assert message["To"] == sent_to
     assert message["Subject"] == "You're booked: MECC training"
     page = client.get(my_booking_path(message))
-    assert page.status_code == 200 and "<strong>Booked</strong>" in page.text
+    assert page.status_code == 200
+    assert "<strong>Booked</strong>" in page.text
     [row] = outbox(app)
     assert row.status is EmailStatus.SENT
     assert row.to_address == typed  # the coordinator sees the address as the volunteer typed it
@@ -230,7 +224,8 @@ def test_an_address_with_letters_outside_a_to_z_before_the_at_is_refused_at_the_
     response = client.post(f"/sessions/{training_session.id}/register", data=registration_form(email=typed))
 
     assert response.status_code == 200
-    assert response.text.startswith("<!DOCTYPE html>") and "<title>Error:" in response.text
+    assert response.text.startswith("<!DOCTYPE html>")
+    assert "<title>Error:" in response.text
     assert "Enter an email address with only the letters a to z, numbers and symbols before the @" in response.text
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Booking.id))) == 0
@@ -318,7 +313,8 @@ class TestAMailServerThatNeverAnswers:
 
         with app.app_context():
             row = db.session.scalar(sa.select(OutgoingEmail))
-            assert row.status in (EmailStatus.QUEUED, EmailStatus.SENDING) and row.last_error is None
+            assert row.status in (EmailStatus.QUEUED, EmailStatus.SENDING)
+            assert row.last_error is None
         assert silent_smtp_server.accepted.acquire(timeout=10), "the courier never connected"
         assert client.get(response.location).status_code == 200  # the app answers meanwhile
         assert client.get("/").status_code == 200
@@ -326,7 +322,8 @@ class TestAMailServerThatNeverAnswers:
         silent_smtp_server.stop()  # the server goes away: the attempt fails and is retried later
         [row] = outbox(app)
         assert (row.status, row.attempts) == (EmailStatus.QUEUED, 1)
-        assert row.last_error and row.next_attempt_at > utcnow()
+        assert row.last_error
+        assert row.next_attempt_at > utcnow()
 
     def test_a_batch_gives_up_at_the_first_message_rather_than_wait_out_a_timeout_for_each(
         self, app, silent_smtp_server
@@ -352,7 +349,7 @@ def test_two_delivery_workers_at_once_send_each_message_exactly_once(app, smtp_s
             try:
                 barrier.wait(timeout=10)
                 reports.append(deliver_pending())
-            except Exception as error:  # noqa: BLE001 - re-raised in the test thread below
+            except Exception as error:
                 errors.append(error)
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
@@ -406,7 +403,7 @@ def test_two_workers_against_a_busy_server_try_each_message_once_and_back_off(ap
             try:
                 barrier.wait(timeout=10)
                 deliver_pending()
-            except Exception as error:  # noqa: BLE001 - re-raised in the test thread below
+            except Exception as error:
                 errors.append(error)
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
@@ -504,7 +501,8 @@ def test_a_sent_message_keeps_no_copy_of_the_personal_link(app, smtp_server):
     assert "secret-0" in smtp_server.messages[0].get_body(("plain",)).get_content()
     [row] = outbox(app)
     assert row.status is EmailStatus.SENT
-    assert row.sent_at is not None and row.sent_at >= before
+    assert row.sent_at is not None
+    assert row.sent_at >= before
     assert (row.body_text, row.body_html, row.attachments) == (None, None, None)
     assert row.subject == "Message 0"  # what was sent, and when, stays for the coordinator
 
@@ -517,17 +515,6 @@ def test_flask_mail_deliver_prints_one_line_with_the_counts(app, runner, smtp_se
     assert result.exit_code == 0, result.output
     assert result.output == "Mail: sent 2, will retry 0, failed 0.\n"
     assert len(smtp_server.messages) == 2
-
-
-@pytest.fixture
-def app_logs(caplog, monkeypatch):
-    """caplog for the app's loggers. migrations/env.py runs logging.config.fileConfig(), which disables every
-    logger that exists by then (the whole app's), so they are switched back on for the test."""
-    for name, logger in list(logging.Logger.manager.loggerDict.items()):
-        if name.startswith("mecc_volunteer") and isinstance(logger, logging.Logger):
-            monkeypatch.setattr(logger, "disabled", False)
-    caplog.set_level(logging.DEBUG, logger="mecc_volunteer")
-    return caplog
 
 
 def test_the_logs_never_hold_an_email_address(

@@ -11,7 +11,7 @@ from mecc_volunteer import jobs
 from mecc_volunteer.evaluation import emails
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, BookingStatus, OutgoingEmail, TrainingSession, utcnow
-from tests.test_evaluation_survey import AFTER
+from tests.helpers import AFTER
 
 SURVEY_LINK = re.compile(r"http://localhost(/(?:evaluation|follow-up)/[A-Za-z0-9_-]{43})")
 
@@ -54,7 +54,8 @@ def sent(app, template: str) -> dict[int, OutgoingEmail]:
 
 def survey_path(email: OutgoingEmail) -> str:
     found = SURVEY_LINK.search(email.body_text)
-    assert found and found.group(0) in (email.body_html or "")
+    assert found
+    assert found.group(0) in (email.body_html or "")
     return found.group(1)
 
 
@@ -147,8 +148,10 @@ def test_the_survey_jobs_run_with_the_others_and_do_nothing_more_the_second_time
     with app.app_context():
         first = jobs.run_due_jobs(ends_at + timedelta(hours=1))
         second = jobs.run_due_jobs(ends_at + timedelta(hours=1, minutes=1))
-    assert first.done["evaluation invitations"] == 2 and not first.failed
-    assert second.done["evaluation invitations"] == 0 and second.done["evaluation reminders"] == 0
+    assert first.done["evaluation invitations"] == 2
+    assert not first.failed
+    assert second.done["evaluation invitations"] == 0
+    assert second.done["evaluation reminders"] == 0
 
 
 # --- The coordinator's button ------------------------------------------------------------------------------------
@@ -161,13 +164,16 @@ def test_a_coordinator_sends_evaluation_invitations_for_a_finished_session(app, 
     assert "Send evaluation invitations" in detail.text
 
     page = client.get(f"/manage/sessions/{session_id}/evaluation-invitations")
-    assert page.status_code == 200 and "Send invitation to 2 people" in page.text
+    assert page.status_code == 200
+    assert "Send invitation to 2 people" in page.text
     assert sent(app, "evaluation_invitation") == {}  # nothing changes on GET
 
     done = client.post(f"/manage/sessions/{session_id}/evaluation-invitations")
-    assert done.status_code == 303 and done.headers["Location"].endswith(f"/manage/sessions/{session_id}/emails")
+    assert done.status_code == 303
+    assert done.headers["Location"].endswith(f"/manage/sessions/{session_id}/emails")
     status = client.get(done.headers["Location"]).text
-    assert "Evaluation invitation sent to 2 people" in status and status.count("Evaluation invitation") >= 3
+    assert "Evaluation invitation sent to 2 people" in status
+    assert status.count("Evaluation invitation") >= 3
     again = client.post(f"/manage/sessions/{session_id}/evaluation-invitations", follow_redirects=True)
     assert "Nothing more was sent" in again.text
     assert len(sent(app, "evaluation_invitation")) == 2
@@ -180,7 +186,8 @@ def test_an_upcoming_session_has_no_evaluation_invitations(app, client, auth, ma
     auth.login("coordinator")
     assert "Send evaluation invitations" not in client.get(f"/manage/sessions/{training_session.id}").text
     page = client.get(f"/manage/sessions/{training_session.id}/evaluation-invitations")
-    assert "This session has not finished yet" in page.text and "Send invitation to" not in page.text
+    assert "This session has not finished yet" in page.text
+    assert "Send invitation to" not in page.text
     refused = client.post(f"/manage/sessions/{training_session.id}/evaluation-invitations", follow_redirects=True)
     assert "This session has not finished yet" in refused.text
     assert sent(app, "evaluation_invitation") == {}

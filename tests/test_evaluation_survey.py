@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from mecc_volunteer import instrument
 from mecc_volunteer.evaluation import services
-from mecc_volunteer.instrument import AGREE, VERSION_1, Instrument, Question, QuestionType
 from mecc_volunteer.extensions import db
+from mecc_volunteer.instrument import AGREE, VERSION_1, Instrument, Question, QuestionType
 from mecc_volunteer.models import (
     Booking,
     BookingStatus,
@@ -21,17 +21,8 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
+from tests.helpers import AFTER, stored_answers
 
-AFTER = {
-    "confidence": "8",
-    "knowledge": "7",
-    "overall": "very_good",
-    "relevant": "agree",
-    "intention": "strongly_agree",
-    "online_format": "well",
-    "do_differently": "Ask people how they're doing, and mention Live Well Oxfordshire.",
-    "improve": "",
-}
 FOLLOWUP = {"conversations": "3", "topics": ["smoking", "mental_wellbeing"], "actions": ["signposted"], "barriers": ""}
 
 
@@ -68,16 +59,6 @@ def followup_link(survey_link, **kw):
     return survey_link(Survey.FOLLOWUP, ended=timedelta(weeks=8, days=1), **kw)
 
 
-def stored(app, booking_id, survey=Survey.AFTER_SESSION) -> dict[str, str]:
-    with app.app_context():
-        answers = db.session.scalars(
-            sa.select(EvaluationAnswer).where(
-                EvaluationAnswer.booking_id == booking_id, EvaluationAnswer.survey == survey
-            )
-        )
-        return {answer.question_key: answer.value for answer in answers}
-
-
 def responses(app, booking_id=None) -> int:
     with app.app_context():
         query = sa.select(sa.func.count(EvaluationResponse.id))
@@ -93,25 +74,30 @@ def test_an_attendee_answers_the_evaluation_and_is_thanked_with_a_signpost_and_a
     path, booking_id = survey_link()
 
     page = client.get(path)
-    assert page.status_code == 200 and page.headers["X-Robots-Tag"] == "noindex"
+    assert page.status_code == 200
+    assert page.headers["X-Robots-Tag"] == "noindex"
     for question in VERSION_1.for_survey(Survey.AFTER_SESSION):
         assert question.wording in page.text
-    assert 'name="confidence"' in page.text and 'name="do_differently"' in page.text
+    assert 'name="confidence"' in page.text
+    assert 'name="do_differently"' in page.text
     assert "<textarea" in page.text
     assert responses(app) == 0  # nothing changes on GET
 
     sent = client.post(path, data=AFTER)
-    assert sent.status_code == 303 and sent.headers["Location"].endswith(path)
+    assert sent.status_code == 303
+    assert sent.headers["Location"].endswith(path)
     thanks = client.get(path)
 
     assert "Thank you for your answers" in thanks.text
-    assert "Live Well Oxfordshire" in thanks.text and "https://livewell.oxfordshire.gov.uk/" in thanks.text
+    assert "Live Well Oxfordshire" in thanks.text
+    assert "https://livewell.oxfordshire.gov.uk/" in thanks.text
     assert f"{path}/certificate" in thanks.text
-    answers = stored(app, booking_id)
+    answers = stored_answers(app, booking_id)
     assert answers == {k: v for k, v in AFTER.items() if v}  # the optional blank is not stored
     with app.app_context():
         response = db.session.scalar(sa.select(EvaluationResponse))
-        assert response.booking_id == booking_id and response.instrument_version == 1
+        assert response.booking_id == booking_id
+        assert response.instrument_version == 1
 
 
 def test_a_consenting_attendee_answers_the_follow_up_with_several_topics(app, client, survey_link):
@@ -119,11 +105,12 @@ def test_a_consenting_attendee_answers_the_follow_up_with_several_topics(app, cl
 
     page = client.get(path)
     assert page.status_code == 200
-    assert 'type="checkbox"' in page.text and 'value="mental_wellbeing"' in page.text
+    assert 'type="checkbox"' in page.text
+    assert 'value="mental_wellbeing"' in page.text
     assert "How many MECC sessions have you delivered" not in page.text  # cascade questions: trainers only
     assert client.post(path, data=FOLLOWUP).status_code == 303
 
-    assert stored(app, booking_id, Survey.FOLLOWUP) == {
+    assert stored_answers(app, booking_id, Survey.FOLLOWUP) == {
         "conversations": "3",
         "topics": "smoking|mental_wellbeing",
         "actions": "signposted",
@@ -137,15 +124,16 @@ def test_a_trainer_is_asked_the_cascade_questions_in_the_follow_up(app, client, 
 
     data = {**FOLLOWUP, "sessions_delivered": "2", "people_trained": "17", "cascade_organisations": "Home-Start"}
     assert client.post(path, data=data).status_code == 303
-    answers = stored(app, booking_id, Survey.FOLLOWUP)
-    assert answers["sessions_delivered"] == "2" and answers["people_trained"] == "17"
+    answers = stored_answers(app, booking_id, Survey.FOLLOWUP)
+    assert answers["sessions_delivered"] == "2"
+    assert answers["people_trained"] == "17"
 
 
 def test_emoji_and_right_to_left_text_are_stored_intact(app, client, survey_link):
     path, booking_id = survey_link()
     comment = "Brilliant 👍🏽 session – I’ll use it.\nسأطرح السؤال على الزوار"
     assert client.post(path, data={**AFTER, "improve": comment}).status_code == 303
-    assert stored(app, booking_id)["improve"] == comment
+    assert stored_answers(app, booking_id)["improve"] == comment
 
 
 # --- The form is built from the instrument ------------------------------------------------------------------
@@ -162,12 +150,13 @@ def test_a_question_added_to_the_instrument_is_asked_validated_and_stored(app, c
 
     assert "I felt welcome at the session" in client.get(path).text
     missing = client.post(path, data=AFTER)
-    assert missing.status_code == 200 and "<title>Error:" in missing.text
+    assert missing.status_code == 200
+    assert "<title>Error:" in missing.text
     assert "Select an answer for: I felt welcome at the session" in missing.text
     assert responses(app) == 0
 
     assert client.post(path, data={**AFTER, "felt_welcome": "strongly_agree"}).status_code == 303
-    assert stored(app, booking_id)["felt_welcome"] == "strongly_agree"
+    assert stored_answers(app, booking_id)["felt_welcome"] == "strongly_agree"
     with app.app_context():
         versions = set(db.session.scalars(sa.select(EvaluationAnswer.instrument_version)))
         assert versions == {99}
@@ -190,8 +179,10 @@ def test_a_question_added_to_the_instrument_is_asked_validated_and_stored(app, c
 def test_the_number_of_conversations_must_be_a_whole_number_in_range(app, client, survey_link, conversations, message):
     path, _ = followup_link(survey_link)
     page = client.post(path, data={**FOLLOWUP, "conversations": conversations})
-    assert page.status_code == 200 and "<title>Error:" in page.text
-    assert message in page.text and 'href="#conversations"' in page.text
+    assert page.status_code == 200
+    assert "<title>Error:" in page.text
+    assert message in page.text
+    assert 'href="#conversations"' in page.text
     assert responses(app) == 0
 
 
@@ -211,15 +202,18 @@ def test_the_evaluation_explains_each_problem(app, client, survey_link, changes,
     path, _ = survey_link()
     data = {k: v for k, v in {**AFTER, **changes}.items() if v is not None}
     page = client.post(path, data=data)
-    assert page.status_code == 200 and "<title>Error:" in page.text
-    assert message in page.text and f'href="#{field}"' in page.text
+    assert page.status_code == 200
+    assert "<title>Error:" in page.text
+    assert message in page.text
+    assert f'href="#{field}"' in page.text
     assert responses(app) == 0
 
 
 def test_a_topic_that_is_not_in_the_list_is_refused(app, client, survey_link):
     path, _ = followup_link(survey_link)
     page = client.post(path, data={**FOLLOWUP, "topics": ["smoking", "gambling"]})
-    assert "Select answers from the list" in page.text and responses(app) == 0
+    assert "Select answers from the list" in page.text
+    assert responses(app) == 0
 
 
 # --- Who may answer, and when -----------------------------------------------------------------------------------
@@ -238,7 +232,8 @@ def test_the_evaluation_explains_why_it_cannot_be_answered(app, client, survey_l
     path, booking_id = survey_link(**kw)
     for response in (client.get(path), client.post(path, data=AFTER)):
         assert response.status_code == 200
-        assert says in response.text and 'name="confidence"' not in response.text
+        assert says in response.text
+        assert 'name="confidence"' not in response.text
     assert responses(app) == 0
 
 
@@ -263,8 +258,10 @@ def test_answering_twice_keeps_the_first_answers(app, client, survey_link):
     path, booking_id = survey_link()
     client.post(path, data=AFTER)
     again = client.post(path, data={**AFTER, "confidence": "2"})
-    assert again.status_code == 200 and "Thank you for your answers" in again.text
-    assert stored(app, booking_id)["confidence"] == "8" and responses(app) == 1
+    assert again.status_code == 200
+    assert "Thank you for your answers" in again.text
+    assert stored_answers(app, booking_id)["confidence"] == "8"
+    assert responses(app) == 1
 
 
 def test_two_submissions_at_once_store_one_response_and_the_second_is_told_it_was_answered(
@@ -279,7 +276,8 @@ def test_two_submissions_at_once_store_one_response_and_the_second_is_told_it_wa
 
     assert late.status_code == 200
     assert "You have already answered this survey, so we kept your first answers" in late.text
-    assert responses(app) == 1 and stored(app, booking_id)["confidence"] == "8"
+    assert responses(app) == 1
+    assert stored_answers(app, booking_id)["confidence"] == "8"
 
 
 def test_a_link_opens_only_its_own_booking_and_purpose(app, client, survey_link):

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from mecc_volunteer.evaluation.filters import ReviewFilters
-from mecc_volunteer.instrument import VERSION_1, Instrument, Question, QuestionType
-from mecc_volunteer.extensions import db
 from mecc_volunteer.exports import services
+from mecc_volunteer.extensions import db
+from mecc_volunteer.instrument import VERSION_1, Instrument, Question, QuestionType
 from mecc_volunteer.models import (
     LONDON,
     Base,
@@ -28,6 +28,7 @@ from mecc_volunteer.models import (
     TrainingSession,
     Volunteer,
 )
+from tests.helpers import read_csv
 
 B, A, F = Survey.BASELINE, Survey.AFTER_SESSION, Survey.FOLLOWUP
 FIXED = ["respondent", "session_date", "session_kind", "organisation", "district"]
@@ -55,12 +56,6 @@ def answer(app):
 def evaluator(auth):
     auth.login("evaluator")
     return auth
-
-
-def read_csv(response) -> list[list[str]]:
-    assert response.status_code == 200, response.text
-    assert response.data.startswith(b"\xef\xbb\xbf")
-    return list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
 
 
 def read_xlsx(response) -> dict[str, list[tuple]]:
@@ -97,21 +92,25 @@ def test_responses_list_every_question_in_instrument_order(
     assert rows[0] == expected_headers()
     assert len(rows) == 2
     row = dict(zip(rows[0], rows[1]))
-    assert row["respondent"].startswith("R-") and len(row["respondent"]) == 12
+    assert row["respondent"].startswith("R-")
+    assert len(row["respondent"]) == 12
     assert row["session_date"] == training_session.starts_at.astimezone(LONDON).date().isoformat()
     assert row["session_kind"] == "train_the_trainer"
     assert row["organisation"] == "Oxfordshire Library Service"
-    assert row["baseline.confidence"] == "3" and row["after_session.confidence"] == "8"
+    assert row["baseline.confidence"] == "3"
+    assert row["after_session.confidence"] == "8"
     assert row["after_session.overall"] == "very_good"
     assert row["followup.topics"] == "smoking|alcohol"
-    assert row["baseline.knowledge"] == "" and row["instrument_version"] == "1"
+    assert row["baseline.knowledge"] == ""
+    assert row["instrument_version"] == "1"
 
     sheets = read_xlsx(client.get("/manage/exports/responses.xlsx"))
     assert list(sheets) == ["Responses", "Data dictionary"]
     header, values = sheets["Responses"]
     cells = dict(zip(header, values))
     assert list(header) == expected_headers()
-    assert cells["baseline.confidence"] == 3 and cells["followup.people_trained"] == 12  # numbers as numbers
+    assert cells["baseline.confidence"] == 3
+    assert cells["followup.people_trained"] == 12
     assert cells["followup.topics"] == "smoking|alcohol"
     dictionary = sheets["Data dictionary"]
     assert dictionary[0] == ("column", "question", "scale")
@@ -139,7 +138,8 @@ def test_a_question_added_to_the_instrument_becomes_a_column_and_a_dictionary_en
         rows = list(rows)
         assert headers == expected_headers(version_2)
         assert headers[-2] == "followup.anything_else"
-        assert rows[0][-2] == "More sessions please" and rows[0][-1] == 2
+        assert rows[0][-2] == "More sessions please"
+        assert rows[0][-1] == 2
         dictionary = dict((r[0], r) for r in services.data_dictionary(version_2)[1])
         assert dictionary["followup.anything_else"][1:] == [extra.wording, "free text, up to 2000 characters"]
         with services.write_responses_xlsx(ReviewFilters(), version_2) as file:
@@ -244,7 +244,8 @@ def test_the_xlsx_holds_formula_like_answers_as_text_cells_exactly_as_given(
     for key, text in texts.items():
         cell = cells[column_of(key)]
         assert (cell.value, cell.data_type) == (text, "s")
-    assert cells["baseline.confidence"].value == 4 and cells["baseline.confidence"].data_type == "n"
+    assert cells["baseline.confidence"].value == 4
+    assert cells["baseline.confidence"].data_type == "n"
     assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
     assert "<f>" not in xlsx_text(data)
 
@@ -323,7 +324,9 @@ def test_each_download_is_recorded_with_its_filters_and_row_count(
         assert all(r.staff_user_id is not None for r in records)
     page = client.get("/manage/exports/")
     assert page.status_code == 200
-    assert "Eve Evaluator" in page.text and "responses.xlsx" in page.text and "date_from: 2026-01-01" in page.text
+    assert "Eve Evaluator" in page.text
+    assert "responses.xlsx" in page.text
+    assert "date_from: 2026-01-01" in page.text
     assert 'href="/manage/exports/responses.csv"' in page.text
 
 
@@ -353,12 +356,14 @@ def test_the_command_line_writes_the_same_responses(app, runner, tmp_path, make_
     assert result.exit_code == 0, result.output
     assert result.output == f"Wrote 1 responses to {out}.\n"
     rows = list(csv.reader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
-    assert rows[0] == expected_headers() and rows[1][5] == "6"
+    assert rows[0] == expected_headers()
+    assert rows[1][5] == "6"
     xlsx = tmp_path / "responses.xlsx"
     assert runner.invoke(args=["export", "responses", "--out", str(xlsx), "--format", "xlsx"]).exit_code == 0
     assert openpyxl.load_workbook(xlsx)["Responses"]["F2"].value == 6
     result = runner.invoke(args=["export", "responses", "--out", str(out), "--from", "nope"])
-    assert result.exit_code != 0 and "real date" in result.output
+    assert result.exit_code != 0
+    assert "real date" in result.output
 
 
 # --- Streaming ---------------------------------------------------------------------------------------
@@ -460,7 +465,8 @@ def test_a_100000_row_export_streams_in_pages_with_flat_memory(app, client, eval
     try:
         # Uncompressed, to count the lines as they come (test_downloads.py streams a compressed one).
         response = client.get("/manage/exports/responses.csv", buffered=False, headers={"Accept-Encoding": "identity"})
-        assert response.status_code == 200 and response.is_streamed
+        assert response.status_code == 200
+        assert response.is_streamed
         lines = chunks = 0
         largest = 0
         for chunk in response.response:
@@ -471,7 +477,8 @@ def test_a_100000_row_export_streams_in_pages_with_flat_memory(app, client, eval
     finally:
         sa.event.remove(engine, "before_cursor_execute", remember)
     assert lines == STREAM_ROWS + 1
-    assert chunks > 100 and largest < 200_000
+    assert chunks > 100
+    assert largest < 200_000
     pages = [s for s in statements if "FROM bookings" in s and "LIMIT" in s.upper() and "count(" not in s]
     answer_queries = [s for s in statements if s.lstrip().startswith("SELECT evaluation_answers.booking_id")]
     assert len(pages) >= STREAM_ROWS // services.PAGE_SIZE

@@ -13,17 +13,9 @@ import sqlalchemy as sa
 from mecc_volunteer import jobs
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import queue_email
-from mecc_volunteer.models import LONDON, Booking, BookingStatus, EmailStatus, StaffUser, TrainingSession, utcnow
+from mecc_volunteer.models import LONDON, BookingStatus, EmailStatus, StaffUser, TrainingSession, utcnow
 from mecc_volunteer.sessions import joining_links
-from tests.test_joining_links import (  # noqa: F401 (make_ready is a fixture)
-    TEAMS,
-    booking,
-    coordinator_id,
-    email_of,
-    make_ready,
-    outbox,
-    text_of,
-)
+from tests.helpers import TEAMS, booking, coordinator_id, email_of, outbox, text_of
 
 NOTHING_ELSE_DUE = {
     "evaluation invitations": 0,
@@ -34,9 +26,8 @@ NOTHING_ELSE_DUE = {
 CONFIRM_LINK = re.compile(r"http://localhost(/my-booking/[A-Za-z0-9_-]+/elearning)")
 
 
-@pytest.fixture
-def app_config(smtp_app_config):
-    return smtp_app_config
+# Mail goes to a real SMTP server on loopback (conftest's app_config).
+pytestmark = pytest.mark.real_smtp
 
 
 def at_london(day: date, hour: int, minute: int = 0) -> datetime:
@@ -73,18 +64,21 @@ def test_the_day_before_everyone_booked_is_reminded_with_the_link_only_if_they_a
     report = run(app, at_london(tuesday - timedelta(days=1), 9, 0))
 
     assert report.done == {"day-before reminders": 2, "promoted from waiting lists": 0, **NOTHING_ELSE_DUE}
-    assert report.mail.sent and not report.failed
+    assert report.mail.sent
+    assert not report.failed
     by_address = {message["To"]: message for message in smtp_server.messages}
     assert sorted(by_address) == sorted([email_of(app, ready), email_of(app, unconfirmed)])
 
     to_ready = by_address[email_of(app, ready)]
     assert to_ready["Subject"] == "Tomorrow: your MECC training at 10:30am"
-    assert TEAMS in text_of(to_ready) and "Join the session" in text_of(to_ready)
+    assert TEAMS in text_of(to_ready)
+    assert "Join the session" in text_of(to_ready)
     assert CONFIRM_LINK.search(text_of(to_ready)) is None
     assert booking(app, ready).joining_link_sent == TEAMS  # they have it now: "Send joining links" skips them
 
     to_unconfirmed = by_address[email_of(app, unconfirmed)]
-    assert TEAMS not in text_of(to_unconfirmed) and TEAMS not in to_unconfirmed.get_body(("html",)).get_content()
+    assert TEAMS not in text_of(to_unconfirmed)
+    assert TEAMS not in to_unconfirmed.get_body(("html",)).get_content()
     assert "You have not told us yet that you have done the MECC e-learning" in text_of(to_unconfirmed)
     assert "https://www.e-lfh.org.uk/programmes/making-every-contact-count/" in text_of(to_unconfirmed)
     confirm = CONFIRM_LINK.search(text_of(to_unconfirmed)).group(1)
@@ -129,7 +123,8 @@ def test_jobs_run_twice_in_a_row_does_nothing_the_second_time(
     second = run(app, now + timedelta(minutes=1))
     third = run(app, now + timedelta(hours=10))
 
-    assert first.done["day-before reminders"] == 2 and len(first.mail.sent) == 2
+    assert first.done["day-before reminders"] == 2
+    assert len(first.mail.sent) == 2
     for report in (second, third):
         assert report.done == {"day-before reminders": 0, "promoted from waiting lists": 0, **NOTHING_ELSE_DUE}
         assert (report.mail.sent, report.mail.retrying, report.mail.failed) == ([], [], [])
@@ -176,7 +171,8 @@ def test_day_before_reminders_follow_london_days_across_the_october_clock_change
     assert reminded_after(datetime.combine(sunday, time(9, 0), tzinfo=UTC)) == set(sessions)
     with app.app_context():
         starts = {names[ts.id]: ts.starts_at for ts in db.session.scalars(sa.select(TrainingSession))}
-    assert starts["monday morning"].hour == 10 and starts["sunday morning"].hour == 10  # GMT on both days
+    assert starts["monday morning"].hour == 10
+    assert starts["sunday morning"].hour == 10
     assert len(outbox(app, "day_before_reminder")) == 4
 
 
@@ -196,7 +192,7 @@ def test_two_job_runners_at_once_send_each_reminder_once(
             with app.app_context():
                 barrier.wait()
                 reports.append(jobs.run_due_jobs(now))
-        except BaseException:  # noqa: BLE001 - reported below
+        except BaseException:
             failures.append(traceback.format_exc())
 
     threads = [threading.Thread(target=cron) for _ in range(2)]
@@ -205,7 +201,8 @@ def test_two_job_runners_at_once_send_each_reminder_once(
     for thread in threads:
         thread.join(60)
 
-    assert failures == [] and all(not report.failed for report in reports)
+    assert failures == []
+    assert all(not report.failed for report in reports)
     assert sum(report.done["day-before reminders"] for report in reports) == len(booked)
     assert Counter(m["To"] for m in smtp_server.messages) == Counter({email_of(app, b): 1 for b in booked})
 

@@ -228,7 +228,8 @@ def test_gunicorn_serving_the_app_logs_no_personal_link(
         assert token not in log
     assert '"GET /my-booking/[link] HTTP/1.1" 200' in log
     assert '"GET /my-booking/[link]/cancel?from=email HTTP/1.1"' in log
-    assert "GET /evaluation/[link] " in log and "GET /follow-up/[link] " in log
+    assert "GET /evaluation/[link] " in log
+    assert "GET /follow-up/[link] " in log
     assert '"http://127.0.0.1:%d/my-booking/[link]"' % port in log  # the Referer too
 
 

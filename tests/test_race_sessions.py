@@ -17,7 +17,7 @@ from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, BookingStatus, OutgoingEmail, StaffRole, StaffUser, TrainingSession
 from mecc_volunteer.sessions.services import cancel_session
 from mecc_volunteer.volunteers import services
-from tests.test_race import registration_details
+from tests.helpers import registration_details
 
 WAIT = 10
 
@@ -49,7 +49,7 @@ def in_thread(app, action) -> tuple[threading.Thread, list]:
             try:
                 outcome.append(action())
                 db.session.commit()
-            except BaseException as error:  # noqa: BLE001 - the test reads it
+            except BaseException as error:
                 db.session.rollback()
                 outcome.append(error)
 

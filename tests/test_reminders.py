@@ -9,14 +9,13 @@ import pytest
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import LONDON, BookingStatus, StaffUser, TrainingSession, utcnow
 from mecc_volunteer.sessions import reminders
-from tests.test_joining_links import TEAMS, coordinator_id, email_of, make_ready, outbox, text_of  # noqa: F401 (a fixture)
+from tests.helpers import TEAMS, coordinator_id, email_of, outbox, text_of
 
 CONFIRM_LINK = re.compile(r"http://localhost(/my-booking/[A-Za-z0-9_-]+/elearning)")
 
 
-@pytest.fixture
-def app_config(smtp_app_config):
-    return smtp_app_config
+# Mail goes to a real SMTP server on loopback (conftest's app_config).
+pytestmark = pytest.mark.real_smtp
 
 
 def remind(app, session_id: int, staff_id: int, *, now=None) -> reminders.ReminderResult:
@@ -54,12 +53,14 @@ def test_a_coordinator_reminds_everyone_not_confirmed_and_each_can_confirm_from_
     assert "E-learning reminder sent to 2 people." in done.text
     assert sorted(m["To"] for m in smtp_server.messages) == sorted(email_of(app, b) for b in unconfirmed)
     message = smtp_server.messages[0]
-    assert TEAMS not in text_of(message) and TEAMS not in message.get_body(("html",)).get_content()
+    assert TEAMS not in text_of(message)
+    assert TEAMS not in message.get_body(("html",)).get_content()
     assert "https://www.e-lfh.org.uk/programmes/making-every-contact-count/" in text_of(message)
 
     confirm = CONFIRM_LINK.search(text_of(message)).group(1)
     form = client.get(confirm)
-    assert form.status_code == 200 and 'id="completed_day"' in form.text
+    assert form.status_code == 200
+    assert 'id="completed_day"' in form.text
     today = utcnow().astimezone(LONDON).date()
     confirmed = client.post(
         confirm,
@@ -169,7 +170,8 @@ def test_no_reminders_for_a_cancelled_or_started_session(
     page = client.get(url)
     done = client.post(url, follow_redirects=True)
 
-    assert message in page.text and "Send reminder to" not in page.text
+    assert message in page.text
+    assert "Send reminder to" not in page.text
     assert message in done.text
     assert outbox(app) == []
 
@@ -188,7 +190,7 @@ def test_two_reminder_clicks_at_once_send_one_email_each(app, auth, make_trainin
         try:
             barrier.wait()
             results.append(remind(app, training_session.id, staff_id))
-        except BaseException:  # noqa: BLE001 - reported below
+        except BaseException:
             failures.append(traceback.format_exc())
 
     threads = [threading.Thread(target=click) for _ in range(2)]

@@ -8,11 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from mecc_volunteer import instrument as instrument_module
-from mecc_volunteer.instrument import AGREE, CURRENT, Question, QuestionType
 from mecc_volunteer.extensions import db
+from mecc_volunteer.instrument import AGREE, CURRENT, Question, QuestionType
 from mecc_volunteer.models import Base, BookingStatus, Survey
-
-from tests.test_review_stats import answer
+from tests.helpers import store_answers
 
 URL = "/manage/review/"
 
@@ -35,11 +34,11 @@ def pilot(app, make_training_session, make_booking):
     for training_session, people in [(first, 6), (second, 5)]:
         for i in range(people):
             booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
-            answer(app, booking_id, Survey.BASELINE, confidence=4, knowledge=3)
+            store_answers(app, booking_id, Survey.BASELINE, confidence=4, knowledge=3)
             after = {"confidence": 7 if training_session is first else 5, "knowledge": 6, "overall": "good"}
             if training_session is first:
                 after["improve"] = next(comments)
-            answer(app, booking_id, Survey.AFTER_SESSION, respond=True, **after)
+            store_answers(app, booking_id, Survey.AFTER_SESSION, respond=True, **after)
     return {
         "first": first.id,
         "second": second.id,
@@ -91,10 +90,12 @@ def test_charts_are_inline_svg_with_names_and_tables_and_no_inline_styles(client
     auth.login("evaluator")
     page = client.get(URL).text
     assert page.count('role="img"') >= 3  # the funnel and the two before/after charts at least
-    assert '<title id="funnel-chart-title">' in page and 'aria-labelledby="funnel-chart-title"' in page
+    assert '<title id="funnel-chart-title">' in page
+    assert 'aria-labelledby="funnel-chart-title"' in page
     assert "style=" not in page
     assert "<script>" not in page
-    assert "Mean before" in page and "Of registered" in page
+    assert "Mean before" in page
+    assert "Of registered" in page
 
 
 def test_filtering_by_session_without_javascript_shows_the_whole_page(client, auth, pilot):
@@ -104,7 +105,8 @@ def test_filtering_by_session_without_javascript_shows_the_whole_page(client, au
     response = client.get(URL, query_string={"session": pilot["second"]})
     assert response.status_code == 200
     assert "<html" in response.text
-    assert ">5<" in response.text and ">11<" not in response.text
+    assert ">5<" in response.text
+    assert ">11<" not in response.text
     assert f'<option value="{pilot["second"]}" selected>' in response.text
 
 
@@ -122,7 +124,8 @@ def test_filtering_by_date_range_keeps_only_sessions_in_it(client, auth, pilot):
     auth.login("evaluator")
     day = pilot["second_day"]
     page = client.get(URL, query_string={"from": (day - timedelta(days=1)).isoformat(), "to": day.isoformat()}).text
-    assert ">5<" in page and ">11<" not in page
+    assert ">5<" in page
+    assert ">11<" not in page
 
 
 def test_a_small_filtered_group_is_suppressed(client, auth, pilot, make_training_session, make_booking):
@@ -155,7 +158,8 @@ def test_bad_filter_values_show_an_error_summary_not_a_server_error(client, auth
     assert message in response.text
     assert "<title>Error: " in response.text
     fragment = client.get(URL, query_string=args, headers=htmx_headers)
-    assert fragment.status_code == 200 and "There is a problem" in fragment.text
+    assert fragment.status_code == 200
+    assert "There is a problem" in fragment.text
 
 
 def test_free_text_search_is_case_insensitive_and_treats_wildcards_literally(client, auth, pilot):
@@ -164,12 +168,15 @@ def test_free_text_search_is_case_insensitive_and_treats_wildcards_literally(cli
     assert "5 comments" in page  # the empty answer is left out
     assert "What would improve this session?" in page
     found = client.get(URL, query_string={"q": "practice"}).text
-    assert "More time for PRACTICE, please" in found and "Great trainer" not in found
+    assert "More time for PRACTICE, please" in found
+    assert "Great trainer" not in found
     assert "1 comment containing" in found
     percent = client.get(URL, query_string={"q": "50%"}).text
-    assert "Ask about 50% of visitors" in percent and "Great trainer" not in percent
+    assert "Ask about 50% of visitors" in percent
+    assert "Great trainer" not in percent
     underscore = client.get(URL, query_string={"q": "the_s"}).text
-    assert "Use the_signposting leaflet" in underscore and "1 comment containing" in underscore
+    assert "Use the_signposting leaflet" in underscore
+    assert "1 comment containing" in underscore
     nothing = client.get(URL, query_string={"q": "%e"}).text  # a wildcard would match nearly all
     assert "0 comments containing" in nothing
 
@@ -216,8 +223,8 @@ def test_the_number_of_queries_does_not_grow_with_the_number_of_bookings(
     def add_people(n: int) -> None:
         for _ in range(n):
             booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
-            answer(app, booking_id, Survey.BASELINE, confidence=3, knowledge=3)
-            answer(
+            store_answers(app, booking_id, Survey.BASELINE, confidence=3, knowledge=3)
+            store_answers(
                 app,
                 booking_id,
                 Survey.AFTER_SESSION,

@@ -4,35 +4,23 @@ small-number suppression, the funnel, and the instrument driving what is shown."
 from dataclasses import replace
 
 import pytest
-
-from mecc_volunteer.search import contains_pattern
 import sqlalchemy as sa
 
 from mecc_volunteer.evaluation import review
 from mecc_volunteer.evaluation.filters import ReviewFilters
-from mecc_volunteer.instrument import AGREE, CURRENT, Instrument, Question, QuestionType
 from mecc_volunteer.extensions import db
+from mecc_volunteer.instrument import AGREE, CURRENT, Instrument, Question, QuestionType
 from mecc_volunteer.models import (
     Booking,
     BookingStatus,
-    EvaluationAnswer,
-    EvaluationResponse,
     Organisation,
     Survey,
     utcnow,
 )
+from mecc_volunteer.search import contains_pattern
+from tests.helpers import store_answers
 
 NO_FILTERS = ReviewFilters()
-
-
-def answer(app, booking_id: int, survey: Survey, respond: bool = False, **answers) -> None:
-    """Store answers for a booking directly; respond=True also records the submitted survey."""
-    with app.app_context():
-        for key, value in answers.items():
-            db.session.add(EvaluationAnswer(booking_id=booking_id, survey=survey, question_key=key, value=str(value)))
-        if respond:
-            db.session.add(EvaluationResponse(booking_id=booking_id, survey=survey))
-        db.session.commit()
 
 
 def set_booking(app, booking_id: int, **columns) -> None:
@@ -92,12 +80,12 @@ def test_only_people_with_both_answers_are_paired(app, app_context, training_ses
     # Mean before 4.0, after 5.0, change +1.0, improved 3 of 5 = 60 %.
     for before, after in [(3, 6), (5, 5), (5, 4), (6, 8), (1, 2)]:
         booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
-        answer(app, booking_id, Survey.BASELINE, confidence=before, knowledge=before)
-        answer(app, booking_id, Survey.AFTER_SESSION, respond=True, confidence=after, knowledge=10)
+        store_answers(app, booking_id, Survey.BASELINE, confidence=before, knowledge=before)
+        store_answers(app, booking_id, Survey.AFTER_SESSION, respond=True, confidence=after, knowledge=10)
     only_before = make_booking(training_session.id, status=BookingStatus.ATTENDED)
-    answer(app, only_before, Survey.BASELINE, confidence=0, knowledge=0)
+    store_answers(app, only_before, Survey.BASELINE, confidence=0, knowledge=0)
     only_after = make_booking(training_session.id, status=BookingStatus.ATTENDED)
-    answer(app, only_after, Survey.AFTER_SESSION, respond=True, confidence=10)
+    store_answers(app, only_after, Survey.AFTER_SESSION, respond=True, confidence=10)
 
     paired = {item.question.key: item.stats for item in review.paired_questions(NO_FILTERS)}
     confidence = paired["confidence"]
@@ -114,8 +102,8 @@ def test_only_people_with_both_answers_are_paired(app, app_context, training_ses
 def test_paired_figures_about_four_people_are_suppressed(app, app_context, training_session, make_booking):
     for before, after in [(3, 6), (5, 5), (5, 4), (6, 8)]:
         booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
-        answer(app, booking_id, Survey.BASELINE, confidence=before)
-        answer(app, booking_id, Survey.AFTER_SESSION, respond=True, confidence=after)
+        store_answers(app, booking_id, Survey.BASELINE, confidence=before)
+        store_answers(app, booking_id, Survey.AFTER_SESSION, respond=True, confidence=after)
     paired = {item.question.key: item.stats for item in review.paired_questions(NO_FILTERS)}
     assert paired["confidence"].suppressed
 
@@ -129,9 +117,9 @@ def test_the_funnel_counts_each_stage_in_one_grouped_query(app, app_context, tra
     for booking_id in ids[:3]:
         set_booking(app, booking_id, status=BookingStatus.ATTENDED)
     set_booking(app, ids[5], status=BookingStatus.DID_NOT_ATTEND)
-    answer(app, ids[0], Survey.AFTER_SESSION, respond=True, overall="good")
-    answer(app, ids[1], Survey.AFTER_SESSION, respond=True, overall="good")
-    answer(app, ids[0], Survey.FOLLOWUP, respond=True, conversations=3)
+    store_answers(app, ids[0], Survey.AFTER_SESSION, respond=True, overall="good")
+    store_answers(app, ids[1], Survey.AFTER_SESSION, respond=True, overall="good")
+    store_answers(app, ids[0], Survey.FOLLOWUP, respond=True, conversations=3)
 
     [(_, funnel)] = review.funnel_counts(NO_FILTERS)
     assert (funnel.registered, funnel.elearning_confirmed, funnel.attended, funnel.evaluated, funnel.followed_up) == (
@@ -158,8 +146,10 @@ def test_a_breakdown_shows_a_group_of_five_and_hides_a_group_of_four(
 
     result = review.build_review(NO_FILTERS)
     groups = {group.label: group.figures for group in result.by_organisation}
-    assert groups[first.name].registered == 5 and not groups[first.name].suppressed
-    assert groups[second.name].suppressed and groups[second.name].n is None
+    assert groups[first.name].registered == 5
+    assert not groups[first.name].suppressed
+    assert groups[second.name].suppressed
+    assert groups[second.name].n is None
     # The same one rule hides the district and session groups: 9 in one session, all without a district.
     assert [g.figures.registered for g in result.by_session] == [9]
     assert [g.label for g in result.by_district] == [review.NO_DISTRICT]
@@ -169,7 +159,7 @@ def test_reaction_counts_every_option_including_dont_know(app, app_context, trai
     ratings = ["very_good", "very_good", "good", "poor", "dont_know"]
     for rating in ratings:
         booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
-        answer(app, booking_id, Survey.AFTER_SESSION, respond=True, overall=rating)
+        store_answers(app, booking_id, Survey.AFTER_SESSION, respond=True, overall=rating)
     overall = next(d for d in review.choice_distributions(NO_FILTERS) if d.question.key == "overall")
     counts = {label: count for label, count, _ in overall.counts}
     assert counts == {"Very good": 2, "Good": 1, "Neither good nor poor": 0, "Poor": 1, "Very poor": 0, "Don't know": 1}
@@ -186,10 +176,12 @@ def test_follow_up_topics_count_each_option_chosen(app, app_context, training_se
         ("smoking", 4),
     ]:
         booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
-        answer(app, booking_id, Survey.FOLLOWUP, respond=True, topics=topics, conversations=conversations)
+        store_answers(app, booking_id, Survey.FOLLOWUP, respond=True, topics=topics, conversations=conversations)
     topics = next(d for d in review.choice_distributions(NO_FILTERS) if d.question.key == "topics")
     counts = {label: count for label, count, _ in topics.counts}
-    assert counts["Alcohol"] == 3 and counts["Stopping smoking"] == 2 and counts["Something else"] == 1
+    assert counts["Alcohol"] == 3
+    assert counts["Stopping smoking"] == 2
+    assert counts["Something else"] == 1
     conversations = next(n for n in review.number_questions(NO_FILTERS) if n.question.key == "conversations")
     assert (conversations.n, conversations.mean, conversations.median) == (5, 2.4, 2)
 
@@ -202,7 +194,7 @@ def test_the_instrument_drives_the_review(app, app_context, training_session, ma
     assert isinstance(instrument, Instrument)
     for value in ["agree"] * 5:
         booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
-        answer(app, booking_id, Survey.AFTER_SESSION, respond=True, examples_useful=value)
+        store_answers(app, booking_id, Survey.AFTER_SESSION, respond=True, examples_useful=value)
 
     result = review.build_review(NO_FILTERS, instrument=instrument)
     extra_figures = next(d for d in result.distributions["after_session"] if d.question.key == "examples_useful")

@@ -2,8 +2,6 @@
 cancel, book from the waiting list, move, record the e-learning, add someone by hand, and download the
 trainer's CSV."""
 
-import csv
-import io
 import re
 from datetime import timedelta
 
@@ -28,12 +26,7 @@ from mecc_volunteer.models import (
 )
 from mecc_volunteer.sessions import roster, roster_actions
 from mecc_volunteer.tokens import find_booking, issue_link
-
-
-def assert_fragment(response):
-    assert response.status_code == 200
-    assert "<html" not in response.text
-    assert "HX-Request" in response.headers.get("Vary", "")
+from tests.helpers import assert_fragment, booking, read_csv
 
 
 def emails(app, template=None):
@@ -42,13 +35,6 @@ def emails(app, template=None):
         if template:
             query = query.where(OutgoingEmail.template == template)
         return list(db.session.scalars(query))
-
-
-def booking(app, booking_id) -> Booking:
-    with app.app_context():
-        found = db.session.get(Booking, booking_id)
-        db.session.expunge(found)
-        return found
 
 
 def places_taken(app, session_id) -> int:
@@ -118,19 +104,25 @@ def test_a_coordinator_sees_everyone_on_the_roster_with_their_progress(
 
     page = client.get(f"/manage/sessions/{training_session.id}/roster")
 
-    assert page.status_code == 200 and "<html" in page.text
+    assert page.status_code == 200
+    assert "<html" in page.text
     text = page.text
     for name in ["Asha Khan", "Ben Jones", "Cara Lewis", "Dev Patel", "Eve Adams"]:
         assert name in text
-    assert "Banbury Foodbank" in text and "Oxfordshire Library Service" in text
-    assert f"{completed_on:%A} {completed_on.day} {completed_on:%B %Y}" in text and "Not yet" in text
-    assert text.count(">Booked</strong>") == 2 and ">Cancelled</strong>" in text
+    assert "Banbury Foodbank" in text
+    assert "Oxfordshire Library Service" in text
+    assert f"{completed_on:%A} {completed_on.day} {completed_on:%B %Y}" in text
+    assert "Not yet" in text
+    assert text.count(">Booked</strong>") == 2
+    assert ">Cancelled</strong>" in text
     assert "2 of 2 places taken, 2 waiting, 1 cancelled." in text
     # Places first, then the queue in order with positions, then cancellations.
     assert text.index("Asha Khan") < text.index("Cara Lewis") < text.index("Dev Patel") < text.index("Eve Adams")
     assert re.search(rf'id="booking-{first}".*?Position 1', text, re.S)
     assert re.search(rf'id="booking-{second}".*?Position 2', text, re.S)
-    assert "Book now" in text and "Cancel booking" in text and "Record e-learning" in text
+    assert "Book now" in text
+    assert "Cancel booking" in text
+    assert "Record e-learning" in text
 
 
 def test_the_session_page_links_to_the_roster_csv_and_attendance(client, coordinator, make_training_session):
@@ -155,14 +147,18 @@ def test_search_finds_name_email_or_organisation_ignoring_case_with_and_without_
     by_email = client.get(path, query_string={"q": "fire.EXAMPLE"}, headers=htmx_headers)
     nobody = client.get(path, query_string={"q": "zebra"}, headers=htmx_headers)
 
-    assert "<html" in by_name.text and 'value="KHAN"' in by_name.text
-    assert "Asha Khan" in by_name.text and "Ben Jones" not in by_name.text
+    assert "<html" in by_name.text
+    assert 'value="KHAN"' in by_name.text
+    assert "Asha Khan" in by_name.text
+    assert "Ben Jones" not in by_name.text
     assert "Showing 1 of 3 people." in by_name.text
     for fragment in (by_organisation, by_email, nobody):
         assert_fragment(fragment)
         assert fragment.text.lstrip().startswith('<div id="roster-results">')
-    assert "Ben Jones" in by_organisation.text and "Asha Khan" not in by_organisation.text
-    assert "Cara Lewis" in by_email.text and "Ben Jones" not in by_email.text
+    assert "Ben Jones" in by_organisation.text
+    assert "Asha Khan" not in by_organisation.text
+    assert "Cara Lewis" in by_email.text
+    assert "Ben Jones" not in by_email.text
     assert "No one on this session matches your search" in nobody.text
     # Row actions keep the search, so the coordinator comes back to the same view.
     assert "/cancel?q=restore" in by_organisation.text
@@ -197,10 +193,14 @@ def test_the_status_filter_works_as_a_page_and_as_a_fragment(client, coordinator
     booked = client.get(path, query_string={"status": "booked"}, headers=htmx_headers)
     everyone = client.get(path, query_string={"status": "all"}, headers=htmx_headers)
 
-    assert "<html" in waiting.text and '<option value="waiting" selected>' in waiting.text
-    assert "Cara Lewis" in waiting.text and "Dev Patel" in waiting.text and "Asha Khan" not in waiting.text
+    assert "<html" in waiting.text
+    assert '<option value="waiting" selected>' in waiting.text
+    assert "Cara Lewis" in waiting.text
+    assert "Dev Patel" in waiting.text
+    assert "Asha Khan" not in waiting.text
     assert_fragment(booked)
-    assert "Asha Khan" in booked.text and "Cara Lewis" not in booked.text
+    assert "Asha Khan" in booked.text
+    assert "Cara Lewis" not in booked.text
     assert_fragment(everyone)
     assert all(name in everyone.text for name in ids)
 
@@ -224,7 +224,8 @@ def test_bad_search_values_are_explained_and_ignored_never_a_500(
     assert page.status_code == 200
     assert_fragment(fragment)
     if message:
-        assert message in page.text and "There is a problem" in page.text
+        assert message in page.text
+        assert "There is a problem" in page.text
         assert message in fragment.text
         assert all(name in page.text for name in ids)
 
@@ -270,9 +271,8 @@ def test_cancelling_a_booking_asks_first_then_books_the_first_person_waiting(app
     assert booking(app, ids["Asha Khan"]).status is BookingStatus.BOOKED
 
     done = client.post(path)
-    assert done.status_code == 303 and done.headers["Location"].endswith(
-        f"/manage/sessions/{training_session.id}/roster"
-    )
+    assert done.status_code == 303
+    assert done.headers["Location"].endswith(f"/manage/sessions/{training_session.id}/roster")
     page = client.get(done.headers["Location"])
 
     assert "Asha Khan&#39;s booking is cancelled. The place went to Cara Lewis from the waiting list" in page.text
@@ -295,9 +295,11 @@ def test_cancelling_twice_says_it_is_already_cancelled(app, client, coordinator,
     confirm_again = client.get(path, follow_redirects=True)
 
     assert "Dev Patel&#39;s booking is already cancelled." in again.text
-    assert "already cancelled" in confirm_again.text and "Are you sure" not in confirm_again.text
+    assert "already cancelled" in confirm_again.text
+    assert "Are you sure" not in confirm_again.text
     # A waiting-list place frees nothing; the one cancellation is told once.
-    assert places_taken(app, training_session.id) == 2 and emails(app) == ["booking_cancelled"]
+    assert places_taken(app, training_session.id) == 2
+    assert emails(app) == ["booking_cancelled"]
 
 
 def test_cancelling_with_htmx_returns_the_refreshed_roster_and_the_message(
@@ -308,7 +310,8 @@ def test_cancelling_with_htmx_returns_the_refreshed_roster_and_the_message(
         f"/manage/sessions/{training_session.id}/roster/{ids['Ben Jones']}/cancel?status=booked", headers=htmx_headers
     )
     assert_fragment(response)
-    assert 'hx-swap-oob="innerHTML"' in response.text and response.text.count('id="flash"') == 1
+    assert 'hx-swap-oob="innerHTML"' in response.text
+    assert response.text.count('id="flash"') == 1
     assert "Ben Jones&#39;s booking is cancelled." in response.text
     # Still filtered to people booked: Cara, promoted from the queue, now shows; Ben does not.
     assert 'id="booking-{}"'.format(ids["Cara Lewis"]) in response.text
@@ -343,7 +346,8 @@ def test_a_coordinator_books_a_named_person_from_the_waiting_list(
 
     assert "Dev Patel is booked from the waiting list and has been emailed." in response.text
     promoted = booking(app, chosen)
-    assert promoted.status is BookingStatus.BOOKED and promoted.promoted_at is not None
+    assert promoted.status is BookingStatus.BOOKED
+    assert promoted.promoted_at is not None
     assert booking(app, first).status is BookingStatus.WAITING
     assert places_taken(app, training_session.id) == 2
     assert emails(app) == ["place_offered"]
@@ -366,9 +370,11 @@ def test_booking_from_the_waiting_list_is_refused_when_the_session_is_full(
 
     assert "This session is full. Free a place first" in page.text
     assert_fragment(fragment)
-    assert "This session is full" in fragment.text and "nhsuk-error-summary" in fragment.text
+    assert "This session is full" in fragment.text
+    assert "nhsuk-error-summary" in fragment.text
     assert booking(app, ids["Dev Patel"]).status is BookingStatus.WAITING
-    assert places_taken(app, training_session.id) == 2 and emails(app) == []
+    assert places_taken(app, training_session.id) == 2
+    assert emails(app) == []
 
 
 def test_capacity_is_never_exceeded_when_promoting_people_one_after_another(
@@ -417,7 +423,7 @@ def test_capacity_holds_when_coordinators_promote_people_at_the_same_moment(
                 except errors.SessionFull:
                     db.session.rollback()
                     outcomes.append("full")
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             crashes.append(repr(error))
 
     threads = [threading.Thread(target=promote, args=(b,)) for b in waiting]
@@ -476,14 +482,18 @@ def test_a_coordinator_moves_a_booking_to_another_session_of_the_same_kind(
 
     page = client.get(path)
     assert "Move Asha Khan's booking" in page.text
-    assert f'value="{open_one.id}"' in page.text and "5 places left" in page.text
-    assert f'value="{full_one.id}"' not in page.text and f'value="{other_kind.id}"' not in page.text
+    assert f'value="{open_one.id}"' in page.text
+    assert "5 places left" in page.text
+    assert f'value="{full_one.id}"' not in page.text
+    assert f'value="{other_kind.id}"' not in page.text
 
     invalid = client.post(path, data={"training_session": str(full_one.id)})
-    assert "Select a session from the list" in invalid.text and "<title>Error: " in invalid.text
+    assert "Select a session from the list" in invalid.text
+    assert "<title>Error: " in invalid.text
 
     done = client.post(path, data={"training_session": str(open_one.id)})
-    assert done.status_code == 303 and done.headers["Location"].endswith(f"/manage/sessions/{current.id}/roster")
+    assert done.status_code == 303
+    assert done.headers["Location"].endswith(f"/manage/sessions/{current.id}/roster")
     assert "Asha Khan has moved to the session on" in client.get(done.headers["Location"]).text
     assert booking(app, moving).training_session_id == open_one.id
     assert booking(app, waiting).status is BookingStatus.BOOKED  # the freed place went to the queue
@@ -503,7 +513,8 @@ def test_a_coordinator_records_the_e_learning_after_a_phone_call(
     today = utcnow().astimezone(LONDON).date()
 
     page = client.get(path)
-    assert page.status_code == 200 and 'id="completed_day"' in page.text
+    assert page.status_code == 200
+    assert 'id="completed_day"' in page.text
 
     future = today + timedelta(days=2)
     refused = client.post(
@@ -571,7 +582,8 @@ def test_a_coordinator_adds_someone_who_phoned_in(app, client, coordinator, make
 
     page = client.get(path)
     assert "I have told the volunteer how we use their information (privacy notice)" in page.text
-    assert "baseline_confidence" not in page.text and "age_band" not in page.text
+    assert "baseline_confidence" not in page.text
+    assert "age_band" not in page.text
 
     done = client.post(path, data=add_form())
 
@@ -579,7 +591,8 @@ def test_a_coordinator_adds_someone_who_phoned_in(app, client, coordinator, make
     assert "Priya Patel is booked. We have emailed them" in client.get(done.headers["Location"]).text
     with app.app_context():
         added = db.session.scalar(sa.select(Booking))
-        assert added.status is BookingStatus.BOOKED and added.volunteer.email_normalised == "priya@example.org"
+        assert added.status is BookingStatus.BOOKED
+        assert added.volunteer.email_normalised == "priya@example.org"
         assert db.session.scalar(sa.select(sa.func.count(EvaluationAnswer.id))) == 0
     assert places_taken(app, training_session.id) == 1
     assert emails(app) == ["booking_confirmation"]
@@ -617,8 +630,10 @@ def test_nobody_can_be_added_to_a_cancelled_or_finished_session(
     page = client.get(path)
     posted = client.post(path, data=add_form())
 
-    assert "You cannot add anyone to it." in page.text and 'name="email"' not in page.text
-    assert posted.status_code == 200 and "You cannot add anyone" in posted.text
+    assert "You cannot add anyone to it." in page.text
+    assert 'name="email"' not in page.text
+    assert posted.status_code == 200
+    assert "You cannot add anyone" in posted.text
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Booking.id))) == 0
 
@@ -633,7 +648,8 @@ def test_adding_someone_already_booked_on_this_session_says_so(
         f"/manage/sessions/{training_session.id}/roster/add", data=add_form(email="PRIYA@example.org")
     )
 
-    assert response.status_code == 200 and "<title>Error: " in response.text
+    assert response.status_code == 200
+    assert "<title>Error: " in response.text
     assert '<a href="#email">Priya Patel is already booked on this session.</a>' in response.text
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Booking.id))) == 1
@@ -678,7 +694,8 @@ def test_adding_someone_uses_the_registration_rules(
     training_session = make_training_session()
     response = client.post(f"/manage/sessions/{training_session.id}/roster/add", data=add_form(**overrides))
     assert response.status_code == 200
-    assert f'<a href="#{field}">' in response.text and message in response.text
+    assert f'<a href="#{field}">' in response.text
+    assert message in response.text
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Volunteer.id))) == 0
 
@@ -691,11 +708,6 @@ def test_an_other_organisation_needs_its_name(app, client, coordinator, make_tra
 
 
 # --- The trainer's CSV ----------------------------------------------------------------------------------
-
-
-def read_csv(response) -> list[list[str]]:
-    assert response.data.startswith(b"\xef\xbb\xbf")
-    return list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"), newline="")))
 
 
 def test_the_roster_csv_lists_people_with_a_place_by_name(
@@ -715,7 +727,8 @@ def test_the_roster_csv_lists_people_with_a_place_by_name(
     everyone = client.get(f"/manage/sessions/{training_session.id}/roster.csv?status=all")
 
     day = training_session.starts_at.astimezone(LONDON).date().isoformat()
-    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == f"attachment; filename=roster-{day}.csv"
     assert read_csv(response) == [
         ["Name", "Organisation", "Status"],
@@ -860,5 +873,6 @@ def test_a_day_or_month_of_many_digits_gets_a_clear_message_when_recording_the_e
     client.get(path)
     response = client.post(path, data=form)
     assert response.status_code == 200
-    assert 'id="completed_day-error"' in response.text and '<a href="#completed_day">' in response.text
+    assert 'id="completed_day-error"' in response.text
+    assert '<a href="#completed_day">' in response.text
     assert booking(app, booking_id).elearning_confirmed_at is None

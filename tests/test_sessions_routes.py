@@ -7,28 +7,11 @@ import sqlalchemy as sa
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import LONDON, Booking, BookingStatus, OutgoingEmail, SessionKind, TrainingSession, utcnow
+from tests.helpers import session_form
 
 
 def future_day(days=30):
     return (utcnow() + timedelta(days=days)).astimezone(LONDON).date()
-
-
-def session_form(**overrides):
-    day = future_day()
-    form = {
-        "day": str(day.day),
-        "month": str(day.month),
-        "year": str(day.year),
-        "start_time": "10:30",
-        "end_time": "12:00",
-        "kind": "volunteer_training",
-        "capacity": "16",
-        "trainer_name": "Sam Okafor",
-        "joining_link": "https://teams.microsoft.com/l/meetup-join/19%3ameeting",
-        "cutoff_days": "",
-    }
-    form.update(overrides)
-    return {k: v for k, v in form.items() if v is not None}
 
 
 def emails(app, template):
@@ -50,7 +33,8 @@ def test_a_coordinator_sees_upcoming_sessions_with_their_counts(client, auth, ma
     assert page.status_code == 200
     assert "3 / 12" in page.text
     assert page.text.count("/manage/sessions/") >= 2
-    assert "Past sessions" in past.text and past.text.count('class="app-numeric">0 / 10') == 1
+    assert "Past sessions" in past.text
+    assert past.text.count('class="app-numeric">0 / 10') == 1
 
 
 def test_a_coordinator_creates_a_session_in_london_time(app, client, auth):
@@ -60,9 +44,11 @@ def test_a_coordinator_creates_a_session_in_london_time(app, client, auth):
     with app.app_context():
         training_session = db.session.scalar(sa.select(TrainingSession))
         assert training_session.starts_at.astimezone(LONDON).strftime("%H:%M") == "10:30"
-        assert training_session.capacity == 16 and training_session.kind is SessionKind.VOLUNTEER_TRAINING
+        assert training_session.capacity == 16
+        assert training_session.kind is SessionKind.VOLUNTEER_TRAINING
     detail = client.get(response.headers["Location"])
-    assert "10:30am to 12pm" in detail.text and "Sam Okafor" in detail.text
+    assert "10:30am to 12pm" in detail.text
+    assert "Sam Okafor" in detail.text
 
 
 @pytest.mark.parametrize(
@@ -181,7 +167,8 @@ def test_moving_a_session_nobody_booked_says_nobody_was_emailed(app, client, aut
     )
 
     assert "Nobody is booked or waiting, so nobody was emailed." in response.text
-    assert "have been emailed" not in response.text and "has been emailed" not in response.text
+    assert "have been emailed" not in response.text
+    assert "has been emailed" not in response.text
 
 
 def test_moving_a_session_says_how_many_were_emailed(app, client, auth, make_training_session, make_booking):
@@ -252,7 +239,8 @@ def test_a_coordinator_cancels_a_session_and_everyone_is_told(app, client, auth,
     assert "already cancelled" in again.text
     with app.app_context():
         training_session = db.session.get(TrainingSession, training_session.id)
-        assert training_session.cancelled_at is not None and training_session.places_taken == 0
+        assert training_session.cancelled_at is not None
+        assert training_session.places_taken == 0
         assert {db.session.get(Booking, b).status for b in [*booked, waiting]} == {BookingStatus.CANCELLED}
     assert emails(app, "session_cancelled") == 3
     assert "Cancelled" in client.get("/").text
@@ -278,13 +266,15 @@ def test_a_day_or_month_of_many_digits_gets_a_clear_message_on_create_and_edit(
     auth.login("coordinator")
     created = client.post("/manage/sessions/new", data=session_form(**{part: "99999999999999999999999"}))
     assert created.status_code == 200
-    assert 'id="day-error"' in created.text and '<a href="#day">' in created.text
+    assert 'id="day-error"' in created.text
+    assert '<a href="#day">' in created.text
     training_session = make_training_session()
     path = f"/manage/sessions/{training_session.id}/edit"
     client.get(path)
     edited = client.post(path, data=session_form(**{part: "99999999999999999999999"}))
     assert edited.status_code == 200
-    assert 'id="day-error"' in edited.text and '<a href="#day">' in edited.text
+    assert 'id="day-error"' in edited.text
+    assert '<a href="#day">' in edited.text
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(TrainingSession.id))) == 1
         assert db.session.get(TrainingSession, training_session.id).trainer_name is None  # the edit changed nothing

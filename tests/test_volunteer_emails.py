@@ -4,21 +4,13 @@ import re
 
 import pytest
 
+from tests.helpers import register_through_the_form, text_of
+
 MY_BOOKING = re.compile(r"http://localhost(/my-booking/[A-Za-z0-9_-]{43})\b")
 
 
-@pytest.fixture
-def app_config(smtp_app_config):
-    return smtp_app_config
-
-
-def text_of(message) -> str:
-    return message.get_body(("plain",)).get_content()
-
-
-def register(client, session_id, form):
-    assert client.post(f"/sessions/{session_id}/register", data=form).status_code == 303
-    return client.post(f"/sessions/{session_id}/register/check", follow_redirects=True)
+# Mail goes to a real SMTP server on loopback (conftest's app_config).
+pytestmark = pytest.mark.real_smtp
 
 
 def test_the_booking_has_moved_email_has_a_working_my_booking_link_and_the_old_link_still_works(
@@ -26,7 +18,7 @@ def test_the_booking_has_moved_email_has_a_working_my_booking_link_and_the_old_l
 ):
     first = make_training_session(days_ahead=20)
     second = make_training_session(days_ahead=27)
-    register(client, first.id, registration_form())
+    register_through_the_form(client, first.id, registration_form())
     [confirmation] = smtp_server.messages
     old_link = MY_BOOKING.search(text_of(confirmation)).group(1)
 
@@ -40,4 +32,5 @@ def test_the_booking_has_moved_email_has_a_working_my_booking_link_and_the_old_l
     assert new_link.group(1) in moved_email.get_body(("html",)).get_content()
     for link in (new_link.group(1), old_link):
         page = client.get(link)
-        assert page.status_code == 200 and "Your booking" in page.text
+        assert page.status_code == 200
+        assert "Your booking" in page.text

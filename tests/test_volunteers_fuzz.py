@@ -26,7 +26,7 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 
 @FUZZ
-@given(form=st.fixed_dictionaries({}, optional={field: any_text for field in REGISTRATION_FIELDS}))
+@given(form=st.fixed_dictionaries({}, optional=dict.fromkeys(REGISTRATION_FIELDS, any_text)))
 def test_any_registration_form_gets_a_page_or_a_redirect(client, make_training_session, form):
     training_session = make_training_session()
     response = client.post(f"/sessions/{training_session.id}/register", data=form)

@@ -16,27 +16,7 @@ from mecc_volunteer.models import (
     Volunteer,
     utcnow,
 )
-
-
-def register(client, session_id, form):
-    """Fill in the form, then confirm on Check your answers; returns the confirmation response."""
-    response = client.post(f"/sessions/{session_id}/register", data=form)
-    assert response.status_code == 303, response.text
-    assert response.headers["Location"].endswith(f"/sessions/{session_id}/register/check")
-    return client.post(f"/sessions/{session_id}/register/check", follow_redirects=True)
-
-
-def my_booking_path(response) -> str:
-    match = re.search(r'href="(/my-booking/[A-Za-z0-9_-]{43})"', response.text)
-    assert match, "no My booking link on the page"
-    return match.group(1)
-
-
-def assert_fragment(response):
-    assert response.status_code == 200
-    assert "<html" not in response.text
-    assert "HX-Request" in response.headers.get("Vary", "")
-
+from tests.helpers import assert_fragment, my_booking_path, register_through_the_form, without_csrf_tokens
 
 # --- Start page ---------------------------------------------------------------------------------------
 
@@ -55,7 +35,8 @@ def test_start_page_explains_mecc_and_lists_each_status(client, make_training_se
 
     assert response.status_code == 200
     assert "Making Every Contact Count" in response.text
-    assert "90 minutes" in response.text and "E-learning" in response.text
+    assert "90 minutes" in response.text
+    assert "E-learning" in response.text
     for tag in ["Open", "Few places left", "Now full – join the waiting list", "Registration closed", "Cancelled"]:
         assert f">{tag}</strong>" in response.text
     assert "2 places left" in response.text
@@ -69,7 +50,8 @@ def test_start_page_filters_by_kind_as_a_page_and_as_a_fragment(client, make_tra
     page = client.get("/?kind=train_the_trainer")
     fragment = client.get("/?kind=train_the_trainer", headers=htmx_headers)
 
-    assert page.text.count("app-session-card") == 1 and "<html" in page.text
+    assert page.text.count("app-session-card") == 1
+    assert "<html" in page.text
     assert_fragment(fragment)
     assert fragment.text.count("app-session-card") == 1
     assert "Train the trainer" in fragment.text
@@ -89,12 +71,14 @@ def test_a_volunteer_registers_checks_answers_and_is_booked(client, app, make_tr
     form = registration_form(phone="+44 7700 900 123", followup_consent="y")
 
     page = client.get(f"/sessions/{training_session.id}/register")
-    assert page.status_code == 200 and "Full name" in page.text
+    assert page.status_code == 200
+    assert "Full name" in page.text
 
     client.post(f"/sessions/{training_session.id}/register", data=form)
     check = client.get(f"/sessions/{training_session.id}/register/check")
     assert "Check your answers" in check.text
-    assert "Priya Patel" in check.text and "07700 900123" in check.text
+    assert "Priya Patel" in check.text
+    assert "07700 900123" in check.text
     assert f'/sessions/{training_session.id}/register#email"' in check.text  # a Change link
 
     done = client.post(f"/sessions/{training_session.id}/register/check", follow_redirects=True)
@@ -107,14 +91,17 @@ def test_a_volunteer_registers_checks_answers_and_is_booked(client, app, make_tr
         assert booking.training_session.places_taken == 1
         volunteer = booking.volunteer
         assert volunteer.phone == "07700 900123"
-        assert volunteer.followup_consent and volunteer.followup_consent_version and volunteer.followup_consent_at
+        assert volunteer.followup_consent
+        assert volunteer.followup_consent_version
+        assert volunteer.followup_consent_at
         assert volunteer.privacy_notice_version
         answers = {a.question_key: a.value for a in db.session.scalars(sa.select(EvaluationAnswer))}
         assert answers == {"confidence": "4", "knowledge": "3"}
         assert db.session.scalar(sa.select(OutgoingEmail.template)) == "booking_confirmation"
 
     booking_page = client.get(my_booking_path(done))
-    assert booking_page.status_code == 200 and "Booked" in booking_page.text
+    assert booking_page.status_code == 200
+    assert "Booked" in booking_page.text
 
 
 def test_the_change_link_brings_back_the_answers(client, make_training_session, registration_form):
@@ -139,7 +126,7 @@ def test_a_full_session_puts_the_volunteer_on_the_waiting_list(
     page = client.get(f"/sessions/{training_session.id}/register")
     assert "Join the waiting list" in page.text
 
-    done = register(client, training_session.id, registration_form())
+    done = register_through_the_form(client, training_session.id, registration_form())
 
     assert "You are on the waiting list" in done.text
     assert "Your position: <strong>1</strong>" in done.text
@@ -149,10 +136,12 @@ def test_registering_again_for_the_same_session_says_already_booked(
     client, app, make_training_session, registration_form
 ):
     training_session = make_training_session()
-    register(client, training_session.id, registration_form())
+    register_through_the_form(client, training_session.id, registration_form())
     client.cookie_jar.clear() if hasattr(client, "cookie_jar") else None
 
-    again = register(app.test_client(), training_session.id, registration_form(email="  PRIYA@Example.org "))
+    again = register_through_the_form(
+        app.test_client(), training_session.id, registration_form(email="  PRIYA@Example.org ")
+    )
 
     assert "You are already booked on this session" in again.text
     assert "/my-booking/" not in again.text  # the link goes by email only
@@ -164,9 +153,9 @@ def test_registering_again_for_the_same_session_says_already_booked(
 def test_registering_for_another_session_offers_a_move_by_email(client, app, make_training_session, registration_form):
     first = make_training_session(days_ahead=20)
     second = make_training_session(days_ahead=27)
-    register(client, first.id, registration_form())
+    register_through_the_form(client, first.id, registration_form())
 
-    offer = register(app.test_client(), second.id, registration_form())
+    offer = register_through_the_form(app.test_client(), second.id, registration_form())
 
     assert "You already have a booking for another session" in offer.text
     with app.app_context():
@@ -203,15 +192,18 @@ def test_the_confirmation_shows_once_so_the_next_person_at_a_shared_computer_see
     client, app, make_training_session, registration_form
 ):
     training_session = make_training_session()
-    done = register(client, training_session.id, registration_form())
-    assert "Registration complete" in done.text and "/my-booking/" in done.text
+    done = register_through_the_form(client, training_session.id, registration_form())
+    assert "Registration complete" in done.text
+    assert "/my-booking/" in done.text
 
     again = client.get(f"/sessions/{training_session.id}/register/done")
     form = client.get(f"/sessions/{training_session.id}/register")
 
-    assert again.status_code == 303 and again.headers["Location"].endswith("/")
+    assert again.status_code == 303
+    assert again.headers["Location"].endswith("/")
     assert "/my-booking/" not in client.get("/").text
-    assert "Priya" not in form.text and "priya@example.org" not in form.text
+    assert "Priya" not in form.text
+    assert "priya@example.org" not in form.text
 
 
 def test_unfinished_answers_are_forgotten_after_an_hour(client, app, make_training_session, registration_form, runner):
@@ -237,15 +229,17 @@ def test_unfinished_answers_are_forgotten_after_an_hour(client, app, make_traini
 def test_a_repeat_email_held_back_is_not_said_to_be_sent(client, app, make_training_session, registration_form):
     first = make_training_session(days_ahead=20)
     second = make_training_session(days_ahead=27)
-    register(client, first.id, registration_form())
+    register_through_the_form(client, first.id, registration_form())
 
-    told = register(app.test_client(), first.id, registration_form())  # sends a new link
-    held = register(app.test_client(), first.id, registration_form())  # moments later: held back
-    move_held = register(app.test_client(), second.id, registration_form())
+    told = register_through_the_form(app.test_client(), first.id, registration_form())  # sends a new link
+    held = register_through_the_form(app.test_client(), first.id, registration_form())  # moments later: held back
+    move_held = register_through_the_form(app.test_client(), second.id, registration_form())
 
     assert "We have sent a new link" in told.text
-    assert "We have sent" not in held.text and "we have not sent another one" in held.text
-    assert "We have sent" not in move_held.text and "we have not sent another email" in move_held.text
+    assert "We have sent" not in held.text
+    assert "we have not sent another one" in held.text
+    assert "We have sent" not in move_held.text
+    assert "we have not sent another email" in move_held.text
     with app.app_context():
         templates = db.session.scalars(sa.select(OutgoingEmail.template).order_by(OutgoingEmail.id)).all()
     assert templates == ["booking_confirmation", "your_link"]
@@ -345,7 +339,7 @@ def test_names_in_any_script_with_apostrophes_hyphens_and_emoji_are_welcome(
     client, app, make_training_session, registration_form, name
 ):
     training_session = make_training_session()
-    done = register(client, training_session.id, registration_form(name=name))
+    done = register_through_the_form(client, training_session.id, registration_form(name=name))
     assert "Registration complete" in done.text
     with app.app_context():
         assert db.session.scalar(sa.select(Volunteer.name)) == unicodedata.normalize("NFC", name)
@@ -354,7 +348,7 @@ def test_names_in_any_script_with_apostrophes_hyphens_and_emoji_are_welcome(
 def test_text_is_nfc_normalised_and_trimmed(client, app, make_training_session, registration_form):
     training_session = make_training_session()
     decomposed = "  Zoe\u0308 Ade\u0301  "  # e + combining diaeresis, e + combining acute
-    register(client, training_session.id, registration_form(name=decomposed))
+    register_through_the_form(client, training_session.id, registration_form(name=decomposed))
     with app.app_context():
         assert db.session.scalar(sa.select(Volunteer.name)) == "Zo\u00eb Ad\u00e9"
 
@@ -371,7 +365,7 @@ def test_text_is_nfc_normalised_and_trimmed(client, app, make_training_session, 
 )
 def test_uk_phone_numbers_are_normalised(client, app, make_training_session, registration_form, typed, stored):
     training_session = make_training_session()
-    register(client, training_session.id, registration_form(phone=typed))
+    register_through_the_form(client, training_session.id, registration_form(phone=typed))
     with app.app_context():
         assert db.session.scalar(sa.select(Volunteer.phone)) == stored
 
@@ -419,18 +413,21 @@ def test_my_booking_shows_the_booking_and_its_calendar_file(
     client, make_training_session, registration_form, htmx_headers
 ):
     training_session = make_training_session()
-    path = my_booking_path(register(client, training_session.id, registration_form()))
+    path = my_booking_path(register_through_the_form(client, training_session.id, registration_form()))
 
     page = client.get(path)
     fragment = client.get(path, headers=htmx_headers)
     ics = client.get(path + "/calendar.ics")
 
-    assert "Booked" in page.text and "Add to calendar" in page.text and "e-learning" in page.text
+    assert "Booked" in page.text
+    assert "Add to calendar" in page.text
+    assert "e-learning" in page.text
     assert page.headers["Cache-Control"] == "no-store"
     assert_fragment(fragment)
     assert ics.status_code == 200
     assert ics.headers["Content-Type"].startswith("text/calendar")
-    assert "BEGIN:VEVENT" in ics.text and "DTSTART" in ics.text
+    assert "BEGIN:VEVENT" in ics.text
+    assert "DTSTART" in ics.text
 
 
 @pytest.mark.parametrize("token", ["x" * 43, "short", "A" * 44, "%00" * 5, "é" * 43])
@@ -444,7 +441,7 @@ def test_a_volunteer_cancels_with_a_confirmation_page_and_nothing_changes_on_get
     client, app, make_training_session, registration_form
 ):
     training_session = make_training_session()
-    path = my_booking_path(register(client, training_session.id, registration_form()))
+    path = my_booking_path(register_through_the_form(client, training_session.id, registration_form()))
 
     confirm = client.get(path + "/cancel")
     assert "Are you sure you want to cancel your booking?" in confirm.text
@@ -461,21 +458,24 @@ def test_cancelling_with_htmx_returns_the_booking_fragment(
     client, make_training_session, registration_form, htmx_headers
 ):
     training_session = make_training_session()
-    path = my_booking_path(register(client, training_session.id, registration_form()))
+    path = my_booking_path(register_through_the_form(client, training_session.id, registration_form()))
     response = client.post(path + "/cancel", headers=htmx_headers)
     assert_fragment(response)
-    assert "Cancelled" in response.text and "Your booking is cancelled." in response.text
+    assert "Cancelled" in response.text
+    assert "Your booking is cancelled." in response.text
     # The message goes into the page's existing live region, not a second one.
-    assert response.text.count('id="flash"') == 1 and 'hx-swap-oob="innerHTML"' in response.text
+    assert response.text.count('id="flash"') == 1
+    assert 'hx-swap-oob="innerHTML"' in response.text
 
 
 def test_a_volunteer_moves_to_another_session(client, app, make_training_session, registration_form):
     first = make_training_session(days_ahead=20)
     second = make_training_session(days_ahead=27)
-    path = my_booking_path(register(client, first.id, registration_form()))
+    path = my_booking_path(register_through_the_form(client, first.id, registration_form()))
 
     page = client.get(path + f"/move?to={second.id}")
-    assert "Move your booking" in page.text and "checked" in page.text
+    assert "Move your booking" in page.text
+    assert "checked" in page.text
     moved = client.post(path + "/move", data={"training_session": str(second.id)}, follow_redirects=True)
 
     assert "Your booking has moved" in moved.text
@@ -491,7 +491,7 @@ def test_a_volunteer_moves_to_another_session(client, app, make_training_session
 def test_moving_needs_a_session_from_the_list(client, make_training_session, registration_form, value):
     first = make_training_session(days_ahead=20)
     make_training_session(days_ahead=27)
-    path = my_booking_path(register(client, first.id, registration_form()))
+    path = my_booking_path(register_through_the_form(client, first.id, registration_form()))
     response = client.post(path + "/move", data={"training_session": value})
     assert response.status_code == 200
     assert "There is a problem" in response.text
@@ -500,16 +500,11 @@ def test_moving_needs_a_session_from_the_list(client, make_training_session, reg
 # --- Lost your link? -----------------------------------------------------------------------------------
 
 
-def without_csrf_tokens(html: str) -> str:
-    html = re.sub(r'"X-CSRFToken": "[^"]+"', '"X-CSRFToken": ""', html)
-    return re.sub(r'(name="csrf_token"[^>]*value=")[^"]+"', r'\1"', html)
-
-
 def test_lost_link_answers_the_same_for_known_and_unknown_addresses(
     client, app, make_training_session, registration_form, htmx_headers
 ):
     training_session = make_training_session()
-    register(client, training_session.id, registration_form())
+    register_through_the_form(client, training_session.id, registration_form())
 
     known = client.post("/lost-link", data={"email": "priya@example.org"})
     unknown = client.post("/lost-link", data={"email": "nobody@example.org"})
@@ -540,7 +535,9 @@ def test_the_lost_link_fragment_brings_its_new_title_and_the_error_prefix(client
 def test_every_response_has_strict_security_headers(client):
     response = client.get("/")
     csp = response.headers["Content-Security-Policy"]
-    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "same-origin"
@@ -606,7 +603,8 @@ def test_pages_and_static_files_are_sent_compressed_and_static_files_cached(clie
     assert css.headers["Content-Encoding"] == "gzip"
     assert "max-age=31536000" in css.headers["Cache-Control"]
     with client.get(css_url, headers={"Accept-Encoding": "identity"}) as plain:  # a client that asks for none
-        assert "Content-Encoding" not in plain.headers and b"nhsuk" in plain.data
+        assert "Content-Encoding" not in plain.headers
+        assert b"nhsuk" in plain.data
 
 
 def test_a_booking_cannot_be_cancelled_once_the_session_has_started(client, app, make_training_session, make_booking):

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from mecc_volunteer import errors
+from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     LONDON,
@@ -31,7 +32,6 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import find_booking, issue_link
-from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.volunteers import services
 from mecc_volunteer.volunteers.services import Outcome
 
@@ -475,7 +475,8 @@ def test_a_personal_link_is_a_secret_of_at_least_128_bits_stored_only_as_its_sha
     [link] = db.session.scalars(sa.select(PersonalLink)).all()
     assert link.token_hash == hashlib.sha256(token.encode()).hexdigest()
     rows = db.session.execute(sa.select(PersonalLink.__table__)).all()
-    assert rows and not any(token in str(value) for row in rows for value in row)
+    assert rows
+    assert not any(token in str(value) for row in rows for value in row)
     assert find_booking(token, LinkPurpose.MANAGE).id == booking_id
 
 
@@ -532,7 +533,8 @@ def test_asking_for_a_link_for_an_unknown_email_changes_nothing(app_context, boo
     services.request_link("nobody@example.org", now=utcnow())
 
     assert _counts() == before
-    assert not db.session.new and not db.session.dirty
+    assert not db.session.new
+    assert not db.session.dirty
 
 
 def test_asking_for_a_link_emails_one_and_asking_again_within_two_minutes_sends_nothing_more(

@@ -122,18 +122,6 @@ class Mailbox:
             time.sleep(0.05)
 
 
-def text_of(message) -> str:
-    return message.get_body(("plain",)).get_content()
-
-
-def link_in(message, path: str) -> str:
-    """The first link in the plain-text body whose path starts with `path`."""
-    for url in re.findall(r"https?://[^\s<>\"]+", text_of(message)):
-        if urlsplit(url).path.startswith(path):
-            return url
-    raise AssertionError(f"no {path} link in the email {message['Subject']!r}:\n{text_of(message)}")
-
-
 @pytest.fixture(scope="session")
 def smtp_run_server(pytestconfig):
     """One aiosmtpd server on loopback for the whole run (tests/conftest.py's SMTPServer)."""

@@ -15,7 +15,7 @@ from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from mecc_volunteer.models import BookingStatus, Survey
-from tests.browser.test_review_journey import sign_in
+from tests.browser.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -85,7 +85,7 @@ def test_a_coordinator_downloads_the_trainer_roster_csv(
 def answered(app, make_training_session, make_booking, make_volunteer):
     """One attended booking that answered the baseline and the after-session survey, with free text that
     looks like formulas."""
-    from tests.test_review_stats import answer
+    from tests.helpers import store_answers as answer
 
     training_session = make_training_session(days_ahead=-3)
     booking_id = make_booking(training_session.id, BookingStatus.ATTENDED, volunteer_id=make_volunteer())
@@ -111,7 +111,8 @@ def check_responses_csv(path: Path, answered) -> None:
     rows = read_csv(path)
     header = rows[0]
     assert header[:5] == ["respondent", "session_date", "session_kind", "organisation", "district"]
-    assert "after_session.improve" in header and header[-1] == "instrument_version"
+    assert "after_session.improve" in header
+    assert header[-1] == "instrument_version"
     assert len(rows) == 2, rows
     row = dict(zip(header, rows[1]))
     assert row["session_date"] == answered["date"]
@@ -136,7 +137,8 @@ def check_responses_xlsx(path: Path, answered) -> None:
     assert workbook.sheetnames == ["Responses", "Data dictionary"]
     rows = list(workbook["Responses"].iter_rows())
     header = [cell.value for cell in rows[0]]
-    assert header[0] == "respondent" and header[-1] == "instrument_version"
+    assert header[0] == "respondent"
+    assert header[-1] == "instrument_version"
     assert len(rows) == 2
     row = dict(zip(header, rows[1]))
     assert row["session_date"].value == answered["date"]

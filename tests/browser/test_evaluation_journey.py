@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from mecc_volunteer.instrument import CONFIDENCE, KNOWLEDGE
 from mecc_volunteer.extensions import db
+from mecc_volunteer.instrument import CONFIDENCE, KNOWLEDGE
 from mecc_volunteer.models import Booking, BookingStatus, LinkPurpose, Survey, utcnow
 from mecc_volunteer.templating import format_date
 from mecc_volunteer.tokens import issue_link
-from tests.browser.test_review_journey import assert_no_sideways_scroll, sign_in
-from tests.test_evaluation_survey import stored
+from tests.browser.helpers import assert_no_sideways_scroll, sign_in
+from tests.helpers import stored_answers
 
 pytestmark = pytest.mark.browser
 
@@ -73,7 +73,7 @@ def test_a_volunteer_answers_the_evaluation_on_a_phone(app, page, survey, assert
     )
     assert_accessible(page)
     assert_no_sideways_scroll(page)
-    assert stored(app, survey["booking_id"]) == {
+    assert stored_answers(app, survey["booking_id"]) == {
         "confidence": "8",
         "knowledge": "7",
         "overall": "very_good",
@@ -109,13 +109,13 @@ def test_the_same_evaluation_works_without_javascript(app, nojs_page, survey, as
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answers")
     assert_accessible(page)
     assert_no_sideways_scroll(page)
-    assert stored(app, survey["booking_id"])["overall"] == "good"
+    assert stored_answers(app, survey["booking_id"])["overall"] == "good"
 
 
 @pytest.fixture
 def pilot(app, auth, make_training_session, make_booking, make_volunteer):
     """Two sessions with answered evaluations (4 and 3 bookings), plus one attended booking with no answers."""
-    from tests.test_review_stats import answer
+    from tests.helpers import store_answers as answer
 
     sessions = [make_training_session(days_ahead=-20), make_training_session(days_ahead=-6)]
     people = []
@@ -176,7 +176,9 @@ def test_an_evaluator_filters_the_review_and_downloads_the_csv(page, pilot, tmp_
     assert "respondent" in rows[0]
     assert len(rows) - 1 == 3, "one row per booking with answers in the chosen session"
     respondents = [row[rows[0].index("respondent")] for row in rows[1:]]
-    assert len(set(respondents)) == 3 and all(respondents)
+    assert len(set(respondents)) == 3
+    assert all(respondents)
     for name, email in pilot["people"]:
-        assert name not in text and email not in text
+        assert name not in text
+        assert email not in text
     assert "@" not in text

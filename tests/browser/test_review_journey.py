@@ -3,18 +3,17 @@ place and the address changes) and without JavaScript (a plain GET form). Every 
 axe-core, and the page never scrolls sideways except inside a table's own wrapper."""
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from mecc_volunteer.models import BookingStatus, Survey
+from tests.browser.helpers import assert_no_sideways_scroll, sign_in
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "a long test password"  # tests/conftest.py STAFF_PASSWORD
 
 
 @pytest.fixture
 def pilot(app, auth, make_training_session, make_booking):
-    from tests.test_review_stats import answer
+    from tests.helpers import store_answers as answer
 
     sessions = [make_training_session(days_ahead=-20), make_training_session(days_ahead=-6)]
     for training_session, people in zip(sessions, (6, 5)):
@@ -35,32 +34,6 @@ def pilot(app, auth, make_training_session, make_booking):
                 improve=f"Comment {i}",
             )
     return {"email": auth.create("evaluator"), "sessions": [s.id for s in sessions]}
-
-
-def sign_in(page: Page, email: str) -> None:
-    page.goto("/manage/sign-in")
-    page.get_by_label("Email address", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Manage the pilot")
-
-
-_STICKING_OUT = """() => {
-  const width = document.documentElement.clientWidth;
-  const wide = [];
-  for (const el of document.body.querySelectorAll("*")) {
-    if (el.parentElement && el.parentElement.closest(".app-table-wrapper")) continue;
-    const box = el.getBoundingClientRect();
-    if (box.width && box.right > width + 1) wide.push(`${el.tagName.toLowerCase()}.${[...el.classList].join(".")}`);
-  }
-  return {extra: document.documentElement.scrollWidth - width, wide: wide.slice(0, 8)};
-}"""
-
-
-def assert_no_sideways_scroll(page: Page) -> None:
-    """On a phone the page never scrolls sideways; a wide table scrolls inside its own wrapper."""
-    found = page.evaluate(_STICKING_OUT)
-    assert found["extra"] <= 0, f"{page.url} scrolls sideways by {found['extra']}px: {found['wide']}"
 
 
 def test_evaluator_filters_the_pilot_review_on_a_phone(page, pilot, assert_accessible):

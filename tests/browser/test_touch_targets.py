@@ -16,8 +16,7 @@ from playwright.sync_api import Page, expect
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import LONDON, Booking, LinkPurpose, Survey
 from mecc_volunteer.tokens import issue_link
-from tests.browser.test_review_journey import sign_in
-from tests.browser.test_volunteer_journey import fill_registration
+from tests.browser.helpers import fill_registration, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -142,7 +141,7 @@ def test_staff_pages_have_44px_targets_at_360px(
         except AssertionError as error:
             problems.append(str(error))
 
-    from tests.test_review_stats import answer
+    from tests.helpers import store_answers as answer
 
     training_session = make_training_session(days_ahead=20)
     for name in ("Sam Okafor", "Alex Smith"):

@@ -14,7 +14,8 @@ from playwright.sync_api import Page, expect
 
 from mecc_volunteer.models import LONDON
 from mecc_volunteer.templating import format_date, format_session_time
-from tests.browser.conftest import link_in, text_of
+from tests.browser.helpers import fill_registration, link_in
+from tests.helpers import text_of
 
 pytestmark = pytest.mark.browser
 
@@ -32,17 +33,6 @@ def session_of_booking(page: Page):
 
 def session_card(page: Page, status_label: str):
     return page.locator("li.app-session-card").filter(has=page.get_by_text(status_label, exact=True))
-
-
-def fill_registration(page: Page, *, name="Priya Patel", email="priya@example.org", role="Library assistant"):
-    page.get_by_label("Full name", exact=True).fill(name)
-    page.get_by_label("Email address", exact=True).fill(email)
-    page.get_by_label("Organisation", exact=True).select_option(label="Carers Oxfordshire")
-    page.get_by_label("Your role", exact=True).fill(role)
-    page.get_by_role("group", name="Which area do you mainly work or volunteer in?").get_by_label("Oxford City").check()
-    page.get_by_role("group", name=CONFIDENCE).get_by_label("7", exact=True).check()
-    page.get_by_role("group", name=KNOWLEDGE).get_by_label("0", exact=True).check()
-    page.get_by_label("I have read the privacy notice").check()
 
 
 def open_start_page_and_pick(page: Page, assert_accessible, *, status_label: str, link_name: str):

@@ -1,0 +1,187 @@
+"""Plain helpers the tests share (fixtures live in conftest.py): reading pages, CSVs and emails as a person
+would, and the small bits of state several journeys set up."""
+
+import csv
+import io
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from mecc_volunteer.extensions import db
+from mecc_volunteer.models import (
+    LONDON,
+    Booking,
+    EvaluationAnswer,
+    EvaluationResponse,
+    Organisation,
+    OutgoingEmail,
+    StaffUser,
+    Survey,
+    utcnow,
+)
+from mecc_volunteer.volunteers import services
+
+TEAMS = "https://teams.microsoft.com/l/meetup-join/19%3ameeting-abc"
+
+# A whole after-session survey, answered well.
+AFTER = {
+    "confidence": "8",
+    "knowledge": "7",
+    "overall": "very_good",
+    "relevant": "agree",
+    "intention": "strongly_agree",
+    "online_format": "well",
+    "do_differently": "Ask people how they're doing, and mention Live Well Oxfordshire.",
+    "improve": "",
+}
+
+MY_BOOKING_PATH = re.compile(r"(/my-booking/[A-Za-z0-9_-]{43})\b")
+
+
+# --- Pages ---------------------------------------------------------------------------------------------
+
+
+def assert_fragment(response) -> None:
+    """An htmx answer: the changed part of the page only, and a response that varies on HX-Request."""
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert "HX-Request" in response.headers.get("Vary", "")
+
+
+def without_csrf_tokens(html: str) -> str:
+    """The page without its CSRF tokens (they carry the second they were made in), to compare two pages."""
+    html = re.sub(r'"X-CSRFToken": "[^"]+"', "", html)
+    return re.sub(r'(name="csrf_token"[^>]*value=")[^"]+"', r"\1", html)
+
+
+def register_through_the_form(client, session_id: int, form: dict):
+    """Fill in the registration form, then confirm on Check your answers; returns the confirmation page."""
+    response = client.post(f"/sessions/{session_id}/register", data=form)
+    assert response.status_code == 303, response.text
+    assert response.headers["Location"].endswith(f"/sessions/{session_id}/register/check")
+    return client.post(f"/sessions/{session_id}/register/check", follow_redirects=True)
+
+
+def my_booking_path(page_or_email) -> str:
+    """The My booking link on a page (a response) or in an email (its plain-text body)."""
+    text = text_of(page_or_email) if hasattr(page_or_email, "get_body") else page_or_email.text
+    match = MY_BOOKING_PATH.search(text)
+    assert match, "no My booking link"
+    return match.group(1)
+
+
+def session_form(**overrides) -> dict:
+    """A valid "Add a session" form, 30 days ahead; None leaves a field out."""
+    day = (utcnow() + timedelta(days=30)).astimezone(LONDON).date()
+    form = {
+        "day": str(day.day),
+        "month": str(day.month),
+        "year": str(day.year),
+        "start_time": "10:30",
+        "end_time": "12:00",
+        "kind": "volunteer_training",
+        "capacity": "16",
+        "trainer_name": "Sam Okafor",
+        "joining_link": "https://teams.microsoft.com/l/meetup-join/19%3ameeting",
+        "cutoff_days": "",
+    }
+    form.update(overrides)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+# --- Downloads and emails --------------------------------------------------------------------------------
+
+
+def read_csv(source) -> list[list[str]]:
+    """A downloaded CSV's rows, from a response, a saved file or bytes. It starts with the byte order mark
+    Excel needs to read UTF-8."""
+    if isinstance(source, Path):
+        data = source.read_bytes()
+    elif isinstance(source, bytes):
+        data = source
+    else:
+        assert source.status_code == 200, source.text
+        data = source.data
+    assert data.startswith(b"\xef\xbb\xbf"), "a CSV starts with the UTF-8 byte order mark, for Excel"
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def text_of(message) -> str:
+    """An email's plain-text body, as received by the SMTP server."""
+    return message.get_body(("plain",)).get_content()
+
+
+# --- State ---------------------------------------------------------------------------------------------------
+
+
+def confirm_elearning(app, booking_id: int) -> None:
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        booking.elearning_completed_on = utcnow().astimezone(LONDON).date()
+        booking.elearning_confirmed_at = utcnow()
+        db.session.commit()
+
+
+def email_of(app, booking_id: int) -> str:
+    with app.app_context():
+        return db.session.get(Booking, booking_id).volunteer.email
+
+
+def stored_answers(app, booking_id, survey=Survey.AFTER_SESSION) -> dict[str, str]:
+    """What the database holds of a booking's answers to a survey: question key -> value."""
+    with app.app_context():
+        answers = db.session.scalars(
+            sa.select(EvaluationAnswer).where(
+                EvaluationAnswer.booking_id == booking_id, EvaluationAnswer.survey == survey
+            )
+        )
+        return {answer.question_key: answer.value for answer in answers}
+
+
+def store_answers(app, booking_id: int, survey: Survey, respond: bool = False, **answers) -> None:
+    """Store answers for a booking directly; respond=True also records the submitted survey."""
+    with app.app_context():
+        for key, value in answers.items():
+            db.session.add(EvaluationAnswer(booking_id=booking_id, survey=survey, question_key=key, value=str(value)))
+        if respond:
+            db.session.add(EvaluationResponse(booking_id=booking_id, survey=survey))
+        db.session.commit()
+
+
+def outbox(app, template: str | None = None) -> list[OutgoingEmail]:
+    with app.app_context():
+        query = sa.select(OutgoingEmail).order_by(OutgoingEmail.id)
+        if template:
+            query = query.where(OutgoingEmail.template == template)
+        return list(db.session.scalars(query))
+
+
+def coordinator_id(app, auth) -> int:
+    email = auth.create("coordinator")
+    with app.app_context():
+        return db.session.scalar(sa.select(StaffUser.id).where(StaffUser.email == email))
+
+
+def registration_details(app, i: int) -> services.RegistrationDetails:
+    with app.app_context():
+        organisation_id = db.session.scalar(sa.select(Organisation.id).order_by(Organisation.id))
+    return services.RegistrationDetails(
+        name=f"Racer {i}",
+        email=f"racer{i}@example.org",
+        role="Library assistant",
+        organisation_id=organisation_id,
+        organisation_other=None,
+        district_id=None,
+        baseline_confidence=5,
+        baseline_knowledge=5,
+        privacy_acknowledged=True,
+    )
+
+
+def booking(app, booking_id) -> Booking:
+    with app.app_context():
+        found = db.session.get(Booking, booking_id)
+        db.session.expunge(found)
+        return found
