@@ -1,6 +1,7 @@
 """Fixtures: an app on a migrated database (SQLite file, or TEST_DATABASE_URL), factories, and a real
 SMTP server on loopback. Commits are real; every table is emptied after each test."""
 
+import contextlib
 import gzip
 import json
 import logging
@@ -18,11 +19,13 @@ import flask_migrate
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from flask import request_started
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers, MultiDict
 
 from mecc_volunteer import create_app
 from mecc_volunteer.extensions import db
+from mecc_volunteer.mail import wait_until_courier_idle
 from mecc_volunteer.models import (
     LONDON,
     Base,
@@ -36,7 +39,7 @@ from mecc_volunteer.models import (
     Volunteer,
     utcnow,
 )
-from tests.helpers import confirm_elearning
+from tests.helpers import confirm_elearning, coordinator_id
 
 DISTRICTS = ["Cherwell", "Oxford City", "South Oxfordshire", "Vale of White Horse", "West Oxfordshire"]
 ORGANISATIONS = ["Oxfordshire Library Service", "Carers Oxfordshire", "Restore"]
@@ -161,10 +164,8 @@ class _PageForms(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "body" and attrs.get("hx-headers"):
-            try:
+            with contextlib.suppress(ValueError):
                 self.header_token = json.loads(attrs["hx-headers"]).get("X-CSRFToken")
-            except ValueError:
-                pass
         elif tag == "form":
             action = urlsplit(attrs.get("action") or self.url).path
             self._form = {"action": action, "method": (attrs.get("method") or "get").lower(), "csrf": None}
@@ -417,10 +418,6 @@ def registration_form(app):
 
 # --- Mail --------------------------------------------------------------------------------------------
 
-from flask import request_started  # noqa: E402 - kept with the mail fixtures
-
-from mecc_volunteer.mail import wait_until_courier_idle  # noqa: E402
-
 
 def free_port() -> int:
     """aiosmtpd will not bind port 0, so ask the OS for a free port first."""
@@ -459,7 +456,7 @@ class RecordingHandler:
         wait_for_mail()
         self._reply = value
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - the name aiosmtpd calls
         if self._reply:
             return self._reply
         with self.lock:
@@ -532,10 +529,8 @@ class SilentSMTPServer:
         self.listener.close()
         with self.lock:
             for connection in self.connections:
-                try:
+                with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 connection.close()
 
 
@@ -640,6 +635,12 @@ class AuthActions:
 @pytest.fixture
 def auth(app, client):
     return AuthActions(app, client)
+
+
+@pytest.fixture
+def staff_id(app, auth) -> int:
+    """The id of a coordinator account, for calling services as that person."""
+    return coordinator_id(app, auth)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ GET, with its arguments filled from a world that reaches every page) as each kin
 Used by tests/test_every_form.py, which fills every field found here with every bad input that suits it.
 """
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -99,10 +100,8 @@ class FormParser(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = {k: (v if v is not None else "") for k, v in attrs}
         if tag == "body" and a.get("hx-headers"):
-            try:
+            with contextlib.suppress(ValueError):
                 self.header_token = json.loads(a["hx-headers"]).get("X-CSRFToken")
-            except ValueError:
-                pass
         if tag == "form":
             posts = (a.get("method") or "get").lower() == "post" or "hx-post" in a
             action = a.get("hx-post") or a.get("action") or self.url

@@ -43,7 +43,7 @@ def imported_modules(path: Path) -> list[tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
             # `from mecc_volunteer import audit` imports the module mecc_volunteer.audit.
             found += [(f"{base}.{alias.name}", node.lineno) for alias in node.names]
             if base != "mecc_volunteer":  # `from mecc_volunteer import audit` is an import of .audit only

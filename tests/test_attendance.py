@@ -63,7 +63,7 @@ def test_before_the_start_the_page_says_when_attendance_opens(
 
 
 def test_the_attendance_list_shows_only_people_with_a_place(client, coordinator, started):
-    training_session, ids = started
+    training_session, _ids = started
     page = client.get(f"/manage/sessions/{training_session.id}/attendance")
     assert page.status_code == 200
     assert "Asha Khan" in page.text

@@ -194,7 +194,7 @@ def test_creating_changing_and_cancelling_a_session_shows_in_its_recent_changes(
     client.post(f"/manage/sessions/{session_id}/edit", data=form | {"capacity": "12", "trainer_name": "Sam Okafor"})
     client.post(f"/manage/sessions/{session_id}/cancel")
 
-    session_rows = [row for row in trail(app, training_session_id=session_id)]
+    session_rows = list(trail(app, training_session_id=session_id))
     assert [(row[0], row[2], row[5]) for row in session_rows] == [
         (AuditAction.SESSION_CREATED, "Sam Coordinator", None),
         # What changed, by name only: never the values, which could be anything a person typed.

@@ -54,7 +54,7 @@ def test_unknown_email_wrong_password_and_disabled_account_get_the_same_answer(a
     assert {a.status_code for a in answers} == {200}
     bodies = {
         without_csrf_tokens(a.text.replace(email, "EMAIL"))
-        for a, email in zip(answers, ["nobody@example.org", known, disabled])
+        for a, email in zip(answers, ["nobody@example.org", known, disabled], strict=True)
     }
     assert len(bodies) == 1
     assert "Enter a correct email address and password" in answers[0].text

@@ -1,6 +1,7 @@
 """The .ics invites a booking gets over its life: one calendar entry (one UID), and every update carries a
 higher SEQUENCE than the invite it replaces, so calendars apply it (RFC 5545 3.8.7.4)."""
 
+import itertools
 from datetime import UTC, datetime, time, timedelta
 
 import icalendar
@@ -60,12 +61,12 @@ def invites(booking_id: int) -> list[tuple[str, icalendar.Event]]:
 
 
 def test_every_update_to_a_booking_s_calendar_entry_has_a_higher_sequence_than_the_one_before(
-    app, make_training_session, coordinator_id
+    app, make_training_session, staff_id
 ):
     first = make_training_session(days_ahead=30, joining_link=TEAMS)
     second = make_training_session(days_ahead=40, joining_link=NEW_TEAMS)
     with app.app_context():
-        staff = db.session.get(StaffUser, coordinator_id)
+        staff = db.session.get(StaffUser, staff_id)
         booking_id = register(first.id)
         booking = db.session.get(Booking, booking_id)
         volunteer_services.confirm_elearning(booking, utcnow().date())
@@ -99,7 +100,7 @@ def test_every_update_to_a_booking_s_calendar_entry_has_a_higher_sequence_than_t
     ]
     assert len({str(event["UID"]) for _, event in sent}) == 1
     sequences = [int(event["SEQUENCE"]) for _, event in sent]
-    assert all(earlier < later for earlier, later in zip(sequences, sequences[1:])), sequences
+    assert all(earlier < later for earlier, later in itertools.pairwise(sequences)), sequences
     confirmation, link, changed, moved, second_link, cancelled = (event for _, event in sent)
     assert TEAMS in str(link["DESCRIPTION"])
     assert TEAMS not in str(confirmation["DESCRIPTION"])
@@ -130,11 +131,11 @@ def test_a_move_a_day_after_booking_does_not_go_back_in_sequence(app, make_train
 
 
 def test_a_coordinator_cancelling_a_booking_sends_a_cancelled_event_but_nothing_for_a_waiting_place(
-    app, make_training_session, coordinator_id
+    app, make_training_session, staff_id
 ):
     training_session = make_training_session(days_ahead=30, capacity=1)
     with app.app_context():
-        staff = db.session.get(StaffUser, coordinator_id)
+        staff = db.session.get(StaffUser, staff_id)
         booked_id = register(training_session.id)
         waiting_id = register(training_session.id, name="Sam Jones", email="sam@example.org")
         roster_actions.cancel_from_roster(db.session.get(Booking, waiting_id), by=staff)
@@ -152,7 +153,7 @@ def test_a_coordinator_cancelling_a_booking_sends_a_cancelled_event_but_nothing_
 
 
 def test_the_calendar_file_on_my_booking_has_the_latest_sequence_and_opening_it_changes_nothing(
-    app, client, make_training_session, coordinator_id
+    app, client, make_training_session, staff_id
 ):
     training_session = make_training_session(days_ahead=30, joining_link=TEAMS)
     with app.app_context():
@@ -160,7 +161,7 @@ def test_the_calendar_file_on_my_booking_has_the_latest_sequence_and_opening_it_
         booking = db.session.get(Booking, booking_id)
         volunteer_services.confirm_elearning(booking, utcnow().date())
         joining_links.send_joining_links(
-            db.session.get(TrainingSession, training_session.id), by=db.session.get(StaffUser, coordinator_id)
+            db.session.get(TrainingSession, training_session.id), by=db.session.get(StaffUser, staff_id)
         )
         token = issue_link(booking, LinkPurpose.MANAGE)
         db.session.commit()

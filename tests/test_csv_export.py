@@ -29,11 +29,11 @@ def test_a_csv_has_a_byte_order_mark_headers_and_crlf_line_ends():
         ("\t=1+1", "'\t=1+1"),
         ("\r=1+1", "' =1+1"),
         ("  =1+1", "'  =1+1"),
-        ("＝1+1", "'＝1+1"),
+        ("\uff1d1+1", "'\uff1d1+1"),  # FULLWIDTH EQUALS SIGN: spreadsheets read it as =
         ("|calc!A1", "'|calc!A1"),
         ("%0A=1+1", "'%0A=1+1"),
-        (" ｜cmd", "' ｜cmd"),
-        ("％x", "'％x"),
+        (" \uff5ccmd", "' \uff5ccmd"),  # FULLWIDTH VERTICAL LINE
+        ("\uff05x", "'\uff05x"),  # FULLWIDTH PERCENT SIGN
         ("50%", "50%"),
         ("a|b", "a|b"),
         ("Priya Patel", "Priya Patel"),

@@ -93,7 +93,7 @@ def test_a_refused_address_is_shown_as_failed_and_try_again_sends_it(
     smtp_server,
     make_training_session,
     make_ready,
-    app_logs,  # noqa: F811
+    app_logs,
 ):
     training_session = make_training_session(joining_link=TEAMS)
     booking_id = make_ready(training_session.id)

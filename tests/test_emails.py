@@ -537,7 +537,7 @@ def test_the_logs_never_hold_an_email_address(
     messages = [record.getMessage() for record in app_logs.records]
     assert any(f"mail {row.id} failed: 550" in message for message in messages)
     assert any("mail delivery: sent 1" in message for message in messages)
-    logged = "\n".join(messages + [app_logs.text])
+    logged = "\n".join([*messages, app_logs.text])
     assert "@example.org" not in logged
 
 

@@ -60,7 +60,7 @@ def survey_path(email: OutgoingEmail) -> str:
 
 
 def test_attendees_are_invited_to_the_evaluation_once_the_session_has_ended(app, client, finished_session):
-    session_id, people, ends_at = finished_session(utcnow() + timedelta(minutes=5))
+    _session_id, people, ends_at = finished_session(utcnow() + timedelta(minutes=5))
 
     assert run_job(app, emails.evaluation_invitations_due, ends_at - timedelta(minutes=1)) == 0
     assert run_job(app, emails.evaluation_invitations_due, ends_at) == 2
@@ -158,7 +158,7 @@ def test_the_survey_jobs_run_with_the_others_and_do_nothing_more_the_second_time
 
 
 def test_a_coordinator_sends_evaluation_invitations_for_a_finished_session(app, client, auth, finished_session):
-    session_id, people, _ = finished_session()
+    session_id, _people, _ = finished_session()
     auth.login("coordinator")
     detail = client.get(f"/manage/sessions/{session_id}")
     assert "Send evaluation invitations" in detail.text

@@ -171,7 +171,7 @@ def test_a_question_added_to_the_instrument_is_asked_validated_and_stored(app, c
         ("-1", "The number of MECC conversations must be 0 or more"),
         ("1.5", "Enter the number of MECC conversations as a whole number, like 3"),
         ("ten", "Enter the number of MECC conversations as a whole number, like 3"),
-        ("３", "Enter the number of MECC conversations as a whole number, like 3"),
+        ("\uff13", "Enter the number of MECC conversations as a whole number, like 3"),
         ("501", "The number of MECC conversations must be 500 or fewer"),
         ("", "Enter the number of MECC conversations"),
     ],
@@ -229,7 +229,7 @@ def test_a_topic_that_is_not_in_the_list_is_refused(app, client, survey_link):
     ],
 )
 def test_the_evaluation_explains_why_it_cannot_be_answered(app, client, survey_link, kw, says):
-    path, booking_id = survey_link(**kw)
+    path, _booking_id = survey_link(**kw)
     for response in (client.get(path), client.post(path, data=AFTER)):
         assert response.status_code == 200
         assert says in response.text
@@ -303,7 +303,10 @@ def test_the_service_refuses_each_broken_rule(app, survey_link):
     _, no_consent = followup_link(survey_link, consent=False)
     answers = {k: v for k, v in AFTER.items() if v}
     with app.app_context():
-        get = lambda booking_id: db.session.get(Booking, booking_id)  # noqa: E731
+
+        def get(booking_id):
+            return db.session.get(Booking, booking_id)
+
         with pytest.raises(services.NotAttended):
             services.submit_response(get(not_attended), Survey.AFTER_SESSION, answers)
         with pytest.raises(services.SurveyClosed):

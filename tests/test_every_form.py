@@ -30,6 +30,7 @@ EVERY_FORM_OUTCOMES=<file>, writes which value each form stored and which it ref
 A defect this test finds outside the forms is listed in KNOWN_DEFECTS (a strict xfail) until it is fixed.
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import getaddresses
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import markupsafe
@@ -236,10 +238,8 @@ def address_of(message) -> list[str]:
     addresses = []
     for _, address in getaddresses([str(value) for value in message.get_all("To", [])]):
         local, _, domain = address.rpartition("@")
-        try:
+        with contextlib.suppress(UnicodeError, ValueError):
             domain = domain.encode("ascii").decode("idna")
-        except (UnicodeError, ValueError):
-            pass
         addresses.append(f"{local}@{domain}".lower())
     return addresses
 
@@ -615,7 +615,7 @@ class Plan:
     """What one form needs: a fresh target per submission, valid values, how to tell it was stored, and where
     accepted values go. `fields` names every field the form has, with where its value ends up."""
 
-    fields: dict[str, str] = {}
+    fields: ClassVar[dict[str, str]] = {}
 
     def fresh(self, env: Env, sub: Sub) -> Target:
         return Target()
@@ -697,7 +697,7 @@ def _read_csv(data: bytes) -> list[dict[str, str]]:
 def _read_xlsx(data: bytes) -> list[dict]:
     sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
-    return [dict(zip(rows[0], row)) for row in rows[1:]]
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
 
 
 def check_mail(env: Env, sub: Sub, address: str, what: dict[str, str | None], *, template: str = "") -> None:
@@ -723,7 +723,9 @@ def check_mail(env: Env, sub: Sub, address: str, what: dict[str, str | None], *,
 # --- Registration, and adding a volunteer by hand ---------------------------------------------------------------
 
 PERSON = {
-    "name": "the volunteer's name: database, Check your answers, My booking, roster page, roster CSV, confirmation email",
+    "name": (
+        "the volunteer's name: database, Check your answers, My booking, roster page, roster CSV, confirmation email"
+    ),
     "email": "the volunteer's email: database, Check your answers, roster page, where the confirmation email goes",
     "phone": "database (UK format), Check your answers",
     "organisation": "database, roster page and CSV (as its name), responses CSV/XLSX",
@@ -738,7 +740,7 @@ class RegistrationPlan(Plan):
     """volunteers.register (then Check your answers and confirm) and sessions.add_volunteer: a fresh session and
     a fresh name and address for each submission."""
 
-    fields = {
+    fields: ClassVar[dict[str, str]] = {
         **PERSON,
         "baseline_confidence": "baseline answer: database, responses CSV/XLSX",
         "baseline_knowledge": "baseline answer: database, responses CSV/XLSX",
@@ -956,7 +958,7 @@ class AddVolunteerPlan(RegistrationPlan):
 class CheckAnswersPlan(Plan):
     """volunteers.check_answers: confirm a registration part-way through (one button)."""
 
-    fields = {}
+    fields: ClassVar[dict[str, str]] = {}
 
     def fresh(self, env, sub):
         session_id = env.session(capacity=20)
@@ -994,7 +996,9 @@ def register_part_way(client, session_id: int, email: str) -> None:
 class LostLinkPlan(Plan):
     """volunteers.lost_link: a volunteer with the address (when one can exist) gets a new link by email."""
 
-    fields = {"email": "the address: the page says where the link went; the your-link email goes there"}
+    fields: ClassVar[dict[str, str]] = {
+        "email": "the address: the page says where the link went; the your-link email goes there"
+    }
 
     def fresh(self, env, sub):
         email = clean(sub.bad.value) if sub.bad else f"lost.link.{sub.n}@example.org"
@@ -1029,7 +1033,10 @@ class LostLinkPlan(Plan):
 
 
 class SignInPlan(Plan):
-    fields = {"email": "never stored: it signs in or not", "password": "never stored: it signs in or not"}
+    fields: ClassVar[dict[str, str]] = {
+        "email": "never stored: it signs in or not",
+        "password": "never stored: it signs in or not",
+    }
 
     def fresh(self, env, sub):
         return Target({}, {"client": env.app.test_client()})
@@ -1053,7 +1060,7 @@ class SignInPlan(Plan):
 
 
 class SignOutPlan(Plan):
-    fields = {}
+    fields: ClassVar[dict[str, str]] = {}
 
     def fresh(self, env, sub):
         client = env.app.test_client()
@@ -1212,7 +1219,7 @@ def _booking_email(env: Env, booking_id: int) -> str:
 
 
 class CancelSessionPlan(Plan):
-    fields = {}
+    fields: ClassVar[dict[str, str]] = {}
 
     def fresh(self, env, sub):
         session_id = env.session()
@@ -1291,7 +1298,7 @@ class ElearningPlan(BookingPlan):
 
 
 class CancelBookingPlan(BookingPlan):
-    fields = {}
+    fields: ClassVar[dict[str, str]] = {}
 
     def happened(self, env, sub):
         return self.booking(env, sub).status is BookingStatus.CANCELLED
@@ -1300,7 +1307,7 @@ class CancelBookingPlan(BookingPlan):
 class PromotePlan(BookingPlan):
     """A waiting booking on a fresh session with places, booked from the roster."""
 
-    fields = {}
+    fields: ClassVar[dict[str, str]] = {}
 
     def fresh(self, env, sub):
         session_id = env.session()
@@ -1316,7 +1323,7 @@ class PromotePlan(BookingPlan):
 class MovePlan(BookingPlan):
     """volunteers.move and sessions.move_booking: the booking is on the chosen session afterwards."""
 
-    fields = {"training_session": "the session moved to: database"}
+    fields: ClassVar[dict[str, str]] = {"training_session": "the session moved to: database"}
 
     def happened(self, env, sub):
         return self.booking(env, sub).training_session_id != sub.target.args["session_id"]
@@ -1334,7 +1341,7 @@ class MovePlan(BookingPlan):
 class AttendancePlan(BookingPlan):
     """sessions.record_attendance: Attended (yes) or Did not attend (no), for a booking on a session under way."""
 
-    fields = {"attended": "the booking's status: database"}
+    fields: ClassVar[dict[str, str]] = {"attended": "the booking's status: database"}
     session = "under_way"
 
     def happened(self, env, sub):
@@ -1348,7 +1355,7 @@ class AttendancePlan(BookingPlan):
 class SessionActionPlan(Plan):
     """A one-button action on a fresh session with one booking in the state the action needs."""
 
-    fields = {}
+    fields: ClassVar[dict[str, str]] = {}
     when = "future"  # or "under_way", "ended"
     status = BookingStatus.BOOKED
     ready = False
@@ -1407,7 +1414,7 @@ class InvitationsPlan(SessionActionPlan):
 class RetryEmailPlan(Plan):
     """A failed email on the open session, tried again."""
 
-    fields = {}
+    fields: ClassVar[dict[str, str]] = {}
 
     def fresh(self, env, sub):
         session_id = env.world.sessions["open"]
@@ -1547,11 +1554,13 @@ class SurveyPlan(Plan):
                     if column not in row:
                         sub.problem(f"{name} has no column {column}")
                         continue
-                    value = value or ""
+                    expected = value or ""
                     if name.endswith(".csv"):
-                        problem = csv_cell_problem(row[column] or "", value)
+                        problem = csv_cell_problem(row[column] or "", expected)
                     else:
-                        problem = xlsx_cell_problem(row[column], int(value) if key in numeric and value else value)
+                        problem = xlsx_cell_problem(
+                            row[column], int(expected) if key in numeric and expected else expected
+                        )
                     if problem:
                         sub.problem(f"{name}'s {column} {problem}")
 
@@ -1765,7 +1774,7 @@ def run_form(env: Env, endpoint: str) -> dict[tuple[str, str], list[str]]:
     return results
 
 
-# --- The tests ----------------------------------------------------------------------------------------------------------
+# --- The tests -------------------------------------------------------------------------------------------------
 
 
 def test_every_rule_that_takes_post_is_reached_by_a_form_on_some_page(env):
@@ -1776,7 +1785,7 @@ def test_every_rule_that_takes_post_is_reached_by_a_form_on_some_page(env):
     unplanned = sorted(set(DISCOVERY.forms) - set(PLANS))
     assert not unplanned, f"forms with no plan (say what they store and how to get a fresh target): {unplanned}"
     for endpoint in DISCOVERY.forms:
-        found = {name for name in merge(_same_action(env.found, env.chosen[endpoint])).fields}
+        found = set(merge(_same_action(env.found, env.chosen[endpoint])).fields)
         assert found == {name for name, _ in DISCOVERY.forms[endpoint]}, (
             f"{endpoint} has other fields on the test database"
         )
@@ -1796,13 +1805,17 @@ def test_the_every_form_run_reports_its_cost(env, capsys):
         run_form(env, endpoint)
     total_time = sum(t for t, _, _ in env.timings.values()) + env.crawl_seconds
     lines = [
-        f"every-form run on {env.app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}: "
-        f"collection crawl {DISCOVERY.pages} pages in {DISCOVERY.seconds:.1f}s; run crawl {env.crawled_pages} pages "
-        f"in {env.crawl_seconds:.1f}s; {env.requests} requests in {total_time:.1f}s",
+        (
+            f"every-form run on {env.app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}: "
+            f"collection crawl {DISCOVERY.pages} pages in {DISCOVERY.seconds:.1f}s; "
+            f"run crawl {env.crawled_pages} pages in {env.crawl_seconds:.1f}s; "
+            f"{env.requests} requests in {total_time:.1f}s"
+        ),
     ]
     for endpoint, (seconds, requests, submissions) in sorted(env.timings.items(), key=lambda kv: -kv[1][0]):
         lines.append(
-            f"  {endpoint:36} {submissions:5} submissions ({env.accepted[endpoint]:4} stored) {requests:6} requests {seconds:6.1f}s"
+            f"  {endpoint:36} {submissions:5} submissions ({env.accepted[endpoint]:4} stored) "
+            f"{requests:6} requests {seconds:6.1f}s"
         )
     with capsys.disabled():
         print("\n" + "\n".join(lines))

@@ -91,7 +91,7 @@ def test_responses_list_every_question_in_instrument_order(
     rows = read_csv(client.get("/manage/exports/responses.csv"))
     assert rows[0] == expected_headers()
     assert len(rows) == 2
-    row = dict(zip(rows[0], rows[1]))
+    row = dict(zip(rows[0], rows[1], strict=True))
     assert row["respondent"].startswith("R-")
     assert len(row["respondent"]) == 12
     assert row["session_date"] == training_session.starts_at.astimezone(LONDON).date().isoformat()
@@ -107,7 +107,7 @@ def test_responses_list_every_question_in_instrument_order(
     sheets = read_xlsx(client.get("/manage/exports/responses.xlsx"))
     assert list(sheets) == ["Responses", "Data dictionary"]
     header, values = sheets["Responses"]
-    cells = dict(zip(header, values))
+    cells = dict(zip(header, values, strict=True))
     assert list(header) == expected_headers()
     assert cells["baseline.confidence"] == 3
     assert cells["followup.people_trained"] == 12
@@ -129,7 +129,7 @@ def test_a_question_added_to_the_instrument_becomes_a_column_and_a_dictionary_en
     extra = Question(
         "anything_else", F, QuestionType.TEXT, "Is there anything else you would like to tell us?", required=False
     )
-    version_2 = Instrument(version=2, questions=VERSION_1.questions + (extra,))
+    version_2 = Instrument(version=2, questions=(*VERSION_1.questions, extra))
     booking = make_booking(make_training_session(days_ahead=-5).id)
     answer(booking, B, "confidence", "5", version=2)
     answer(booking, F, "anything_else", "More sessions please", version=2)
@@ -140,7 +140,7 @@ def test_a_question_added_to_the_instrument_becomes_a_column_and_a_dictionary_en
         assert headers[-2] == "followup.anything_else"
         assert rows[0][-2] == "More sessions please"
         assert rows[0][-1] == 2
-        dictionary = dict((r[0], r) for r in services.data_dictionary(version_2)[1])
+        dictionary = {r[0]: r for r in services.data_dictionary(version_2)[1]}
         assert dictionary["followup.anything_else"][1:] == [extra.wording, "free text, up to 2000 characters"]
         with services.write_responses_xlsx(ReviewFilters(), version_2) as file:
             workbook = openpyxl.load_workbook(file)
@@ -222,7 +222,7 @@ def test_cells_that_a_spreadsheet_would_run_are_quoted_in_the_csv(
     formula_like_answers(make_training_session, make_booking, answer, texts)
 
     header, row = read_csv(client.get("/manage/exports/responses.csv"))
-    cells = dict(zip(header, row))
+    cells = dict(zip(header, row, strict=True))
     for key, text in texts.items():
         assert cells[column_of(key)] == "'" + text
 
@@ -240,7 +240,7 @@ def test_the_xlsx_holds_formula_like_answers_as_text_cells_exactly_as_given(
     response.close()
     sheet = openpyxl.load_workbook(io.BytesIO(data))["Responses"]
     header = [cell.value for cell in sheet[1]]
-    cells = dict(zip(header, sheet[2]))
+    cells = dict(zip(header, sheet[2], strict=True))
     for key, text in texts.items():
         cell = cells[column_of(key)]
         assert (cell.value, cell.data_type) == (text, "s")
@@ -258,9 +258,9 @@ def test_emoji_and_right_to_left_text_survive_both_formats(
     answer(booking, B, "confidence", "4")
     answer(booking, A, "improve", text)
     header, row = read_csv(client.get("/manage/exports/responses.csv"))
-    assert dict(zip(header, row))["after_session.improve"] == text
+    assert dict(zip(header, row, strict=True))["after_session.improve"] == text
     header, values = read_xlsx(client.get("/manage/exports/responses.xlsx"))["Responses"]
-    assert dict(zip(header, values))["after_session.improve"] == text
+    assert dict(zip(header, values, strict=True))["after_session.improve"] == text
 
 
 def test_the_dashboard_filters_narrow_the_download(
@@ -285,7 +285,7 @@ def test_the_dashboard_filters_narrow_the_download(
     assert codes("from=2026-10-01") == {code[in_october], code[from_restore]}
     assert codes("from=2026-09-01&to=2026-09-30") == {code[in_september]}
     assert codes(f"organisation={restore}") == {code[from_restore]}
-    header, *rows = read_xlsx(client.get(f"/manage/exports/responses.xlsx?organisation={restore}"))["Responses"]
+    _header, *rows = read_xlsx(client.get(f"/manage/exports/responses.xlsx?organisation={restore}"))["Responses"]
     assert [r[0] for r in rows] == [code[from_restore]]
 
     for url in (
@@ -331,7 +331,7 @@ def test_each_download_is_recorded_with_its_filters_and_row_count(
 
 
 @pytest.mark.parametrize(
-    "visitor, expected", [("evaluator", 200), ("admin", 200), ("coordinator", 403), ("anonymous", 303)]
+    ("visitor", "expected"), [("evaluator", 200), ("admin", 200), ("coordinator", 403), ("anonymous", 303)]
 )
 def test_only_evaluators_and_admins_can_download(client, auth, visitor, expected):
     if visitor != "anonymous":

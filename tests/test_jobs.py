@@ -282,12 +282,14 @@ def test_flask_jobs_run_prints_one_line_and_a_second_run_does_nothing(
 
     assert first.exit_code == 0, first.output
     assert first.output == (
-        "Jobs: day-before reminders 0, promoted from waiting lists 1, evaluation invitations 0, evaluation reminders 0, "
-        "follow-up invitations 0, unfinished registrations forgotten 0; mail: sent 2, will retry 0, failed 0.\n"
+        "Jobs: day-before reminders 0, promoted from waiting lists 1, evaluation invitations 0, "
+        "evaluation reminders 0, follow-up invitations 0, unfinished registrations forgotten 0; "
+        "mail: sent 2, will retry 0, failed 0.\n"
     )
     assert second.output == (
-        "Jobs: day-before reminders 0, promoted from waiting lists 0, evaluation invitations 0, evaluation reminders 0, "
-        "follow-up invitations 0, unfinished registrations forgotten 0; mail: sent 0, will retry 0, failed 0.\n"
+        "Jobs: day-before reminders 0, promoted from waiting lists 0, evaluation invitations 0, "
+        "evaluation reminders 0, follow-up invitations 0, unfinished registrations forgotten 0; "
+        "mail: sent 0, will retry 0, failed 0.\n"
     )
     assert sorted(m["Subject"] for m in smtp_server.messages) == [
         "A place is now yours: MECC training",

@@ -230,7 +230,7 @@ def test_gunicorn_serving_the_app_logs_no_personal_link(
     assert '"GET /my-booking/[link]/cancel?from=email HTTP/1.1"' in log
     assert "GET /evaluation/[link] " in log
     assert "GET /follow-up/[link] " in log
-    assert '"http://127.0.0.1:%d/my-booking/[link]"' % port in log  # the Referer too
+    assert f'"http://127.0.0.1:{port}/my-booking/[link]"' in log  # the Referer too
 
 
 # --- The app's own log -------------------------------------------------------------------------------------

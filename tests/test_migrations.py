@@ -127,7 +127,10 @@ def test_upgrading_a_database_with_bookings_keeps_every_row(request, fresh_app):
     with app.app_context():
         flask_migrate.upgrade(revision=first_revision)
         with db.engine.begin() as connection:
-            run = lambda sql: connection.execute(sa.text(sql))  # noqa: E731
+
+            def run(sql):
+                return connection.execute(sa.text(sql))
+
             run("INSERT INTO programmes (id, name, cutoff_days) VALUES (1, 'Pilot', 7)")
             run("INSERT INTO organisations (id, name, sort_order, is_other) VALUES (1, 'Restore', 0, false)")
             run(
@@ -156,5 +159,6 @@ def test_upgrading_a_database_with_bookings_keeps_every_row(request, fresh_app):
         flask_migrate.upgrade()
         with db.engine.connect() as connection:
             for table in ("training_sessions", "bookings", "evaluation_answers", "personal_links"):
-                assert connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 1, table
+                rows = connection.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar()
+                assert rows == 1, table
         db.engine.dispose()

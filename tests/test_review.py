@@ -32,7 +32,7 @@ def pilot(app, make_training_session, make_booking):
         ]
     )
     for training_session, people in [(first, 6), (second, 5)]:
-        for i in range(people):
+        for _i in range(people):
             booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
             store_answers(app, booking_id, Survey.BASELINE, confidence=4, knowledge=3)
             after = {"confidence": 7 if training_session is first else 5, "knowledge": 6, "overall": "good"}
@@ -185,7 +185,7 @@ def test_a_question_added_to_the_instrument_appears_on_the_review(client, auth, 
     extra = Question(
         "examples_useful", Survey.AFTER_SESSION, QuestionType.AGREE_5, "The examples were really useful", options=AGREE
     )
-    monkeypatch.setattr(instrument_module, "CURRENT", replace(CURRENT, questions=CURRENT.questions + (extra,)))
+    monkeypatch.setattr(instrument_module, "CURRENT", replace(CURRENT, questions=(*CURRENT.questions, extra)))
     auth.login("evaluator")
     page = client.get(URL).text
     assert "The examples were really useful" in page

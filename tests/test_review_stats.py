@@ -190,7 +190,7 @@ def test_the_instrument_drives_the_review(app, app_context, training_session, ma
     extra = Question(
         "examples_useful", Survey.AFTER_SESSION, QuestionType.AGREE_5, "The examples were useful", options=AGREE
     )
-    instrument = replace(CURRENT, questions=CURRENT.questions + (extra,))
+    instrument = replace(CURRENT, questions=(*CURRENT.questions, extra))
     assert isinstance(instrument, Instrument)
     for value in ["agree"] * 5:
         booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
@@ -198,7 +198,7 @@ def test_the_instrument_drives_the_review(app, app_context, training_session, ma
 
     result = review.build_review(NO_FILTERS, instrument=instrument)
     extra_figures = next(d for d in result.distributions["after_session"] if d.question.key == "examples_useful")
-    assert dict((label, count) for label, count, _ in extra_figures.counts)["Agree"] == 5
+    assert {label: count for label, count, _ in extra_figures.counts}["Agree"] == 5
     assert not any(
         d.question.key == "examples_useful" for d in review.build_review(NO_FILTERS).distributions["after_session"]
     )

@@ -798,7 +798,8 @@ def test_evaluators_get_403_on_every_roster_and_attendance_page(app, client, aut
 def test_signed_out_visitors_are_sent_to_sign_in(client, every_page):
     for method, path in every_page:
         response = getattr(client, method)(path)
-        assert response.status_code == 303 and "/manage/sign-in" in response.headers["Location"], (method, path)
+        assert response.status_code == 303, (method, path)
+        assert "/manage/sign-in" in response.headers["Location"], (method, path)
 
 
 def test_admins_can_see_the_roster(client, auth, make_training_session):

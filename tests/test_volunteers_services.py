@@ -411,7 +411,7 @@ def test_moving_to_a_session_with_places_frees_the_old_place_for_the_first_perso
 def test_moving_from_the_waiting_list_to_a_session_with_places_books_a_place(
     app_context, booked_with_someone_waiting, make_training_session
 ):
-    from_id, booked_id, waiting_id = booked_with_someone_waiting
+    from_id, _booked_id, waiting_id = booked_with_someone_waiting
     target_id = make_training_session(capacity=5, days_ahead=40).id
 
     services.move_booking(load(Booking, waiting_id), load(TrainingSession, target_id), now=utcnow())

@@ -7,7 +7,7 @@ sideways on a phone except inside a table's own `.app-table-wrapper` (see confte
 """
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -35,7 +35,8 @@ def conftests(request):
         browser=plugins.get_plugin(str(here / "conftest.py")),
         tests=plugins.get_plugin(str(here.parent / "conftest.py")),
     )
-    assert found.browser is not None and found.tests is not None, "conftest modules not found by path"
+    assert found.browser is not None, "the browser conftest module not found by path"
+    assert found.tests is not None, "the tests conftest module not found by path"
     return found
 
 
@@ -391,7 +392,7 @@ def test_the_roster_fits_and_every_row_action_is_in_view(
     make_booking(training_session.id, BookingStatus.WAITING, volunteer_id=make_volunteer(name="Alex Smith"))
     with app.app_context():
         booking = db.session.get(Booking, ready)
-        booking.elearning_completed_on = datetime(2026, 9, 30).date()  # "Wednesday 30 September 2026": long
+        booking.elearning_completed_on = date(2026, 9, 30)  # "Wednesday 30 September 2026": long
         booking.elearning_confirmed_at = booking.joining_link_sent_at = utcnow()
         db.session.commit()
 

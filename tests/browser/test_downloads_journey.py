@@ -114,7 +114,7 @@ def check_responses_csv(path: Path, answered) -> None:
     assert "after_session.improve" in header
     assert header[-1] == "instrument_version"
     assert len(rows) == 2, rows
-    row = dict(zip(header, rows[1]))
+    row = dict(zip(header, rows[1], strict=True))
     assert row["session_date"] == answered["date"]
     assert row["organisation"] == "Oxfordshire Library Service"
     assert (row["baseline.confidence"], row["after_session.confidence"]) == ("3", "8")
@@ -140,7 +140,7 @@ def check_responses_xlsx(path: Path, answered) -> None:
     assert header[0] == "respondent"
     assert header[-1] == "instrument_version"
     assert len(rows) == 2
-    row = dict(zip(header, rows[1]))
+    row = dict(zip(header, rows[1], strict=True))
     assert row["session_date"].value == answered["date"]
     assert (row["baseline.confidence"].value, row["after_session.confidence"].value) == (3, 8)
     # Text cells, exactly as typed: no formula, and no visible quote in front.
@@ -175,7 +175,8 @@ def test_an_evaluator_downloads_every_file_on_the_downloads_page(
         folder.mkdir(parents=True)
         try:
             path = download(page, page.get_by_role("link", name=name, exact=True), folder)
-            assert path.name.startswith(f"mecc-{stem}-") and path.suffix == suffix, path.name
+            assert path.name.startswith(f"mecc-{stem}-"), path.name
+            assert path.suffix == suffix, path.name
             check(path, answered)
         except AssertionError as error:
             problems.append(f"{name}: {error}")

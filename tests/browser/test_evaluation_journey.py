@@ -119,7 +119,7 @@ def pilot(app, auth, make_training_session, make_booking, make_volunteer):
 
     sessions = [make_training_session(days_ahead=-20), make_training_session(days_ahead=-6)]
     people = []
-    for training_session, count in zip(sessions, (4, 3)):
+    for training_session, count in zip(sessions, (4, 3), strict=True):
         for i in range(count):
             name, email = f"Pilot Person {len(people)}", f"pilot.person{len(people)}@example.org"
             people.append((name, email))

@@ -16,7 +16,7 @@ def pilot(app, auth, make_training_session, make_booking):
     from tests.helpers import store_answers as answer
 
     sessions = [make_training_session(days_ahead=-20), make_training_session(days_ahead=-6)]
-    for training_session, people in zip(sessions, (6, 5)):
+    for training_session, people in zip(sessions, (6, 5), strict=True):
         for i in range(people):
             booking_id = make_booking(training_session.id, status=BookingStatus.ATTENDED)
             answer(app, booking_id, Survey.BASELINE, confidence=3, knowledge=4)
