@@ -1,4 +1,5 @@
-"""Evaluation: the instrument, the surveys volunteers answer, and the evaluators' pilot review."""
+"""Evaluation: the surveys volunteers answer (this blueprint) and, for staff, the pilot review and a session's
+evaluation invitations (staff_routes.bp, evaluation_staff). The questions are mecc_volunteer/instrument.py."""
 
 from flask import Blueprint
 
