@@ -4,9 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("sessions", __name__, template_folder="templates", url_prefix="/manage/sessions")
 
-from mecc_volunteer.sessions import (
-    attendance_routes,  # noqa: E402,F401
-    messaging_routes,  # noqa: E402,F401
-    roster_routes,  # noqa: E402,F401
-    routes,  # noqa: E402,F401
-)
+from mecc_volunteer.sessions import attendance_routes, messaging_routes, roster_routes, routes  # noqa: E402,F401
