@@ -2,9 +2,8 @@
 
 import sqlalchemy as sa
 
-from mecc_volunteer import create_app
+from mecc_volunteer import create_app, models
 from mecc_volunteer.extensions import db
-from mecc_volunteer import models
 
 app = create_app()
 

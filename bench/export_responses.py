@@ -22,10 +22,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mecc_volunteer import create_app  # noqa: E402
-from mecc_volunteer.auth.services import create_staff  # noqa: E402
-from mecc_volunteer.extensions import db  # noqa: E402
-from mecc_volunteer.models import (  # noqa: E402
+from mecc_volunteer import create_app
+from mecc_volunteer.auth.services import create_staff
+from mecc_volunteer.extensions import db
+from mecc_volunteer.models import (
     Booking,
     BookingStatus,
     District,

@@ -20,10 +20,10 @@ from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mecc_volunteer import create_app  # noqa: E402
-from mecc_volunteer.extensions import db  # noqa: E402
-from mecc_volunteer.mail import deliver_pending  # noqa: E402
-from mecc_volunteer.models import (  # noqa: E402
+from mecc_volunteer import create_app
+from mecc_volunteer.extensions import db
+from mecc_volunteer.mail import deliver_pending
+from mecc_volunteer.models import (
     Booking,
     BookingStatus,
     EmailStatus,
@@ -36,7 +36,7 @@ from mecc_volunteer.models import (  # noqa: E402
     TrainingSession,
     Volunteer,
 )
-from mecc_volunteer.sessions.joining_links import send_joining_links  # noqa: E402
+from mecc_volunteer.sessions.joining_links import send_joining_links
 
 LINK = "https://teams.microsoft.com/l/meetup-join/19%3abench-meeting"
 

@@ -37,7 +37,7 @@ from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import (  # noqa: E402
+from throughput import (
     HOST,
     REQUEST_TIMEOUT,
     free_port,

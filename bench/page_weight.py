@@ -12,11 +12,11 @@ import flask_migrate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mecc_volunteer import create_app  # noqa: E402
-from mecc_volunteer.demo import load_demo  # noqa: E402
-from mecc_volunteer.extensions import db  # noqa: E402
-from mecc_volunteer.models import SessionStatus  # noqa: E402
-from mecc_volunteer.volunteers.services import list_upcoming_sessions  # noqa: E402
+from mecc_volunteer import create_app
+from mecc_volunteer.demo import load_demo
+from mecc_volunteer.extensions import db
+from mecc_volunteer.models import SessionStatus
+from mecc_volunteer.volunteers.services import list_upcoming_sessions
 
 BUDGET = 30 * 1024
 GZIP = {"Accept-Encoding": "gzip"}

@@ -1,6 +1,7 @@
 """Safe defaults only; secrets come from instance/config.py or the environment."""
 
 import os
+from typing import Any, ClassVar
 
 
 class Config:
@@ -22,7 +23,7 @@ class Config:
     JOINING_LINK_HOSTS = ("teams.microsoft.com", "teams.live.com", "zoom.us")
 
     SQLALCHEMY_DATABASE_URI = None  # set in the factory
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {}
 
     # Request size caps: the largest form is a registration of a few KB.
     MAX_CONTENT_LENGTH = 64 * 1024
@@ -79,7 +80,7 @@ def database_url(instance_path: str) -> str:
 def default_base_url() -> str:
     """http://HOST:PORT of `make run` (127.0.0.1:5000 unless told otherwise); a bind-all host links to loopback."""
     host = os.environ.get("FLASK_RUN_HOST") or "127.0.0.1"
-    if host in ("0.0.0.0", "::", "[::]"):
+    if host in ("0.0.0.0", "::", "[::]"):  # noqa: S104 - compared with, not bound to
         host = "127.0.0.1"
     port = os.environ.get("FLASK_RUN_PORT") or "5000"
     return f"http://{host}:{port}"

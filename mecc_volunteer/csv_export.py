@@ -16,8 +16,9 @@ from datetime import date, datetime
 
 # Characters that make a spreadsheet treat a cell as a formula or a command (OWASP "CSV injection", with
 # `|` and `%`, which some spreadsheets read as the start of a DDE command or a reference), plus their
-# full-width forms, which some spreadsheet versions read the same way.
-FORMULA_STARTS = ("=", "+", "-", "@", "|", "%", "\t", "\r", "＝", "＋", "－", "＠", "｜", "％")
+# full-width forms, which some spreadsheet versions read the same way: FULLWIDTH EQUALS SIGN, PLUS SIGN,
+# HYPHEN-MINUS, COMMERCIAL AT, VERTICAL LINE and PERCENT SIGN (U+FF1D, FF0B, FF0D, FF20, FF5C, FF05).
+FORMULA_STARTS = ("=", "+", "-", "@", "|", "%", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\uff5c", "\uff05")
 _NEWLINES = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 

@@ -46,6 +46,6 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         try:
             return render_template("errors/500.html", title="Sorry, there is a problem with the service"), 500
-        except Exception:  # noqa: BLE001 - the error page itself must not fail
+        except Exception:  # the error page itself must not fail
             log.exception("error page failed to render")
             return "<!DOCTYPE html><title>Sorry</title><h1>Sorry, there is a problem with the service</h1>", 500

@@ -3,7 +3,8 @@
 from collections.abc import Iterable
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectChoice
+from wtforms import Field, HiddenField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3, not in its stubs
 
 from mecc_volunteer.instrument import Question, QuestionType
 
@@ -18,6 +19,11 @@ def choices_for(question: Question) -> list[SelectChoice]:
     if question.type is QuestionType.SCALE_0_10:
         return [SelectChoice(value=str(n), label=str(n)) for n in range(11)]
     return [SelectChoice(value=option.key, label=option.label) for option in question.options]
+
+
+def add_error(field: Field, message: str) -> None:
+    """Put a message (a broken rule, or a check across fields) under a field, after the errors it has."""
+    field.errors = [*field.errors, message]
 
 
 class ConfirmForm(FlaskForm):

@@ -125,7 +125,7 @@ def run_due_jobs(now: datetime | None = None, *, jobs: list[Job] | None = None) 
         try:
             report.done[job.name] = job.run(now)
             db.session.commit()
-        except Exception as error:  # noqa: BLE001 - one failing job must not stop the others or the mail
+        except Exception as error:  # one failing job must not stop the others or the mail
             db.session.rollback()
             if isinstance(error, sa.exc.SQLAlchemyError):
                 # The type only: database errors quote the statement's parameters, which may hold addresses.

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import smtplib
-import socket
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -160,7 +159,7 @@ def deliver_pending(
                     # The rest stay queued, untouched, for the next run: a server that hangs would
                     # otherwise cost a full timeout for every message in the batch.
                     break
-            except Exception as error:  # noqa: BLE001 - one bad message must not block the rest of the queue
+            except Exception as error:  # one bad message must not block the rest of the queue
                 log.exception("mail %s could not be sent", email_id)
                 transport.reset()
                 _record_failure(email, f"could not send: {type(error).__name__}", permanent=True, now=now)
@@ -216,7 +215,7 @@ def _claim(email_id: int, *, now: datetime, claimed_at: datetime) -> tuple[Outgo
         db.session.commit()
         _record_failure(email, str(error), permanent=True, now=now)
         return email, None
-    except Exception as error:  # noqa: BLE001 - e.g. a header Flask-Mail refuses: fail this row, not the batch
+    except Exception as error:  # e.g. a header Flask-Mail refuses: fail this row, not the batch
         log.exception("mail %s could not be built", email_id)
         db.session.commit()
         _record_failure(email, f"could not build: {type(error).__name__}", permanent=True, now=now)
@@ -326,7 +325,7 @@ class _Transport:
         except smtplib.SMTPResponseException as error:
             reason = f"{error.smtp_code} {_text(error.smtp_error)}"
             raise (PermanentFailure if error.smtp_code >= 500 else TemporaryFailure)(reason) from None
-        except (smtplib.SMTPException, OSError, socket.timeout) as error:
+        except (TimeoutError, smtplib.SMTPException, OSError) as error:
             raise TemporaryFailure(f"{type(error).__name__}: {error}") from None
 
     def _write_eml(self, message: Message) -> None:
@@ -469,6 +468,6 @@ def _deliver_quietly(app: Flask, ids: list[int]) -> None:
     with app.app_context():
         try:
             deliver_pending(ids=ids, timeout=app.config["MAIL_TIMEOUT_INLINE"])
-        except Exception:  # noqa: BLE001 - the courier must live on, and the rows stay queued
+        except Exception:  # the courier must live on, and the rows stay queued
             db.session.rollback()
             log.exception("mail delivery after request failed; left queued")

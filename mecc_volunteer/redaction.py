@@ -132,7 +132,7 @@ def _redacting_factory(make_record):
         record = make_record(*args, **kwargs)
         try:
             redact_record(record)
-        except Exception:  # noqa: BLE001 - a log call must never fail because of redaction
+        except Exception:  # a log call must never fail because of redaction
             record.msg, record.args = "[log message withheld: it could not be checked for personal links]", ()
         return record
 
@@ -145,7 +145,7 @@ def redact_record(record: logging.LogRecord) -> None:
         return
     try:
         message = record.getMessage()
-    except Exception:  # noqa: BLE001 - a malformed call: leave it to the handler to report, but redacted
+    except Exception:  # a malformed call: leave it to the handler to report, but redacted
         message = f"{record.msg!r} % {record.args!r}"
     record.msg, record.args = redact(message), ()
     if record.exc_info and not record.exc_text:

@@ -9,7 +9,7 @@ from mecc_volunteer.auth import bp, services
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.auth.forms import SignInForm
 from mecc_volunteer.extensions import db
-from mecc_volunteer.forms import ConfirmForm
+from mecc_volunteer.forms import ConfirmForm, add_error
 from mecc_volunteer.models import StaffRole, utcnow
 from mecc_volunteer.transactions import attempt
 
@@ -36,7 +36,7 @@ def sign_in():
             lambda: services.authenticate(form.email.data, form.password.data, remote_addr=request.remote_addr)
         )
         if done.error:
-            form.password.errors.append(done.error.message)
+            add_error(form.password, done.error.message)
         else:
             staff = done.result
             if staff is not None:
@@ -46,7 +46,7 @@ def sign_in():
                 session["seen_at"] = utcnow().timestamp()
                 return redirect(safe_next(request.args.get("next")) or url_for("auth.home"), 303)
             # The same answer for an unknown email, a wrong password and a disabled account.
-            form.email.errors.append(SIGN_IN_FAILED)
+            add_error(form.email, SIGN_IN_FAILED)
     return render_template("auth/sign_in.html", form=form)
 
 

@@ -22,11 +22,11 @@ from mecc_volunteer.models.volunteer import LinkPurpose, PersonalLink, Volunteer
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "HOLDING_PLACE_STATUSES",
+    "LONDON",
     "ActorKind",
     "AuditAction",
     "AuditEvent",
-    "HOLDING_PLACE_STATUSES",
-    "LONDON",
     "Base",
     "Booking",
     "BookingStatus",

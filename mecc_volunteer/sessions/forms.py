@@ -3,7 +3,7 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField
 
-from mecc_volunteer.forms import options
+from mecc_volunteer.forms import add_error, options
 from mecc_volunteer.models import SessionKind
 from mecc_volunteer.sessions.joining_links import joining_link_problem
 from mecc_volunteer.sessions.services import MAX_CAPACITY, SessionDetails, parse_time
@@ -53,25 +53,25 @@ class SessionForm(FlaskForm):
         # A time already refused (too long, say) is not parsed: a string of thousands of digits is not a time.
         start = parse_time(self.start_time.data) if self.start_time.data and not self.start_time.errors else None
         if self.start_time.data and not self.start_time.errors and start is None:
-            self.start_time.errors.append("Enter the start time as hours and minutes, like 10:30")
+            add_error(self.start_time, "Enter the start time as hours and minutes, like 10:30")
         end = parse_time(self.end_time.data) if self.end_time.data and not self.end_time.errors else None
         if self.end_time.data and not self.end_time.errors and end is None:
-            self.end_time.errors.append("Enter the end time as hours and minutes, like 12:00")
+            add_error(self.end_time, "Enter the end time as hours and minutes, like 12:00")
         if start and end and end <= start:
-            self.end_time.errors.append("The end time must be after the start time")
+            add_error(self.end_time, "The end time must be after the start time")
         capacity = _whole_number(self.capacity.data, low=1, high=MAX_CAPACITY)
         if self.capacity.data and capacity is None:
-            self.capacity.errors.append(f"The number of places must be a whole number from 1 to {MAX_CAPACITY}")
+            add_error(self.capacity, f"The number of places must be a whole number from 1 to {MAX_CAPACITY}")
         cutoff = None
         if self.cutoff_days.data:
             cutoff = _whole_number(self.cutoff_days.data, low=0, high=60)
             if cutoff is None:
-                self.cutoff_days.errors.append("The cut-off must be a whole number of days from 0 to 60")
+                add_error(self.cutoff_days, "The cut-off must be a whole number of days from 0 to 60")
         link = self.joining_link.data or None
         if link and not self.joining_link.errors:
             problem = joining_link_problem(link, self.allowed_hosts)
             if problem:
-                self.joining_link.errors.append(problem)
+                add_error(self.joining_link, problem)
         if any(field.errors for field in self):
             return False
         self.details = SessionDetails(

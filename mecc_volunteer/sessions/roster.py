@@ -75,7 +75,7 @@ def waiting_positions(training_session: TrainingSession) -> dict[int, int]:
 
 
 def status_counts(training_session: TrainingSession) -> dict[BookingStatus, int]:
-    counts = {status: 0 for status in BookingStatus}
+    counts = dict.fromkeys(BookingStatus, 0)
     query = (
         sa.select(Booking.status, sa.func.count(Booking.id))
         .where(Booking.training_session_id == training_session.id)

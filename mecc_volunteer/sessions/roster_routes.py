@@ -10,7 +10,7 @@ from flask_login import current_user
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.csv_export import write_csv
 from mecc_volunteer.extensions import db
-from mecc_volunteer.forms import ConfirmForm
+from mecc_volunteer.forms import ConfirmForm, add_error
 from mecc_volunteer.htmx import is_htmx, render
 from mecc_volunteer.models import (
     HOLDING_PLACE_STATUSES,
@@ -177,7 +177,7 @@ def move_booking(session_id: int, booking_id: int):
         if done.error:
             sessions = roster_actions.list_sessions_to_move_to(booking)
             form.choose_from(sessions)
-            form.training_session.errors.append(done.error.message)
+            add_error(form.training_session, done.error.message)
         else:
             flash(
                 f"{name} has moved to the session on {format_session_time(target.starts_at, target.ends_at)}. "
@@ -209,7 +209,7 @@ def record_elearning(session_id: int, booking_id: int):
         name = booking.volunteer.name
         done = attempt(lambda: roster_actions.record_elearning(booking, form.completed_on, by=current_user))
         if done.error:
-            form.completed_day.errors.append(done.error.message)
+            add_error(form.completed_day, done.error.message)
         else:
             flash(f"E-learning recorded for {name}: completed on {format_date(form.completed_on)}.", "success")
             return redirect(_roster_url(training_session), 303)
@@ -240,7 +240,7 @@ def add_volunteer(session_id: int):
             retry_on_conflict=f"adding a volunteer to session {training_session.id}",
         )
         if isinstance(done.error, roster_actions.AlreadyOnThisSession | roster_actions.BookedOnAnotherSession):
-            form.email.errors.append(done.error.message)
+            add_error(form.email, done.error.message)
         elif done.error:
             flash(done.error.message, "error")
             return redirect(url_for("sessions.roster", session_id=session_id), 303)

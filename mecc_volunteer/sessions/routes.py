@@ -6,7 +6,7 @@ from flask_login import current_user
 from mecc_volunteer import audit
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.extensions import db
-from mecc_volunteer.forms import ConfirmForm
+from mecc_volunteer.forms import ConfirmForm, add_error
 from mecc_volunteer.models import StaffRole, TrainingSession
 from mecc_volunteer.sessions import bp, services
 from mecc_volunteer.sessions.forms import SessionForm
@@ -38,7 +38,7 @@ def new():
             return _session_form_page(form, None, same_time=same_time)
         done = attempt(lambda: services.create_session(form.details, by=current_user))
         if done.error:
-            form.day.errors.append(done.error.message)
+            add_error(form.day, done.error.message)
         else:
             training_session = done.result
             flash("Session created.", "success")
@@ -81,11 +81,11 @@ def edit(session_id: int):
     elif form.validate_on_submit():
         done = attempt(lambda: services.update_session(training_session, form.details, by=current_user))
         if isinstance(done.error, services.CapacityBelowBooked):
-            form.capacity.errors.append(done.error.message)
+            add_error(form.capacity, done.error.message)
         elif isinstance(done.error, services.SessionInThePast):
-            form.day.errors.append(done.error.message)
+            add_error(form.day, done.error.message)
         elif done.error:
-            form.kind.errors.append(done.error.message)
+            add_error(form.kind, done.error.message)
         else:
             result = done.result
             flash(_update_message(result), "success")

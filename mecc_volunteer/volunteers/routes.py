@@ -6,7 +6,7 @@ from mecc_volunteer import errors
 from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.calendar import booking_ics
 from mecc_volunteer.extensions import db
-from mecc_volunteer.forms import ConfirmForm
+from mecc_volunteer.forms import ConfirmForm, add_error
 from mecc_volunteer.htmx import hx_location, is_htmx, render
 from mecc_volunteer.models import LONDON, BookingStatus, LinkPurpose, SessionKind, TrainingSession, utcnow
 from mecc_volunteer.tokens import booking_or_404
@@ -256,7 +256,7 @@ def move(token: str):
         target = db.session.get(TrainingSession, int(form.training_session.data))
         done = attempt(lambda: services.move_booking(booking, target))
         if done.error:
-            form.training_session.errors.append(done.error.message)
+            add_error(form.training_session, done.error.message)
             sessions = services.list_sessions_to_move_to(booking)
         else:
             flash("Your booking has moved. We have emailed you the new details.", "success")
@@ -281,7 +281,7 @@ def elearning(token: str):
     if request.method == "POST" and form.validate_on_submit():
         done = attempt(lambda: services.confirm_elearning(booking, form.completed_on))
         if done.error:
-            form.completed_day.errors.append(done.error.message)
+            add_error(form.completed_day, done.error.message)
         else:
             flash("Thank you: your e-learning is confirmed.", "success")
             return redirect(url_for("volunteers.my_booking", token=token), 303)

@@ -6,9 +6,8 @@ Create Date: 2026-11-22 21:15:42.050122
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "200186243659"

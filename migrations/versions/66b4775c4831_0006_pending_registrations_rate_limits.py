@@ -6,9 +6,8 @@ Create Date: 2026-12-02 10:07:45.585532
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "66b4775c4831"

@@ -6,9 +6,8 @@ Create Date: 2026-11-22 21:56:54.812998
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "9cf2e4c59beb"

@@ -6,9 +6,8 @@ Create Date: 2026-11-22 20:30:31.468270
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c79694a6f6cf"

@@ -6,9 +6,8 @@ Create Date: 2026-11-22 21:12:10.479335
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "fad393c5405b"
