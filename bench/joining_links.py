@@ -45,7 +45,7 @@ class CountingHandler:
     def __init__(self):
         self.received = 0
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - the name aiosmtpd calls
         self.received += 1
         return "250 Message accepted for delivery"
 
@@ -172,7 +172,12 @@ def main() -> None:
         f"({delivered / delivered_in:.0f} messages/s); the server received {handler.received}"
     )
     print(f"outbox   {', '.join(f'{s.value} {n}' for s, n in statuses.items())}; a second send queues {len(again)}")
-    assert statuses == {EmailStatus.SENT: args.people} and handler.received == args.people and not again
+    if statuses != {EmailStatus.SENT: args.people}:
+        raise RuntimeError(f"not every email was sent: {statuses}")
+    if handler.received != args.people:
+        raise RuntimeError(f"the server received {handler.received} emails for {args.people} people")
+    if again:
+        raise RuntimeError(f"a second send queued {len(again)} emails")
 
 
 if __name__ == "__main__":

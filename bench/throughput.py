@@ -79,13 +79,10 @@ def start_gunicorn(module: str, port: int, env: dict, log_path: Path) -> subproc
         "--pythonpath", f"{ROOT},{BENCH}",
         module,
     ]  # fmt: skip
-    log = open(log_path, "wb")
-    try:
+    with open(log_path, "wb") as log:  # the server keeps its own copy of the file
         # Own process group, so Ctrl-C in the terminal reaches only this script, which then stops it.
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
-    finally:
-        log.close()
 
 
 def wait_ready(server: subprocess.Popen, port: int, path: str, log_path: Path) -> None:
@@ -274,10 +271,12 @@ def main() -> None:
             f"{'page':<22}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'bytes':>8}{'errors':>8}{'vs bare':>9}"
             f"{'per round':>14}{'server CPU ms/req':>19}"
         )
-        for (name, *_server), page_slices in zip(pages, slices):
+        for (name, *_server), page_slices in zip(pages, slices, strict=True):
             result = combine(page_slices)
             ratio = f"{result['rps'] / bare['rps']:.2f}x" if bare["rps"] else "n/a"
-            per_round = [mine["ok"] / theirs["ok"] for mine, theirs in zip(page_slices, slices[0]) if theirs["ok"]]
+            per_round = [
+                mine["ok"] / theirs["ok"] for mine, theirs in zip(page_slices, slices[0], strict=True) if theirs["ok"]
+            ]
             spread = f"{min(per_round):.2f}-{max(per_round):.2f}x" if per_round else "n/a"
             print(
                 f"{name:<22}{result['rps']:>9.1f}{result['p50']:>9.1f}{result['p95']:>9.1f}"

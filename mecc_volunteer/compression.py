@@ -79,7 +79,7 @@ def init_app(app: Flask) -> None:
     @app.url_defaults
     def version_static_urls(endpoint, values):
         # /static/css/app.min.css?v=<content hash>: cached for a year, refreshed when the file changes.
-        if endpoint == "static" and "filename" in values and "v" not in values:
+        if endpoint == "static" and app.static_folder and "filename" in values and "v" not in values:
             path = os.path.join(app.static_folder, values["filename"])
             if os.path.isfile(path):
                 values["v"] = _static_version(path, os.path.getmtime(path))

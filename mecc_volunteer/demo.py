@@ -158,7 +158,7 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
     def volunteer(registered_at: datetime, pool: list[Organisation] | None = None) -> Volunteer:
         n = next(counter)
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        organisation = pool[n % len(pool)] if pool else rng.choice(organisations + [other])
+        organisation = pool[n % len(pool)] if pool else rng.choice([*organisations, other])
         person = Volunteer(
             name=f"{first} {last}",
             email=f"volunteer{n}@example.org",
@@ -167,7 +167,7 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
             organisation=organisation,
             organisation_other="Banbury Food Bank" if organisation is other else None,
             role=rng.choice(ROLES),
-            district=rng.choice(districts + [None]),
+            district=rng.choice([*districts, None]),
             age_band=rng.choice(["25-34", "35-44", "45-54", "55-64", "65-plus", None]),
             privacy_notice_version="2026-09",
             privacy_acknowledged_at=registered_at,

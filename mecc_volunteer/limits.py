@@ -51,13 +51,13 @@ def lock(bucket: str, hashed_key: str) -> None:
 
 def count(limit: Limit, hashed_key: str, *, now: datetime) -> int:
     """Hits for the key within the window (call lock() first if the answer decides a write)."""
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count(RateLimitHit.id)).where(
             RateLimitHit.bucket == limit.bucket,
             RateLimitHit.key_hash == hashed_key,
             RateLimitHit.hit_at > now - limit.window,
         )
-    )
+    ).scalar_one()
 
 
 def hit(limit: Limit, value: str, *, now: datetime | None = None) -> bool:

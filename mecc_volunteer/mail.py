@@ -8,6 +8,7 @@ Generic: it knows nothing about volunteers or sessions. Logs carry email ids, ne
 """
 
 import atexit
+import contextlib
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from flask_mail import Connection, Message
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import EmailStatus, OutgoingEmail, utcnow
+from mecc_volunteer.transactions import rows_changed
 
 log = logging.getLogger(__name__)
 
@@ -175,13 +177,13 @@ def deliver_pending(
 
 
 def requeue_stuck(*, now: datetime) -> int:
-    result = db.session.execute(
+    requeued = rows_changed(
         sa.update(OutgoingEmail)
         .where(OutgoingEmail.status == EmailStatus.SENDING, OutgoingEmail.claimed_at < now - STUCK_AFTER)
         .values(status=EmailStatus.QUEUED, claimed_at=None)
     )
     db.session.commit()
-    return result.rowcount
+    return requeued
 
 
 def retry_failed(email: OutgoingEmail, *, now: datetime | None = None) -> None:
@@ -196,7 +198,7 @@ def _claim(email_id: int, *, now: datetime, claimed_at: datetime) -> tuple[Outgo
     """Queued and still due -> sending, and the message built, in one transaction that ends before any SMTP:
     no transaction (on SQLite, the write lock) is held while talking to a slow mail server. None if another
     worker has it; (email, None) if it could not be built (and is now failed)."""
-    result = db.session.execute(
+    claimed = rows_changed(
         sa.update(OutgoingEmail)
         .where(
             OutgoingEmail.id == email_id,
@@ -205,10 +207,10 @@ def _claim(email_id: int, *, now: datetime, claimed_at: datetime) -> tuple[Outgo
         )
         .values(status=EmailStatus.SENDING, claimed_at=claimed_at, attempts=OutgoingEmail.attempts + 1)
     )
-    if result.rowcount != 1:
+    if claimed != 1:
         db.session.commit()
         return None
-    email = db.session.get(OutgoingEmail, email_id, populate_existing=True)
+    email = db.session.get_one(OutgoingEmail, email_id, populate_existing=True)  # the row just claimed
     try:
         message = _build_message(email)
     except PermanentFailure as error:  # e.g. an address no mail server takes: say why
@@ -342,10 +344,10 @@ class _Transport:
 
     def close(self) -> None:
         if self.connection is not None:
-            try:
-                self.connection.host.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
+            host = self.connection.host
+            if host is not None:  # set when the connection opened
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    host.quit()
             self.connection = None
 
 
@@ -368,6 +370,7 @@ class _TimedConnection(Connection):
     def configure_host(self):
         config = current_app.config
         server, port = config["MAIL_SERVER"], config["MAIL_PORT"]
+        host: smtplib.SMTP  # SMTP_SSL is an SMTP
         if config["MAIL_USE_SSL"]:
             host = smtplib.SMTP_SSL(server, port, timeout=self.timeout)
         else:

@@ -6,6 +6,7 @@ redacted as soon as it exists, in the gunicorn access log (gunicorn.conf.py) and
 log record is redacted as it is made: message, arguments and traceback).
 """
 
+import functools
 import logging
 import re
 import threading
@@ -95,7 +96,6 @@ def _replace_groups(match: re.Match) -> str:
 
 _lock = threading.Lock()
 _patterns: dict[str, re.Pattern] = {}
-_installed = False
 
 
 def redact(text: str) -> str:
@@ -114,13 +114,16 @@ def register_converter(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     """After the blueprints: learn the app's personal-link routes, and redact every log record made from now on."""
-    global _installed
     with _lock:
         for pattern in patterns_for(app.url_map):
             _patterns.setdefault(pattern.pattern, pattern)
-        if not _installed:
-            logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
-            _installed = True
+        _install_factory()
+
+
+@functools.cache
+def _install_factory() -> None:
+    """Redact every log record made from now on: once per process, however many apps init_app sees."""
+    logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
 
 
 def _redacting_factory(make_record):

@@ -25,7 +25,7 @@ def roles_required(*roles: StaffRole):
                 abort(403)
             return view(*args, **kwargs)
 
-        wrapped.allowed_roles = allowed
+        wrapped.allowed_roles = allowed  # type: ignore[attr-defined]  # read by guard_staff_pages, below
         return wrapped
 
     return decorate
@@ -48,7 +48,7 @@ def init_app(app: Flask) -> None:
             # /manage/review -> /manage/review/: routing answers with the redirect before any view runs, and
             # the view it leads to is checked on the next request.
             return None
-        view = app.view_functions.get(request.endpoint)
+        view = app.view_functions.get(request.endpoint) if request.endpoint is not None else None
         if view is None or not getattr(view, "allowed_roles", None):
             abort(403)  # a staff view that forgot to say who may use it is closed to everyone
         session["seen_at"] = utcnow().timestamp()

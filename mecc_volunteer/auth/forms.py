@@ -13,3 +13,11 @@ class SignInForm(FlaskForm):
         validators=[Required("Enter your email address"), *EMAIL_RULES],
     )
     password = PasswordField(validators=[Required("Enter your password"), Length("Password", 200)])
+
+    @property
+    def credentials(self) -> tuple[str, str]:
+        """The email address and password, once validate() has passed (both are required)."""
+        email, password = self.email.data, self.password.data
+        if not email or not password:
+            raise RuntimeError("SignInForm.credentials needs a successful validate()")
+        return email, password

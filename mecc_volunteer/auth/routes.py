@@ -32,9 +32,8 @@ def sign_in():
         return redirect(url_for("auth.home"), 303)
     form = SignInForm()
     if form.validate_on_submit():
-        done = attempt(
-            lambda: services.authenticate(form.email.data, form.password.data, remote_addr=request.remote_addr)
-        )
+        email, password = form.credentials
+        done = attempt(lambda: services.authenticate(email, password, remote_addr=request.remote_addr))
         if done.error:
             add_error(form.password, done.error.message)
         else:

@@ -120,7 +120,9 @@ def reactivate_staff(staff: StaffUser) -> StaffUser:
     return staff
 
 
-def authenticate(email: str, password: str, *, remote_addr: str, now: datetime | None = None) -> StaffUser | None:
+def authenticate(
+    email: str, password: str, *, remote_addr: str | None, now: datetime | None = None
+) -> StaffUser | None:
     """The staff user, or None for an unknown email, a wrong password or a disabled account alike.
 
     Guessing is throttled per email and address pair (so nobody elsewhere can lock the real person out by
@@ -138,18 +140,18 @@ def authenticate(email: str, password: str, *, remote_addr: str, now: datetime |
         execution_options={"synchronize_session": False},
     )
     limits.delete_some(SignInAttempt.id, SignInAttempt.attempted_at <= since)
-    recent_for_address = db.session.scalar(
+    recent_for_address = db.session.execute(
         sa.select(sa.func.count(SignInAttempt.id)).where(
             SignInAttempt.remote_hash == remote_hash, SignInAttempt.attempted_at > since
         )
-    )
-    recent_for_pair = db.session.scalar(
+    ).scalar_one()
+    recent_for_pair = db.session.execute(
         sa.select(sa.func.count(SignInAttempt.id)).where(
             SignInAttempt.remote_hash == remote_hash,
             SignInAttempt.email_hash == email_hash,
             SignInAttempt.attempted_at > since,
         )
-    )
+    ).scalar_one()
     if recent_for_pair >= MAX_ATTEMPTS_PER_PAIR or recent_for_address >= MAX_ATTEMPTS_PER_ADDRESS:
         raise TooManyAttempts()
     db.session.add(SignInAttempt(email_hash=email_hash, remote_hash=remote_hash, attempted_at=now))

@@ -1,4 +1,5 @@
-"""What a booking emails its volunteer, and how: confirmations, offers and links, with their calendar entries. Rendered from email/<name>.txt and .html."""
+"""What a booking emails its volunteer, and how: confirmations, offers and links, with their calendar entries.
+Rendered from email/<name>.txt and .html."""
 
 from datetime import datetime
 

@@ -81,7 +81,7 @@ def field_for(question: Question):
     wording = _short(question.wording)
     if question.type in RADIO_TYPES:
         if question.type is QuestionType.SCALE_0_10:
-            missing = f"Select a number from 0 to 10 for: {wording}"
+            missing = f"Select a number from 0 to 10 for: {wording}"  # noqa: S608 - a message, not SQL
             wrong = "Select a number from 0 to 10"
         else:
             missing = f"Select an answer for: {wording}"
@@ -89,11 +89,11 @@ def field_for(question: Question):
         validators = [Required(missing)] if question.required else []
         return RadioField(choices=choices_for(question), validate_choice=False, validators=[*validators, OneOf(wrong)])
     if question.type is QuestionType.MULTIPLE:
-        validators = [AtLeastOne(f"Select at least one answer for: {wording}")] if question.required else []
+        at_least_one = [AtLeastOne(f"Select at least one answer for: {wording}")] if question.required else []
         return SelectMultipleField(
             choices=choices_for(question),
             validate_choice=False,
-            validators=[*validators, AllOf("Select answers from the list")],
+            validators=[*at_least_one, AllOf("Select answers from the list")],
         )
     if question.type is QuestionType.NUMBER:
         noun = number_noun(question)

@@ -7,6 +7,7 @@ booking), and nothing here writes. Any set of figures about fewer than SMALL_NUM
 
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -122,9 +123,12 @@ class PairedQuestion:
     maximum: int = 10
 
     def chart_rows(self) -> list[tuple]:
+        stats = self.stats
+        if isinstance(stats, Suppressed):  # the page shows "fewer than ..." instead
+            raise ValueError("suppressed figures have no chart: check stats.suppressed first")
         return [
-            ("Before the training", self.stats.mean_before, f"{self.stats.mean_before:g}", "app-chart__bar--before"),
-            ("After the training", self.stats.mean_after, f"{self.stats.mean_after:g}", ""),
+            ("Before the training", stats.mean_before, f"{stats.mean_before:g}", "app-chart__bar--before"),
+            ("After the training", stats.mean_after, f"{stats.mean_after:g}", ""),
         ]
 
 
@@ -176,7 +180,7 @@ def percent(part: int, whole: int) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
 
 
-def paired_statistics(pairs: list[tuple[float, float]]) -> PairedStats:
+def paired_statistics(pairs: Sequence[tuple[float, float]]) -> PairedStats:
     """Before/after per person: pairs of (before, after) for the same booking. Pure, for testing."""
     n = len(pairs)
     if not n:
@@ -250,7 +254,11 @@ def funnel_counts(filters: ReviewFilters, group_by=None) -> list[tuple[object, F
     query = _scoped(query, filters)
     if group_by is not None:
         query = query.group_by(group_by)
-    return [(key, Funnel(*(int(v or 0) for v in counts))) for key, *counts in db.session.execute(query)]
+    funnels = []
+    for key, *counts in db.session.execute(query):
+        registered, confirmed, attended, evaluated, followed_up = (int(v or 0) for v in counts)
+        funnels.append((key, Funnel(registered, confirmed, attended, evaluated, followed_up)))
+    return funnels
 
 
 def _suppressed_funnel(funnel: Funnel) -> Funnel | Suppressed:
@@ -358,7 +366,7 @@ def search_comments(filters: ReviewFilters, q: str = "", instrument: Instrument 
     query = query.where(_keyed(questions), sa.func.length(sa.func.trim(EvaluationAnswer.value)) > 0)
     if q:
         query = query.where(EvaluationAnswer.value.ilike(contains_pattern(q), escape=LIKE_ESCAPE))
-    count = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    count = db.session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
     newest_first = query.order_by(EvaluationAnswer.answered_at.desc(), EvaluationAnswer.id.desc())
     rows = db.session.execute(newest_first.limit(MAX_COMMENTS))
     return [Comment(by_key[(s, k)], v, at) for s, k, v, at in rows], count

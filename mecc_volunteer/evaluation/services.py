@@ -152,7 +152,7 @@ def submit_response(
             db.session.flush()
     except sa.exc.IntegrityError:
         raise AlreadyAnswered() from None
-    for key, question in questions.items():  # in the instrument's order
+    for key in questions:  # in the instrument's order
         if key in values:
             db.session.add(
                 EvaluationAnswer(

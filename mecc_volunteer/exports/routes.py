@@ -79,8 +79,7 @@ def responses_xlsx():
         return error
     _record(services.RESPONSES_XLSX, filters, services.count_responses(filters))
     file = services.write_responses_xlsx(filters)
-    response = send_file(file, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=_filename("responses", "xlsx"))
-    return response
+    return send_file(file, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=_filename("responses", "xlsx"))
 
 
 @bp.get("/data-dictionary.csv")
@@ -91,10 +90,9 @@ def dictionary_csv():
         return error
     headers, rows = services.data_dictionary()
     _record(services.DICTIONARY_CSV, filters, len(rows))
-    response = send_file(
+    return send_file(
         BytesIO(write_csv(headers, rows)),
         mimetype="text/csv",
         as_attachment=True,
         download_name=_filename("data-dictionary", "csv"),
     )
-    return response

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -117,7 +117,8 @@ def response_rows(
 ) -> Iterator[list]:
     """One row per booking with any answer, page by page: memory stays flat in the number of bookings."""
     cols = columns(instrument)
-    index = {(c.question.survey, c.question.key): i for i, c in enumerate(cols) if c.question is not None}
+    # (survey, question key) -> the question's column and the question
+    index = {(c.question.survey, c.question.key): (i, c.question) for i, c in enumerate(cols) if c.question is not None}
     page_query = filters.apply(
         _with_answers(
             _joined(
@@ -149,7 +150,7 @@ def response_rows(
         ):
             answers.setdefault(booking_id, []).append((survey, key, value, version))
         for booking_id, starts_at, kind, organisation, district in page:
-            row = [None] * len(cols)
+            row: list[object] = [None] * len(cols)
             row[0] = respondent_code(booking_id, keyed)
             if starts_at not in london_dates:
                 london_dates[starts_at] = starts_at.astimezone(LONDON).date().isoformat()
@@ -160,9 +161,10 @@ def response_rows(
             versions = set()
             for survey, key, value, version in answers.get(booking_id, ()):
                 versions.add(version)
-                position = index.get((survey, key))
-                if position is not None:
-                    row[position] = _cell(cols[position].question, value)
+                found = index.get((survey, key))
+                if found is not None:
+                    position, question = found
+                    row[position] = _cell(question, value)
             row[-1] = max(versions) if versions else None
             yield row
         last_id = ids[-1]
@@ -182,20 +184,21 @@ def _xlsx_row(sheet, row) -> list:
     """Numbers stay numbers; text goes in as a text cell, exactly as given (single line, without the
     characters XML cannot hold). A text cell is never run as a formula, so unlike CSV it needs no quote
     in front: openpyxl would otherwise take text starting with `=` for a formula."""
-    cells = []
+    cells: list[object] = []
     for value in row:
-        value = None if value is None else plain_cell(value)  # None: an empty cell
-        if isinstance(value, str):
-            cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+        plain = None if value is None else plain_cell(value)  # None: an empty cell
+        if isinstance(plain, str):
+            cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", plain))
             cell.data_type = "s"
-            value = cell
-        cells.append(value)
+            cells.append(cell)
+        else:
+            cells.append(plain)
     return cells
 
 
 def write_responses_xlsx(filters: ReviewFilters, instrument: Instrument = CURRENT, file=None):
     """Responses and the data dictionary as an XLSX, written in write-only mode to a temporary file
-    (returned open at its start) or to `file`."""
+    (returned open at its start, for the caller to close: send_file does) or to `file`."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Responses")
     headers, rows = responses(filters, instrument)
@@ -203,11 +206,12 @@ def write_responses_xlsx(filters: ReviewFilters, instrument: Instrument = CURREN
     for row in rows:
         sheet.append(_xlsx_row(sheet, row))
     dictionary = workbook.create_sheet("Data dictionary")
-    headers, rows = data_dictionary(instrument)
-    dictionary.append(_xlsx_row(dictionary, headers))
-    for row in rows:
+    dictionary_headers, dictionary_rows = data_dictionary(instrument)
+    dictionary.append(_xlsx_row(dictionary, dictionary_headers))
+    for row in dictionary_rows:
         dictionary.append(_xlsx_row(dictionary, row))
-    target = file if file is not None else tempfile.TemporaryFile(suffix=".xlsx")
+    target = file if file is not None else tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - returned open
+
     workbook.save(target)
     if file is None:
         target.seek(0, os.SEEK_SET)
@@ -222,7 +226,7 @@ def record_download(staff_user_id: int | None, export_name: str, filters: Review
     )
 
 
-def recent_downloads(limit: int = 10) -> list:
+def recent_downloads(limit: int = 10) -> Sequence[sa.Row[DownloadRecord, str | None]]:
     return db.session.execute(
         sa.select(DownloadRecord, StaffUser.name)
         .outerjoin(StaffUser, DownloadRecord.staff_user_id == StaffUser.id)
@@ -231,7 +235,7 @@ def recent_downloads(limit: int = 10) -> list:
     ).all()
 
 
-def filter_choices() -> tuple[list, list]:
+def filter_choices() -> tuple[Sequence[TrainingSession], Sequence[Organisation]]:
     """Sessions and organisations for the filter form."""
     sessions = db.session.scalars(sa.select(TrainingSession).order_by(TrainingSession.starts_at.desc())).all()
     organisations = db.session.scalars(

@@ -88,12 +88,11 @@ def retry_email(email: OutgoingEmail, *, by: StaffUser, now: datetime | None = N
         raise CannotSend("This email has not failed, so there is nothing to try again.")
     if email.template in ("joining_link", "day_before_reminder"):
         booking = db.session.get(Booking, email.booking_id) if email.booking_id else None
-        still_booked = (
-            booking is not None
-            and booking.status is BookingStatus.BOOKED
-            and booking.training_session_id == email.training_session_id
-        )
-        if not still_booked:
+        if (
+            booking is None
+            or booking.status is not BookingStatus.BOOKED
+            or booking.training_session_id != email.training_session_id
+        ):
             raise CannotSend("This person is no longer booked on the session, so this email is not sent again.")
         link = booking.training_session.joining_link
         if email.template == "joining_link" and (not link or link not in (email.body_text or "")):

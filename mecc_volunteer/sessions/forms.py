@@ -43,7 +43,14 @@ class SessionForm(FlaskForm):
     def __init__(self, *args, allowed_hosts: tuple[str, ...], **kwargs):
         super().__init__(*args, **kwargs)
         self.allowed_hosts = allowed_hosts
-        self.details: SessionDetails | None = None
+        self._details: SessionDetails | None = None
+
+    @property
+    def details(self) -> SessionDetails:
+        """The session as entered, once validate() has passed."""
+        if self._details is None:
+            raise RuntimeError("SessionForm.details is set by a successful validate()")
+        return self._details
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
@@ -74,7 +81,9 @@ class SessionForm(FlaskForm):
                 add_error(self.joining_link, problem)
         if any(field.errors for field in self):
             return False
-        self.details = SessionDetails(
+        if day is None or start is None or end is None or capacity is None:  # each has an error if missing
+            raise RuntimeError("a session form with no errors lacks a day, a time or the number of places")
+        self._details = SessionDetails(
             day=day,
             start=start,
             end=end,

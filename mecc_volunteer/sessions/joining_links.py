@@ -102,6 +102,8 @@ def send_joining_links(
     if problem:
         raise CannotSend(problem)
     link = training_session.joining_link
+    if not link:  # a session without one has a problem, above
+        raise RuntimeError("no joining link to send")
     sent = []
     for booking in booked_on(training_session, Booking.elearning_confirmed_at.is_not(None)):
         if booking.joining_link_sent == link:
@@ -154,7 +156,7 @@ def _joining_link_key(booking: Booking, link: str) -> str:
     key = f"joining-link:booking:{booking.id}:{hashlib.sha256(link.encode()).hexdigest()[:12]}"
     if not dedupe_key_used(key):
         return key
-    copies = db.session.scalar(
+    copies = db.session.execute(
         sa.select(sa.func.count(OutgoingEmail.id)).where(OutgoingEmail.dedupe_key.startswith(key + ":"))
-    )
+    ).scalar_one()
     return f"{key}:{copies + 2}"

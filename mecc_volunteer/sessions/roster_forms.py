@@ -54,13 +54,13 @@ class AddVolunteerForm(RegistrationForm):
     """The registration form as a coordinator fills it in for someone who phoned: the same fields and
     validators, without the baseline and equality questions, and with the coordinator's own privacy check."""
 
-    baseline_confidence = None
-    baseline_knowledge = None
-    age_band = None
-    gender = None
-    ethnic_group = None
-    disability = None
-    followup_consent = None
+    baseline_confidence = None  # type: ignore[assignment]  # None removes an inherited WTForms field
+    baseline_knowledge = None  # type: ignore[assignment]  # None removes an inherited WTForms field
+    age_band = None  # type: ignore[assignment]  # None removes an inherited WTForms field
+    gender = None  # type: ignore[assignment]  # None removes an inherited WTForms field
+    ethnic_group = None  # type: ignore[assignment]  # None removes an inherited WTForms field
+    disability = None  # type: ignore[assignment]  # None removes an inherited WTForms field
+    followup_consent = None  # type: ignore[assignment]  # None removes an inherited WTForms field
     privacy_acknowledged = BooleanField(
         validators=[Required("Confirm that you have told the volunteer how we use their information")],
         false_values=("", "false", "0"),

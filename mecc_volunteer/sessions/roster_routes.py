@@ -3,6 +3,7 @@ commit, respond. Without JavaScript every action is a form and a redirect; with 
 answer with the changed fragment."""
 
 from io import BytesIO
+from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
@@ -43,7 +44,8 @@ def _search_form() -> RosterSearchForm:
 
 
 def _roster_url(training_session: TrainingSession) -> str:
-    return url_for("sessions.roster", session_id=training_session.id, **_search_form().filters)
+    filters: dict[str, Any] = _search_form().filters  # Any: mypy checks **values against _external and the like
+    return url_for("sessions.roster", session_id=training_session.id, **filters)
 
 
 # --- The roster -----------------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ def move_booking(session_id: int, booking_id: int):
     form = MoveBookingForm(sessions=sessions)
     if request.method == "POST" and form.validate_on_submit():
         name = booking.volunteer.name
-        target = db.session.get(TrainingSession, int(form.training_session.data))
+        target = db.get_or_404(TrainingSession, int(form.training_session.data))
         done = attempt(lambda: roster_actions.move_from_roster(booking, target, by=current_user))
         if done.error:
             sessions = roster_actions.list_sessions_to_move_to(booking)

@@ -100,7 +100,8 @@ def _update_message(result: services.UpdateResult) -> str:
     if result.promoted:
         n = len(result.promoted)
         parts.append(
-            f"{n} {'person' if n == 1 else 'people'} from the waiting list {'was' if n == 1 else 'were'} booked and emailed."
+            f"{n} {'person' if n == 1 else 'people'} from the waiting list"
+            f" {'was' if n == 1 else 'were'} booked and emailed."
         )
     if result.times_changed and result.told_of_new_time:
         n = result.told_of_new_time
@@ -130,7 +131,8 @@ def cancel(session_id: int):
             n = len(cancelled)
             if n:
                 flash(
-                    f"Session cancelled. {n} {'person' if n == 1 else 'people'} booked or waiting {'has' if n == 1 else 'have'} been emailed.",
+                    f"Session cancelled. {n} {'person' if n == 1 else 'people'} booked or waiting"
+                    f" {'has' if n == 1 else 'have'} been emailed.",
                     "success",
                 )
             else:

@@ -1,5 +1,7 @@
 """Volunteer forms. Validators hold format rules only; booking rules live in services."""
 
+from datetime import date
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField
 
@@ -220,19 +222,27 @@ class ElearningForm(FlaskForm):
     def __init__(self, *args, today=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.today = today
-        self.completed_on = None
+        self._completed_on: date | None = None
+
+    @property
+    def completed_on(self) -> date:
+        """The date entered, once validate() has passed."""
+        if self._completed_on is None:
+            raise RuntimeError("ElearningForm.completed_on is set by a successful validate()")
+        return self._completed_on
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         completed_on, problem = parse_date_parts(
             self.completed_day.data, self.completed_month.data, self.completed_year.data, what=self.WHAT
         )
-        if problem is None and self.today is not None and completed_on > self.today:
-            problem = "The date you completed the e-learning must be today or in the past"
-        if problem is None and completed_on.year < 2000:
-            problem = "The date you completed the e-learning must be a real date"
+        if completed_on is not None:  # else the problem says what is missing or wrong
+            if self.today is not None and completed_on > self.today:
+                problem = "The date you completed the e-learning must be today or in the past"
+            elif completed_on.year < 2000:
+                problem = "The date you completed the e-learning must be a real date"
         if problem:
             self.completed_day.errors = [problem, *self.completed_day.errors]
             return False
-        self.completed_on = completed_on
+        self._completed_on = completed_on
         return valid

@@ -253,7 +253,7 @@ def move(token: str):
     if request.method == "GET" and request.args.get("to", "").isdigit():
         form.training_session.data = request.args["to"]
     if request.method == "POST" and form.validate_on_submit():
-        target = db.session.get(TrainingSession, int(form.training_session.data))
+        target = db.get_or_404(TrainingSession, int(form.training_session.data))
         done = attempt(lambda: services.move_booking(booking, target))
         if done.error:
             add_error(form.training_session, done.error.message)
