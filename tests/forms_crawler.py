@@ -24,17 +24,15 @@ from mecc_volunteer.models import (
     BookingStatus,
     EmailStatus,
     LinkPurpose,
-    Organisation,
     OutgoingEmail,
     Programme,
     SessionKind,
     StaffRole,
     TrainingSession,
-    Volunteer,
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
-from tests.conftest import STAFF_PASSWORD, london
+from tests.helpers import STAFF_PASSWORD, add_volunteer, london
 
 VISITORS = ("anonymous", "coordinator", "evaluator", "admin")
 TEAMS = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_forms"
@@ -223,29 +221,12 @@ def _session(programme_id: int, starts_at, *, capacity=20, **columns) -> Trainin
     return training_session
 
 
-def add_volunteer(n: int, **columns) -> Volunteer:
-    organisation = db.session.scalar(sa.select(Organisation).order_by(Organisation.id))
-    email = columns.pop("email", f"world{n}@example.org")
-    volunteer = Volunteer(
-        name=columns.pop("name", f"World Volunteer {n}"),
-        email=email,
-        email_normalised=email.strip().lower(),
-        organisation_id=columns.pop("organisation_id", organisation.id),
-        role=columns.pop("role", "Library assistant"),
-        privacy_notice_version="test",
-        privacy_acknowledged_at=utcnow(),
-        **columns,
-    )
-    db.session.add(volunteer)
-    db.session.flush()
-    return volunteer
-
-
 def add_booking(
     training_session: TrainingSession, n: int, status=BookingStatus.BOOKED, *, ready=False, **volunteer
 ) -> Booking:
     """A booking (and its volunteer), keeping places_taken in step; `ready` confirms the e-learning."""
     now = utcnow()
+    volunteer = {"name": f"World Volunteer {n}", "email": f"world{n}@example.org", **volunteer}
     booking = Booking(
         training_session_id=training_session.id,
         volunteer_id=add_volunteer(n, **volunteer).id,
@@ -446,7 +427,6 @@ __all__ = [
     "Found",
     "World",
     "add_booking",
-    "add_volunteer",
     "build_world",
     "choose",
     "crawl",

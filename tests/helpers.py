@@ -4,7 +4,7 @@ would, and the small bits of state several journeys set up."""
 import csv
 import io
 import re
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,16 +12,25 @@ import sqlalchemy as sa
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     LONDON,
+    Base,
     Booking,
+    District,
     EvaluationAnswer,
     EvaluationResponse,
     Organisation,
     OutgoingEmail,
+    Programme,
     StaffUser,
     Survey,
+    Volunteer,
     utcnow,
 )
 from mecc_volunteer.volunteers import services
+from tests.mail_servers import wait_for_mail
+
+DISTRICTS = ["Cherwell", "Oxford City", "South Oxfordshire", "Vale of White Horse", "West Oxfordshire"]
+ORGANISATIONS = ["Oxfordshire Library Service", "Carers Oxfordshire", "Restore"]
+STAFF_PASSWORD = "a long test password"
 
 TEAMS = "https://teams.microsoft.com/l/meetup-join/19%3ameeting-abc"
 
@@ -38,6 +47,66 @@ AFTER = {
 }
 
 MY_BOOKING_PATH = re.compile(r"(/my-booking/[A-Za-z0-9_-]{43})\b")
+
+
+# --- A test app and its database -----------------------------------------------------------------------
+
+
+def app_settings(database_url: str, **overrides) -> dict:
+    """The config every test app starts from (with production's safeguards on), plus overrides."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SERVER_NAME": "localhost",
+        "BASE_URL": "http://localhost",
+        "MAIL_SERVER": None,
+    }
+    config.update(overrides)
+    return config
+
+
+def seed_reference_data() -> None:
+    db.session.add(Programme(name="Oxfordshire MECC volunteer training pilot", cutoff_days=7))
+    db.session.add_all(Organisation(name=name, sort_order=i) for i, name in enumerate(ORGANISATIONS))
+    db.session.add(Organisation(name="Other", sort_order=99, is_other=True))
+    db.session.add_all(District(name=name, sort_order=i) for i, name in enumerate(DISTRICTS))
+
+
+def empty_all_tables() -> None:
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # One statement, and no row-by-row foreign-key checks however many rows a test made.
+            names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+def london(day: date, hour: int, minute: int = 0) -> datetime:
+    """A wall-clock time in London on `day`, as the aware UTC datetime the database stores."""
+    return datetime.combine(day, time(hour, minute), tzinfo=LONDON).astimezone(UTC)
+
+
+def add_volunteer(n: int, **columns) -> Volunteer:
+    """Volunteer n in the current database session (flushed, not committed): "Volunteer n",
+    volunteer<n>@example.org, the first organisation, unless `columns` say otherwise."""
+    organisation = db.session.scalar(sa.select(Organisation).order_by(Organisation.id))
+    email = columns.pop("email", f"volunteer{n}@example.org")
+    volunteer = Volunteer(
+        name=columns.pop("name", f"Volunteer {n}"),
+        email=email,
+        email_normalised=email.strip().lower(),
+        organisation_id=columns.pop("organisation_id", organisation.id),
+        role=columns.pop("role", "Library assistant"),
+        privacy_notice_version="test",
+        privacy_acknowledged_at=utcnow(),
+        **columns,
+    )
+    db.session.add(volunteer)
+    db.session.flush()
+    return volunteer
 
 
 # --- Pages ---------------------------------------------------------------------------------------------
@@ -151,6 +220,9 @@ def store_answers(app, booking_id: int, survey: Survey, respond: bool = False, *
 
 
 def outbox(app, template: str | None = None) -> list[OutgoingEmail]:
+    """Every email the app queued (only `template`'s, if given), oldest first, once the mail courier has
+    finished with them: what a person would see a moment later."""
+    wait_for_mail(app)
     with app.app_context():
         query = sa.select(OutgoingEmail).order_by(OutgoingEmail.id)
         if template:

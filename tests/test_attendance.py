@@ -4,7 +4,6 @@ with htmx, a form and a redirect without), or everyone booked at once, then corr
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from mecc_volunteer import errors
 from mecc_volunteer.extensions import db
@@ -16,11 +15,6 @@ from tests.helpers import assert_fragment
 def status_of(app, booking_id) -> BookingStatus:
     with app.app_context():
         return db.session.get(Booking, booking_id).status
-
-
-@pytest.fixture
-def coordinator(auth):
-    auth.login("coordinator")
 
 
 @pytest.fixture
@@ -205,19 +199,12 @@ def test_the_attendance_page_works_after_the_session_has_finished(
 # --- The services, with the clock as a parameter --------------------------------------------------------
 
 
-@pytest.fixture
-def staff(app, auth):
-    email = auth.create("coordinator")
-    with app.app_context():
-        return db.session.scalar(sa.select(StaffUser.id).where(StaffUser.email == email))
-
-
-def test_record_attendance_opens_exactly_at_the_start(app, make_training_session, make_booking, staff):
+def test_record_attendance_opens_exactly_at_the_start(app, make_training_session, make_booking, staff_id):
     training_session = make_training_session()
     booking_id = make_booking(training_session.id)
     with app.app_context():
         booking = db.session.get(Booking, booking_id)
-        by = db.session.get(StaffUser, staff)
+        by = db.session.get(StaffUser, staff_id)
         with pytest.raises(attendance.AttendanceNotOpen):
             attendance.record_attendance(
                 booking, True, by=by, now=training_session.starts_at - timedelta(microseconds=1)
@@ -232,13 +219,13 @@ def test_record_attendance_opens_exactly_at_the_start(app, make_training_session
         db.session.rollback()
 
 
-def test_mark_all_attended_marks_only_people_still_booked(app, make_training_session, make_booking, staff):
+def test_mark_all_attended_marks_only_people_still_booked(app, make_training_session, make_booking, staff_id):
     training_session = make_training_session(capacity=5)
     booked = [make_booking(training_session.id) for _ in range(3)]
     waiting = make_booking(training_session.id, BookingStatus.WAITING)
     later = training_session.starts_at + timedelta(minutes=5)
     with app.app_context():
-        by = db.session.get(StaffUser, staff)
+        by = db.session.get(StaffUser, staff_id)
         ts = db.session.get(TrainingSession, training_session.id)
         attendance.record_attendance(db.session.get(Booking, booked[0]), False, by=by, now=later)
         marked = attendance.mark_all_attended(ts, by=by, now=later)

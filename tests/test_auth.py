@@ -8,8 +8,7 @@ import time_machine
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import StaffUser, utcnow
-from tests.conftest import STAFF_PASSWORD
-from tests.helpers import without_csrf_tokens
+from tests.helpers import STAFF_PASSWORD, without_csrf_tokens
 
 
 def test_a_coordinator_signs_in_and_out(client, auth):

@@ -4,7 +4,7 @@ import re
 
 from mecc_volunteer import create_app
 from mecc_volunteer.extensions import db
-from tests.conftest import empty_all_tables
+from tests.helpers import STAFF_PASSWORD, empty_all_tables
 
 
 def test_demo_load_fills_an_empty_database_so_every_status_shows(app, runner, client):
@@ -70,8 +70,6 @@ def test_health_check_answers_503_when_the_database_is_unreachable(tmp_path):
 
 
 def test_staff_set_password_asks_twice_and_ends_every_session(app, runner, client, auth):
-    from tests.conftest import STAFF_PASSWORD
-
     email = auth.create("coordinator", email="sam@example.org")
     auth.login(email=email)
     assert client.get("/manage/").status_code == 200
@@ -104,8 +102,6 @@ def test_staff_set_password_asks_twice_and_ends_every_session(app, runner, clien
 
 
 def test_staff_deactivate_signs_the_account_out_and_keeps_it_out_until_reactivated(app, runner, client, auth):
-    from tests.conftest import STAFF_PASSWORD
-
     email = auth.create("evaluator", email="eva@example.org")
     auth.login(email=email)
 

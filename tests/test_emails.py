@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.mail import RETRY_DELAYS, deliver_pending, queue_email, retry_failed, wait_until_courier_idle
+from mecc_volunteer.mail import RETRY_DELAYS, deliver_pending, queue_email, retry_failed
 from mecc_volunteer.models import Booking, BookingStatus, EmailStatus, OutgoingEmail, utcnow
-from tests.helpers import my_booking_path
+from tests.helpers import my_booking_path, outbox
+from tests.mail_servers import wait_for_mail
 
 MY_BOOKING_LINK = re.compile(r"http://localhost(/my-booking/[A-Za-z0-9_-]+)")
 
@@ -35,17 +36,6 @@ def submit_registration(client, session_id: int, form: dict):
     response = client.post(f"/sessions/{session_id}/register", data=form)
     assert response.status_code == 303, response.text
     return client.post(f"/sessions/{session_id}/register/check", data={"confirm": "yes"})
-
-
-def after_the_courier(app) -> None:
-    """Mail handed over after a request goes out on the courier's thread: wait until it is done."""
-    assert wait_until_courier_idle(app, timeout=30)
-
-
-def outbox(app) -> list[OutgoingEmail]:
-    after_the_courier(app)
-    with app.app_context():
-        return list(db.session.scalars(sa.select(OutgoingEmail).order_by(OutgoingEmail.id)))
 
 
 def queue_messages(app, count: int = 1, *, to: str = "volunteer@example.org") -> list[int]:
@@ -66,7 +56,7 @@ def queue_messages(app, count: int = 1, *, to: str = "volunteer@example.org") ->
 
 
 def deliver(app, **kwargs):
-    after_the_courier(app)
+    wait_for_mail(app)  # mail handed over after a request goes out on the courier's thread: until it is done
     with app.app_context():
         return deliver_pending(**kwargs)
 

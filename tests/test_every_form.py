@@ -74,15 +74,7 @@ from mecc_volunteer.models import (
 )
 from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.validation import normalise_uk_phone
-from tests.conftest import (
-    STAFF_PASSWORD,
-    BrowserLikeClient,
-    SMTPServer,
-    _test_config,
-    empty_all_tables,
-    london,
-    seed_reference_data,
-)
+from tests.client import BrowserLikeClient
 from tests.forms_crawler import (
     TEAMS,
     Field,
@@ -95,6 +87,8 @@ from tests.forms_crawler import (
     read_forms,
     sign_in,
 )
+from tests.helpers import STAFF_PASSWORD, app_settings, empty_all_tables, london, seed_reference_data
+from tests.mail_servers import ALLOWED_SMTP_PORTS, SMTPServer, wait_for_mail
 
 # --- The bad inputs -----------------------------------------------------------------------------------------
 
@@ -387,7 +381,7 @@ class Env:
 
     def deliver_mail(self) -> None:
         """Send everything queued, as `flask mail deliver` does from cron."""
-        self.wait_for_mail(self.app)
+        wait_for_mail(self.app)
         runner = self.app.test_cli_runner()
         for _ in range(50):
             with self.app.app_context():
@@ -395,7 +389,7 @@ class Env:
                     sa.select(sa.func.count(OutgoingEmail.id)).where(OutgoingEmail.status == EmailStatus.QUEUED)
                 )
             if not due:
-                self.wait_for_mail(self.app)
+                wait_for_mail(self.app)
                 return
             result = runner.invoke(args=["mail", "deliver"])
             assert result.exit_code == 0, result.output
@@ -1627,7 +1621,7 @@ def discover() -> Discovery:
     can be a test of its own. The run itself crawls again, on the test database, and checks it finds the same."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="every-form-") as tmp:
-        app = create_app(_test_config(f"sqlite:///{tmp}/discover.sqlite"), instance_path=f"{tmp}/instance")
+        app = create_app(app_settings(f"sqlite:///{tmp}/discover.sqlite"), instance_path=f"{tmp}/instance")
         app.test_client_class = BrowserLikeClient
         try:
             with app.app_context():
@@ -1685,22 +1679,12 @@ def cases() -> list:
     return params
 
 
-def _conftest(config):
-    """tests/conftest.py as pytest loaded it (importing tests.conftest gives a second copy, with its own
-    ALLOWED_SMTP_PORTS)."""
-    for plugin in config.pluginmanager.get_plugins():
-        if hasattr(plugin, "only_loopback_test_smtp") and hasattr(plugin, "ALLOWED_SMTP_PORTS"):
-            return plugin
-    raise AssertionError("tests/conftest.py is not loaded")
-
-
 @pytest.fixture(scope="module")
-def env(database_url, tmp_path_factory, request):
-    conftest = _conftest(request.config)
+def env(database_url, tmp_path_factory):
     smtp = SMTPServer()
     smtp.start()
-    conftest.ALLOWED_SMTP_PORTS.add(smtp.port)
-    config = _test_config(
+    ALLOWED_SMTP_PORTS.add(smtp.port)
+    config = app_settings(
         database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, MAIL_DEFAULT_SENDER="MECC <mecc@example.org>"
     )
     app = create_app(config, instance_path=str(tmp_path_factory.mktemp("every-form")))
@@ -1714,7 +1698,6 @@ def env(database_url, tmp_path_factory, request):
         found, pages = crawl(app, world, prime=prime(world))
         environment = Env(app, world, smtp, found, pages)
         environment.crawl_seconds = time.perf_counter() - started
-        environment.wait_for_mail = getattr(conftest, "wait_for_mail", lambda app=None: None)
         with app.app_context():
             from mecc_volunteer.auth.services import create_staff
             from mecc_volunteer.models import StaffRole
@@ -1725,13 +1708,13 @@ def env(database_url, tmp_path_factory, request):
             )
             db.session.commit()
         yield environment
-        environment.wait_for_mail(app)  # the courier has finished with this app's mail before its tables go
+        wait_for_mail(app)  # the courier has finished with this app's mail before its tables go
     finally:
         with app.app_context():
             db.session.remove()
             empty_all_tables()
             db.engine.dispose()
-        conftest.ALLOWED_SMTP_PORTS.discard(smtp.port)
+        ALLOWED_SMTP_PORTS.discard(smtp.port)
         smtp.stop()
 
 

@@ -23,7 +23,7 @@ from mecc_volunteer import redaction
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Booking, LinkPurpose
 from mecc_volunteer.tokens import issue_link
-from tests.conftest import free_port
+from tests.mail_servers import free_port
 
 ROOT = Path(__file__).parent.parent
 # The only arguments that are not secrets: ids, and the static file's name.

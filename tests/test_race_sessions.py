@@ -8,13 +8,11 @@ commits. Whichever came first, nobody is left booked or waiting on a cancelled s
 import threading
 import time
 
-import pytest
 import sqlalchemy as sa
 
 from mecc_volunteer import errors
-from mecc_volunteer.auth.services import create_staff
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import Booking, BookingStatus, OutgoingEmail, StaffRole, StaffUser, TrainingSession
+from mecc_volunteer.models import Booking, BookingStatus, OutgoingEmail, StaffUser, TrainingSession
 from mecc_volunteer.sessions.services import cancel_session
 from mecc_volunteer.volunteers import services
 from tests.helpers import registration_details
@@ -59,25 +57,15 @@ def in_thread(app, action) -> tuple[threading.Thread, list]:
     return thread, outcome
 
 
-@pytest.fixture
-def coordinator_id(app):
-    with app.app_context():
-        staff = create_staff(
-            "coordinator@example.org", name="Coordinator", role=StaffRole.COORDINATOR, password="a long test password"
-        )
-        db.session.commit()
-        return staff.id
-
-
 def test_a_registration_in_flight_when_the_session_is_cancelled_ends_cancelled_and_emailed(
-    app, make_training_session, coordinator_id
+    app, make_training_session, staff_id
 ):
     session_id = make_training_session(capacity=5).id
     details = registration_details(app, 1)
 
     def cancel():
         training_session = db.session.get(TrainingSession, session_id)
-        return cancel_session(training_session, by=db.session.get(StaffUser, coordinator_id))
+        return cancel_session(training_session, by=db.session.get(StaffUser, staff_id))
 
     with app.app_context():
         services.register(db.session.get(TrainingSession, session_id), details, config=app.config)
@@ -101,7 +89,7 @@ def test_a_registration_in_flight_when_the_session_is_cancelled_ends_cancelled_a
 
 
 def test_a_registration_that_waited_for_a_cancellation_is_refused_and_books_nothing(
-    app, make_training_session, coordinator_id
+    app, make_training_session, staff_id
 ):
     session_id = make_training_session(capacity=5).id
     details = registration_details(app, 1)
@@ -111,7 +99,7 @@ def test_a_registration_that_waited_for_a_cancellation_is_refused_and_books_noth
         return services.register(training_session, details, config=app.config)
 
     with app.app_context():
-        cancel_session(db.session.get(TrainingSession, session_id), by=db.session.get(StaffUser, coordinator_id))
+        cancel_session(db.session.get(TrainingSession, session_id), by=db.session.get(StaffUser, staff_id))
         thread, outcome = in_thread(app, register)
         wait_until_blocked(app, thread)
         db.session.commit()

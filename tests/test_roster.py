@@ -48,11 +48,6 @@ def organisation_id(app, name) -> int:
 
 
 @pytest.fixture
-def coordinator(auth):
-    auth.login("coordinator")
-
-
-@pytest.fixture
 def full_session(make_training_session, make_booking, make_volunteer):
     """Capacity 2: Asha and Ben booked, then Cara and Dev waiting (in that order)."""
     training_session = make_training_session(capacity=2)

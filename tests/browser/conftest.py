@@ -23,6 +23,7 @@ Chromium driven by Playwright, a real SMTP server, and axe-core.
 - Without /usr/bin/chromium the tests are skipped, except in CI (CI set), where that fails the run.
 """
 
+import functools
 import os
 import re
 import subprocess
@@ -34,6 +35,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+
+from tests.helpers import app_settings
+from tests.mail_servers import ALLOWED_SMTP_PORTS, SMTPServer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -82,14 +86,6 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def tests_conftest(config):
-    """tests/conftest.py as pytest loaded it (a plain import would load a second copy, with its own
-    ALLOWED_SMTP_PORTS)."""
-    module = config.pluginmanager.get_plugin(str(ROOT / "tests" / "conftest.py"))
-    assert module is not None, "tests/conftest.py is not loaded"
-    return module
-
-
 # --- Mail ----------------------------------------------------------------------------------------------
 
 
@@ -123,14 +119,13 @@ class Mailbox:
 
 
 @pytest.fixture(scope="session")
-def smtp_run_server(pytestconfig):
-    """One aiosmtpd server on loopback for the whole run (tests/conftest.py's SMTPServer)."""
-    shared = tests_conftest(pytestconfig)
-    server = shared.SMTPServer()
+def smtp_run_server():
+    """One aiosmtpd server on loopback for the whole run (tests.mail_servers.SMTPServer)."""
+    server = SMTPServer()
     server.start()
-    shared.ALLOWED_SMTP_PORTS.add(server.port)
+    ALLOWED_SMTP_PORTS.add(server.port)
     yield server
-    shared.ALLOWED_SMTP_PORTS.discard(server.port)
+    ALLOWED_SMTP_PORTS.discard(server.port)
     server.stop()
 
 
@@ -259,14 +254,13 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(pytestconfig, database_url, smtp_run_server, tmp_path_factory):
-    shared = tests_conftest(pytestconfig)
+def live_server(database_url, smtp_run_server, tmp_path_factory):
     server = LiveServer(
         folder=tmp_path_factory.mktemp("gunicorn"),
         database_url=database_url,
-        secret_key=shared._test_config(database_url)["SECRET_KEY"],
+        secret_key=app_settings(database_url)["SECRET_KEY"],
         smtp_port=smtp_run_server.port,
-        port=shared.free_port(),
+        port=free_port(),
     )
     server.start()
     yield server
@@ -407,6 +401,13 @@ def _new_page(browser, guard, base_url, **options):
     page = context.new_page()
     page.on("pageerror", lambda error: guard.page_errors.append(str(error)))
     return context, page
+
+
+@pytest.fixture
+def new_page(browser, live_url, browser_guard):
+    """new_page(**context options) -> (context, page): another phone-sized page with JavaScript, on a context
+    of its own, watched by the same guards as `page` (the caller closes the context)."""
+    return functools.partial(_new_page, browser, browser_guard, live_url)
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Page, expect
 
 from mecc_volunteer.instrument import CONFIDENCE, KNOWLEDGE
-from tests.conftest import STAFF_PASSWORD
-from tests.helpers import text_of
+from tests.helpers import STAFF_PASSWORD, text_of
 
 _STICKING_OUT = """() => {
   const width = document.documentElement.clientWidth;

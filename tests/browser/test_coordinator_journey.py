@@ -8,15 +8,14 @@ sideways on a phone except inside a table's own `.app-table-wrapper` (see confte
 
 import re
 from datetime import date, datetime, timedelta
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import Page, expect
-from test_volunteer_journey import fill_registration
 
 from mecc_volunteer.models import LONDON, utcnow
 from mecc_volunteer.templating import format_date, format_session_time
+from tests.browser.helpers import fill_registration
+from tests.helpers import STAFF_PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -26,24 +25,9 @@ VIEWPORTS = ["phone", "laptop"]
 
 
 @pytest.fixture
-def conftests(request):
-    """The two conftest modules, for their helpers and constants: pytest registers each under its path
-    (both are called "conftest", so a plain import would get whichever was loaded last)."""
-    plugins = request.config.pluginmanager
-    here = Path(__file__).resolve().parent
-    found = SimpleNamespace(
-        browser=plugins.get_plugin(str(here / "conftest.py")),
-        tests=plugins.get_plugin(str(here.parent / "conftest.py")),
-    )
-    assert found.browser is not None, "the browser conftest module not found by path"
-    assert found.tests is not None, "the tests conftest module not found by path"
-    return found
-
-
-@pytest.fixture
-def laptop_page(browser, live_url, browser_guard, conftests):
+def laptop_page(new_page, browser_guard):
     """A laptop-sized page (1280 x 800) with JavaScript, on a fresh context made as conftest makes the phone."""
-    context, page = conftests.browser._new_page(browser, browser_guard, live_url)
+    context, page = new_page()
     page.set_viewport_size(LAPTOP)
     yield page
     context.close()
@@ -119,10 +103,10 @@ def roster_rows(page: Page):
     return page.locator("#roster-results tbody tr")
 
 
-def register_on_the_public_pages(browser, browser_guard, live_url, conftests) -> None:
+def register_on_the_public_pages(new_page) -> None:
     """A volunteer on their own phone (a second context, with JavaScript): start page, Register, Continue,
     Register."""
-    context, volunteer = conftests.browser._new_page(browser, browser_guard, live_url)
+    context, volunteer = new_page()
     try:
         volunteer.goto("/")
         volunteer.locator("li.app-session-card").get_by_role("link", name="Register").click()
@@ -158,10 +142,7 @@ def attendance_cell(page: Page, booking_id: int):
 def test_coordinator_adds_a_session_sees_the_registration_records_elearning_sends_links_and_marks_attendance(
     staff_page: Page,
     request,
-    browser,
-    browser_guard,
-    live_url,
-    conftests,
+    new_page,
     app,
     auth,
     mailbox,
@@ -173,7 +154,7 @@ def test_coordinator_adds_a_session_sees_the_registration_records_elearning_send
 ):
     page = staff_page
     size = request.node.callspec.params["staff_page"]
-    sign_in(page, auth.create("coordinator"), conftests.tests.STAFF_PASSWORD, assert_accessible)
+    sign_in(page, auth.create("coordinator"), STAFF_PASSWORD, assert_accessible)
 
     # 1. Training sessions, then add one a month ahead.
     page.get_by_role("link", name="Training sessions").click()
@@ -217,7 +198,7 @@ def test_coordinator_adds_a_session_sees_the_registration_records_elearning_send
     # 2. Two people already booked, and a volunteer who registers on the public pages.
     for _ in range(2):
         make_booking(session_id)
-    register_on_the_public_pages(browser, browser_guard, live_url, conftests)
+    register_on_the_public_pages(new_page)
 
     page.get_by_role("link", name="Roster", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Roster for")
@@ -321,13 +302,13 @@ def test_coordinator_adds_a_session_sees_the_registration_records_elearning_send
 
 @pytest.mark.parametrize("size", VIEWPORTS)
 def test_coordinator_marks_attendance_without_javascript(
-    size, nojs_page: Page, conftests, auth, assert_accessible, make_training_session, make_volunteer, make_booking
+    size, nojs_page: Page, auth, assert_accessible, make_training_session, make_volunteer, make_booking
 ):
     page = nojs_page
     if size == "laptop":
         page.set_viewport_size(LAPTOP)
     started, sam, alex = started_session_with_two_people(make_training_session, make_volunteer, make_booking)
-    sign_in(page, auth.create("coordinator"), conftests.tests.STAFF_PASSWORD, assert_accessible)
+    sign_in(page, auth.create("coordinator"), STAFF_PASSWORD, assert_accessible)
 
     page.goto(f"/manage/sessions/{started.id}/attendance")
     expect(page.get_by_text("0 attended, 0 did not attend, 2 not recorded yet.")).to_be_visible()
@@ -371,7 +352,7 @@ _ROSTER_LAYOUT = """() => {
 
 @pytest.mark.parametrize("width", [1280, 360])
 def test_the_roster_fits_and_every_row_action_is_in_view(
-    width, page: Page, app, auth, conftests, assert_accessible, make_training_session, make_volunteer, make_booking
+    width, page: Page, app, auth, assert_accessible, make_training_session, make_volunteer, make_booking
 ):
     """Defect 18: at 1280 px the roster was wider than its column (Move and Cancel booking hidden past the
     edge) and dates wrapped to four lines. Every row action is inside the table's box and the viewport, the
@@ -396,7 +377,7 @@ def test_the_roster_fits_and_every_row_action_is_in_view(
         booking.elearning_confirmed_at = booking.joining_link_sent_at = utcnow()
         db.session.commit()
 
-    sign_in(page, auth.create("coordinator"), conftests.tests.STAFF_PASSWORD, assert_accessible)
+    sign_in(page, auth.create("coordinator"), STAFF_PASSWORD, assert_accessible)
     page.goto(f"/manage/sessions/{training_session.id}/roster")
     expect(roster_rows(page)).to_have_count(3)
     layout = page.evaluate(_ROSTER_LAYOUT)

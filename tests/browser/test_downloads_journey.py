@@ -4,8 +4,6 @@ downloads every file listed on /manage/exports/. Each saved file is opened and r
 we know, and the formula guard (a CSV cell that a spreadsheet would run starts with a quote; an XLSX text
 cell holds the text as typed, since a text cell never runs)."""
 
-import csv
-import io
 import re
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from mecc_volunteer.models import BookingStatus, Survey
 from tests.browser.helpers import sign_in
+from tests.helpers import read_csv
 
 pytestmark = pytest.mark.browser
 
@@ -48,12 +47,6 @@ def download(page: Page, link: Locator, folder: Path) -> Path:
     path = folder / file.suggested_filename
     file.save_as(path)
     return path
-
-
-def read_csv(path: Path) -> list[list[str]]:
-    data = path.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf"), f"{path.name} starts with the UTF-8 byte order mark, for Excel"
-    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
 
 # --- The trainer's roster ---------------------------------------------------------------------------------
