@@ -48,6 +48,15 @@ def _database_url(tmp_path_factory) -> str:
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite")
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test marked postgres_only is skipped, with the marker's reason, unless the run is on PostgreSQL."""
+    if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"):
+        return
+    for item in items:
+        if marker := item.get_closest_marker("postgres_only"):
+            item.add_marker(pytest.mark.skip(reason=marker.kwargs.get("reason", "needs PostgreSQL")))
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     """A database migrated once per run. On PostgreSQL each run gets a database of its own on the

@@ -16,7 +16,17 @@ def title_of(page) -> str:
 
 def production(make_app, **config) -> Flask:
     """TESTING off, as production runs: an exception reaches the error pages instead of the test."""
-    return make_app(TESTING=False, **config)
+    app = make_app(TESTING=False, **config)
+    assert not app.config["PROPAGATE_EXCEPTIONS"]
+    assert not app.debug
+    return app
+
+
+def assert_service_page(page, heading: str, app: Flask) -> None:
+    """The whole page in the service's layout, titled and headed like every other page."""
+    assert "<html" in page.text
+    assert title_of(page) == f"{heading} – {app.config['SERVICE_NAME']}"
+    assert f"<h1>{heading}</h1>" in page.text
 
 
 def test_a_fault_in_the_app_shows_the_500_page_without_a_stack_trace(make_app, caplog):
@@ -30,7 +40,7 @@ def test_a_fault_in_the_app_shows_the_500_page_without_a_stack_trace(make_app, c
     page = app.test_client().get("/broken")
 
     assert page.status_code == 500
-    assert title_of(page).startswith("Sorry, there is a problem with the service")
+    assert_service_page(page, "Sorry, there is a problem with the service", app)
     assert "Try again later. Nothing you sent has been half-saved." in page.text
     assert "Traceback" not in page.text
     assert "a secret detail" not in page.text
@@ -53,7 +63,7 @@ def test_a_database_that_cannot_be_reached_shows_the_503_page_with_retry_after(m
 
     assert page.status_code == 503
     assert page.headers["Retry-After"] == "5"
-    assert title_of(page).startswith("Sorry, the service is busy")
+    assert_service_page(page, "Sorry, the service is busy", app)
     assert "Please try again in a few seconds." in page.text
     assert "Traceback" not in page.text
     assert "nonexistent-folder" not in page.text

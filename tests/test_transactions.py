@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mecc_volunteer.errors import DomainError
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import Booking, TrainingSession, Volunteer
+from mecc_volunteer.models import Booking, OutgoingEmail, TrainingSession, Volunteer
 from mecc_volunteer.transactions import attempt
 from mecc_volunteer.volunteers import services
 from tests.helpers import registration_details
@@ -69,6 +69,53 @@ def test_a_registration_that_collides_with_another_for_the_same_email_is_run_onc
         assert count(Volunteer) == 1
         assert count(Booking) == 1
         assert "a test registration collided with a concurrent change; trying once more" in caplog.text
+
+
+@pytest.mark.postgres_only(
+    reason="SQLite's writers queue (BEGIN IMMEDIATE): the second registration waits, then finds the volunteer"
+)
+def test_two_first_registrations_with_one_email_at_once_end_as_one_booking_and_a_move_offer(
+    app, make_training_session, app_logs
+):
+    """Someone registers in two tabs at once for two sessions. Each registration locks only its own session, so
+    both look for the email, find nobody and add a volunteer; the other tab commits first, on its own connection,
+    and this one's insert meets the unique index. Run once more, it finds the volunteer and booking the other
+    committed and answers as it does for anyone already booked: an offer to move."""
+    first_choice = make_training_session(days_ahead=30)
+    other_tab = make_training_session(days_ahead=40)
+    details = registration_details(app, 7)
+    runs = []
+    other_tab_done = []
+
+    def the_other_tab_commits_first(session, flush_context, instances):
+        # This run has looked for the email (nobody) and is about to insert its volunteer.
+        if len(runs) == 1 and not other_tab_done and any(isinstance(o, Volunteer) for o in session.new):
+            with app.app_context():  # a database session and connection of its own, as another request has
+                services.register(db.session.get(TrainingSession, other_tab.id), details, config=current_app.config)
+                db.session.commit()
+            other_tab_done.append(True)
+
+    with app.app_context():
+        sa.event.listen(db.session(), "before_flush", the_other_tab_commits_first)
+
+        def register():
+            runs.append(1)
+            return services.register(
+                db.session.get(TrainingSession, first_choice.id), details, config=current_app.config
+            )
+
+        done = attempt(register, retry_on_conflict="a test registration")
+
+        assert other_tab_done == [True]
+        assert len(runs) == 2
+        assert done.error is None
+        assert done.result.outcome is services.Outcome.MOVE_OFFERED
+        assert done.result.booking.training_session_id == other_tab.id
+        assert count(Volunteer) == 1
+        assert count(Booking) == 1
+        templates = db.session.scalars(sa.select(OutgoingEmail.template).order_by(OutgoingEmail.id)).all()
+        assert templates == ["booking_confirmation", "move_offer"]
+    assert "a test registration collided with a concurrent change; trying once more" in app_logs.text
 
 
 def test_a_second_collision_is_raised_not_swallowed(app, make_training_session):
