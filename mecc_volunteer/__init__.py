@@ -53,6 +53,7 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
 
     register_error_handlers(app)
 
+    from mecc_volunteer.admin import bp as admin_bp
     from mecc_volunteer.auth import access
     from mecc_volunteer.auth import bp as auth_bp
     from mecc_volunteer.evaluation import bp as evaluation_bp
@@ -71,6 +72,7 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     app.register_blueprint(evaluation_staff_bp)
     app.register_blueprint(evaluation_bp)
     app.register_blueprint(exports_bp)
+    app.register_blueprint(admin_bp)
     redaction.init_app(app)  # no personal-link secret in any log, from the routes just registered
 
     from mecc_volunteer import mail as outbox

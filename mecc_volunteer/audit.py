@@ -1,4 +1,5 @@
-"""Who did what: every change to a booking or session, and every message sent, is recorded here (SPEC 5).
+"""Who did what: every change to a booking, session, staff account, reference list or setting, and every message
+sent, is recorded here (SPEC 5).
 
 Services take `by=`: a StaffUser (a coordinator's action), or VOLUNTEER (by their personal link) or SYSTEM (the
 jobs runner, an operator's command). Each service records in the same transaction as its change, so a change
@@ -43,8 +44,11 @@ def record(
     from_status: BookingStatus | None = None,
     to_status: BookingStatus | None = None,
     detail: str | None = None,
+    target_staff_user: StaffUser | None = None,
+    volunteer_id: int | None = None,
 ) -> AuditEvent:
-    """Add one row to the trail. detail holds counts, ids and field names: never a name, address or link."""
+    """Add one row to the trail. detail holds counts, ids and field names: never a name, address or link.
+    target_staff_user is the account an admin action is about; volunteer_id the person a data request is about."""
     actor = actor_of(by)
     if booking is not None and training_session_id is None:
         training_session_id = booking.training_session_id
@@ -58,6 +62,8 @@ def record(
         from_status=from_status,
         to_status=to_status,
         detail=detail,
+        target_staff_user_id=target_staff_user.id if target_staff_user is not None else None,
+        volunteer_id=volunteer_id,
     )
     db.session.add(event)
     return event

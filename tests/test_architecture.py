@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mecc_volunteer"
-AREAS = {"auth", "volunteers", "sessions", "evaluation", "exports"}
+AREAS = {"admin", "auth", "volunteers", "sessions", "evaluation", "exports"}
 BELOW_AREAS = {"bookings"}
 APP = {"mecc_volunteer", "mecc_volunteer.cli", "mecc_volunteer.jobs", "mecc_volunteer.demo"}
 

@@ -5,8 +5,9 @@ from mecc_volunteer.models.base import Base, utcnow
 from mecc_volunteer.models.evaluation import DownloadRecord, EvaluationAnswer, EvaluationResponse, Survey
 from mecc_volunteer.models.outbox import EmailStatus, OutgoingEmail
 from mecc_volunteer.models.pending import PendingRegistration, RateLimitHit
-from mecc_volunteer.models.programme import District, Organisation, Programme
-from mecc_volunteer.models.staff import SignInAttempt, StaffRole, StaffUser
+from mecc_volunteer.models.programme import District, Organisation, OrganisationType, Programme
+from mecc_volunteer.models.retention import RetentionRun
+from mecc_volunteer.models.staff import RecoveryCode, SignInAttempt, StaffLink, StaffLinkPurpose, StaffRole, StaffUser
 from mecc_volunteer.models.training import (
     ACTIVE_STATUSES,
     HOLDING_PLACE_STATUSES,
@@ -37,15 +38,20 @@ __all__ = [
     "EvaluationResponse",
     "LinkPurpose",
     "Organisation",
+    "OrganisationType",
     "OutgoingEmail",
     "PendingRegistration",
     "PersonalLink",
     "Programme",
     "RateLimitHit",
+    "RecoveryCode",
+    "RetentionRun",
     "SessionKind",
     "SessionStatus",
     "SessionSummary",
     "SignInAttempt",
+    "StaffLink",
+    "StaffLinkPurpose",
     "StaffRole",
     "StaffUser",
     "Survey",

@@ -1,4 +1,5 @@
-"""The audit trail: one append-only row per change to a booking or session, and per message sent, with who did it.
+"""The audit trail: one append-only row per change to a booking, session, staff account, reference list or setting,
+and per message sent, with who did it.
 
 No personal data goes in a row: it points at the booking or session, and its detail holds only counts, ids and
 statuses, so the retention job can keep every row once it has removed what identifies a volunteer."""
@@ -43,6 +44,39 @@ class AuditAction(enum.Enum):
     SESSION_UPDATED = "session_updated"
     SESSION_CANCELLED = "session_cancelled"
     ALL_MARKED_ATTENDED = "all_marked_attended"
+    # Staff accounts (the account acted on is target_staff_user).
+    STAFF_CREATED = "staff_created"
+    STAFF_INVITED = "staff_invited"
+    PASSWORD_SET = "password_set"
+    PASSWORD_RESET_SENT = "password_reset_sent"
+    ROLE_CHANGED = "role_changed"
+    STAFF_DEACTIVATED = "staff_deactivated"
+    STAFF_REACTIVATED = "staff_reactivated"
+    SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"
+    SECOND_FACTOR_ENROLLED = "second_factor_enrolled"
+    SECOND_FACTOR_RESET = "second_factor_reset"
+    RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    # Reference lists and settings (detail names the row or the settings changed).
+    ORGANISATION_ADDED = "organisation_added"
+    ORGANISATION_CHANGED = "organisation_changed"
+    ORGANISATION_RETIRED = "organisation_retired"
+    ORGANISATION_RESTORED = "organisation_restored"
+    ORGANISATION_TYPE_ADDED = "organisation_type_added"
+    ORGANISATION_TYPE_CHANGED = "organisation_type_changed"
+    ORGANISATION_TYPE_RETIRED = "organisation_type_retired"
+    ORGANISATION_TYPE_RESTORED = "organisation_type_restored"
+    AREA_ADDED = "area_added"
+    AREA_CHANGED = "area_changed"
+    AREA_RETIRED = "area_retired"
+    AREA_RESTORED = "area_restored"
+    SETTINGS_CHANGED = "settings_changed"
+    # A volunteer's own data (volunteer_id names them).
+    DATA_DOWNLOADED = "data_downloaded"
+    DATA_DELETED = "data_deleted"
+    IDENTITY_REMOVED = "identity_removed"  # by the retention job
+    PRIVACY_NOTICE_ACKNOWLEDGED = "privacy_notice_acknowledged"
+    RETENTION_RUN = "retention_run"
 
     @property
     def label(self) -> str:
@@ -69,6 +103,36 @@ _ACTION_LABELS = {
     AuditAction.SESSION_UPDATED: "Session changed",
     AuditAction.SESSION_CANCELLED: "Session cancelled",
     AuditAction.ALL_MARKED_ATTENDED: "Everyone booked marked as attended",
+    AuditAction.STAFF_CREATED: "Staff account created",
+    AuditAction.STAFF_INVITED: "Invited to a staff account",
+    AuditAction.PASSWORD_SET: "Password set",
+    AuditAction.PASSWORD_RESET_SENT: "Password reset link sent",
+    AuditAction.ROLE_CHANGED: "Role changed",
+    AuditAction.STAFF_DEACTIVATED: "Account deactivated",
+    AuditAction.STAFF_REACTIVATED: "Account reactivated",
+    AuditAction.SIGNED_OUT_EVERYWHERE: "Signed out everywhere",
+    AuditAction.SECOND_FACTOR_ENROLLED: "Authenticator app set up",
+    AuditAction.SECOND_FACTOR_RESET: "Authenticator app reset",
+    AuditAction.RECOVERY_CODES_REGENERATED: "New recovery codes made",
+    AuditAction.RECOVERY_CODE_USED: "Signed in with a recovery code",
+    AuditAction.ORGANISATION_ADDED: "Organisation added",
+    AuditAction.ORGANISATION_CHANGED: "Organisation changed",
+    AuditAction.ORGANISATION_RETIRED: "Organisation retired",
+    AuditAction.ORGANISATION_RESTORED: "Organisation restored",
+    AuditAction.ORGANISATION_TYPE_ADDED: "Organisation type added",
+    AuditAction.ORGANISATION_TYPE_CHANGED: "Organisation type changed",
+    AuditAction.ORGANISATION_TYPE_RETIRED: "Organisation type retired",
+    AuditAction.ORGANISATION_TYPE_RESTORED: "Organisation type restored",
+    AuditAction.AREA_ADDED: "Area added",
+    AuditAction.AREA_CHANGED: "Area changed",
+    AuditAction.AREA_RETIRED: "Area retired",
+    AuditAction.AREA_RESTORED: "Area restored",
+    AuditAction.SETTINGS_CHANGED: "Programme settings changed",
+    AuditAction.DATA_DOWNLOADED: "Personal data downloaded",
+    AuditAction.DATA_DELETED: "Personal data deleted on request",
+    AuditAction.IDENTITY_REMOVED: "Personal data removed after the retention period",
+    AuditAction.PRIVACY_NOTICE_ACKNOWLEDGED: "Read the updated privacy notice",
+    AuditAction.RETENTION_RUN: "Data retention run",
 }
 
 
@@ -84,12 +148,17 @@ class AuditEvent(Base):
     staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     training_session_id: Mapped[int | None] = mapped_column(sa.ForeignKey("training_sessions.id"), index=True)
     booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id"), index=True)
+    # The staff account an admin action was about (staff_user_id is who did it).
+    target_staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"), index=True)
+    # The volunteer a data request was about (volunteer rows are never deleted, only emptied of identity).
+    volunteer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("volunteers.id"), index=True)
     from_status: Mapped[BookingStatus | None] = mapped_column(sa.Enum(BookingStatus, native_enum=False, length=20))
     to_status: Mapped[BookingStatus | None] = mapped_column(sa.Enum(BookingStatus, native_enum=False, length=20))
     # Counts, ids and field names only (e.g. "3 people", "from session 12", "capacity, joining link").
     detail: Mapped[str | None] = mapped_column(sa.String(200))
 
-    staff_user: Mapped[StaffUser | None] = relationship()
+    staff_user: Mapped[StaffUser | None] = relationship(foreign_keys=[staff_user_id])
+    target_staff_user: Mapped[StaffUser | None] = relationship(foreign_keys=[target_staff_user_id])
     booking: Mapped[Booking | None] = relationship()
 
     @property

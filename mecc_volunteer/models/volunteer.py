@@ -18,14 +18,15 @@ class Volunteer(Base):
     __tablename__ = "volunteers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(100))
-    email: Mapped[str] = mapped_column(sa.String(254))
+    # Name, email and role are None only once identity_removed_at is set (retention, or at their request).
+    name: Mapped[str | None] = mapped_column(sa.String(100))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
     # Trimmed and lower-cased: one volunteer per address, however it is typed.
-    email_normalised: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    email_normalised: Mapped[str | None] = mapped_column(sa.String(254), unique=True)
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
     organisation_other: Mapped[str | None] = mapped_column(sa.String(100))
-    role: Mapped[str] = mapped_column(sa.String(100))
+    role: Mapped[str | None] = mapped_column(sa.String(100))
     # None means outside Oxfordshire or not sure.
     district_id: Mapped[int | None] = mapped_column(sa.ForeignKey("districts.id"))
 
@@ -43,10 +44,18 @@ class Volunteer(Base):
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When their name, contact details, role text and equality answers were removed; bookings and answers stay,
+    # under the pseudonymous respondent code, so the review's figures do not change.
+    identity_removed_at: Mapped[datetime | None] = mapped_column(index=True)
 
     organisation: Mapped["Organisation"] = relationship()
     district: Mapped["District | None"] = relationship()
     bookings: WriteOnlyMapped["Booking"] = relationship(back_populates="volunteer")
+
+    @property
+    def display_name(self) -> str:
+        """The name, or what a roster shows once the identity is gone."""
+        return self.name if self.name is not None else "Personal data removed"
 
     @property
     def organisation_name(self) -> str:

@@ -1,0 +1,76 @@
+"""Programme settings: what an admin changes in the app (names, contact, links, cut-off, timings, meeting hosts,
+retention, the privacy notice), read from the programme's row once per request.
+
+The admin area owns the writes (admin/services.py); everything else reads `current()`. Deployment settings
+(secret key, database, SMTP, BASE_URL) stay in config. Before a programme exists (a new database), the
+model's column defaults apply, so there is one place for each default."""
+
+from dataclasses import dataclass, fields
+
+import sqlalchemy as sa
+from flask import g, has_app_context
+
+from mecc_volunteer.extensions import db
+from mecc_volunteer.models import Programme
+
+
+@dataclass(frozen=True)
+class Settings:
+    service_name: str
+    organisation_name: str
+    contact_email: str
+    elearning_url: str
+    signpost_name: str
+    signpost_url: str
+    cutoff_days: int
+    late_promotion_hours: int
+    evaluation_open_days: int
+    evaluation_reminder_days: int
+    followup_after_weeks: int
+    joining_link_hosts: tuple[str, ...]
+    retention_months: int
+    privacy_notice_text: str | None
+    privacy_notice_version: str
+
+
+NAMES = tuple(f.name for f in fields(Settings))
+
+
+def hosts_from_text(text: str) -> tuple[str, ...]:
+    """One host per line (commas and spaces also separate), lower-cased, without duplicates."""
+    seen: dict[str, None] = {}
+    for host in text.replace(",", "\n").split():
+        seen.setdefault(host.strip().lower().rstrip("."), None)
+    return tuple(host for host in seen if host)
+
+
+def _from_row(row: Programme | None) -> Settings:
+    values = {}
+    for name in NAMES:
+        if row is not None:
+            value = getattr(row, name)
+        else:
+            column = Programme.__table__.c[name]
+            value = column.default.arg if column.default is not None else None
+        values[name] = hosts_from_text(value) if name == "joining_link_hosts" else value
+    return Settings(**values)
+
+
+def programme() -> Programme | None:
+    """The programme (the pilot has one)."""
+    return db.session.scalar(sa.select(Programme).order_by(Programme.id).limit(1))
+
+
+def current() -> Settings:
+    """The settings in force, read once per request (or app context) and kept on flask.g."""
+    if not has_app_context():  # pragma: no cover - every caller runs inside the app
+        raise RuntimeError("settings.current() needs an app context")
+    cached = g.get("programme_settings")
+    if cached is None:
+        cached = g.programme_settings = _from_row(programme())
+    return cached
+
+
+def forget() -> None:
+    """After a change: the next current() reads the row again."""
+    g.pop("programme_settings", None)
