@@ -47,8 +47,8 @@ class AuditAction(enum.Enum):
     # Staff accounts (the account acted on is target_staff_user).
     STAFF_CREATED = "staff_created"
     STAFF_INVITED = "staff_invited"
-    PASSWORD_SET = "password_set"
-    PASSWORD_RESET_SENT = "password_reset_sent"
+    PASSWORD_SET = "password_set"  # noqa: S105 - names of actions, not passwords
+    PASSWORD_RESET_SENT = "password_reset_sent"  # noqa: S105
     ROLE_CHANGED = "role_changed"
     STAFF_DEACTIVATED = "staff_deactivated"
     STAFF_REACTIVATED = "staff_reactivated"

@@ -86,7 +86,7 @@ class RecoveryCode(Base):
 
 class StaffLinkPurpose(enum.Enum):
     INVITATION = "invitation"  # a new account: set a password
-    PASSWORD_RESET = "password_reset"  # sent by an admin: set a new password
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - sent by an admin: set a new password
 
 
 class StaffLink(Base):
