@@ -9,10 +9,10 @@ carries a higher SEQUENCE than the one it replaces, and calendars apply it inste
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 from icalendar import Calendar, Event
 from sqlalchemy.orm.attributes import set_committed_value
 
+from mecc_volunteer import settings
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import mail_domain
 from mecc_volunteer.models import Booking, BookingStatus, utcnow
@@ -45,9 +45,9 @@ def booking_ics(
     training_session = booking.training_session
     cancelled = booking.status is BookingStatus.CANCELLED or training_session.cancelled_at is not None
     joining_link = training_session.joining_link if with_joining_link and booking.ready_for_joining_link else None
-    config = current_app.config
+    programme = settings.current()
     calendar = Calendar()
-    calendar.add("prodid", f"-//{config['ORGANISATION_NAME']}//{config['SERVICE_NAME']}//EN")
+    calendar.add("prodid", f"-//{programme.organisation_name}//{programme.service_name}//EN")
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
 
@@ -74,7 +74,7 @@ def booking_ics(
         event.add("location", training_session.location)
         description = [
             "Making Every Contact Count: live online training session.",
-            f"Before the session, complete the MECC e-learning: {config['ELEARNING_URL']}",
+            f"Before the session, complete the MECC e-learning: {programme.elearning_url}",
             "Your joining link is sent by email once you have confirmed the e-learning.",
         ]
     if manage_url and not cancelled:

@@ -6,21 +6,14 @@ from typing import Any, ClassVar
 
 class Config:
     SECRET_KEY = None  # make run writes one into instance/config.py
-    SERVICE_NAME = "MECC Volunteer"
-    ORGANISATION_NAME = "Oxfordshire MECC partnership"
-    CONTACT_EMAIL = "mecc@example.org"
+    # The programme's names, contact, links, cut-off, evaluation timings, meeting hosts, retention and privacy
+    # notice are settings an admin changes in the app (mecc_volunteer/settings.py), not config.
     PROGRAMME_TIMEZONE = "Europe/London"
-    # Health Education England's MECC e-learning (hosted outside this app).
-    ELEARNING_URL = "https://www.e-lfh.org.uk/programmes/making-every-contact-count/"
-    SIGNPOST_URL = "https://livewell.oxfordshire.gov.uk/"
-    SIGNPOST_NAME = "Live Well Oxfordshire"
-    PRIVACY_NOTICE_VERSION = "2026-09"
+    # The follow-up consent's wording lives in the registration form's code, so its version does too.
     FOLLOWUP_CONSENT_VERSION = "2026-09"
     # The public address for links in emails, e.g. https://mecc.example.org. Unset, it follows the address the
     # server binds to (FLASK_RUN_HOST and FLASK_RUN_PORT, which `make run HOST=... PORT=...` passes on).
     BASE_URL = None
-    # Joining links must be https on one of these hosts or their subdomains (Teams and Zoom by default).
-    JOINING_LINK_HOSTS = ("teams.microsoft.com", "teams.live.com", "zoom.us")
 
     SQLALCHEMY_DATABASE_URI = None  # set in the factory
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {}
@@ -51,12 +44,6 @@ class Config:
     MAIL_TIMEOUT_INLINE = 2  # seconds, for the courier thread that delivers a request's mail just after it
     MAIL_DELIVER_AFTER_REQUEST = True
     MAIL_MAX_ATTEMPTS = 8
-
-    # Evaluation (SPEC 3): the after-session survey is open from the end of the session for this many days;
-    # one reminder after this many days; the follow-up survey goes this many weeks after the session.
-    EVALUATION_OPEN_DAYS = 14
-    EVALUATION_REMINDER_DAYS = 7
-    FOLLOWUP_AFTER_WEEKS = 8
 
 
 def instance_path_from_env() -> str | None:

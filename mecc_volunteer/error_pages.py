@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from mecc_volunteer import settings
 from mecc_volunteer.extensions import db
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def register_error_handlers(app: Flask) -> None:
         # Lock contention or a lost connection: nothing was half-written (the transaction rolls back).
         db.session.rollback()
         log.warning("database unavailable for %s %s: %s", request.method, request.path, type(error.orig).__name__)
+        settings.current_or_defaults()
         response = render_template("errors/503.html", title="Sorry, the service is busy")
         return response, 503, {"Retry-After": "5"}
 
@@ -45,6 +47,7 @@ def register_error_handlers(app: Flask) -> None:
     def server_error(error):
         db.session.rollback()
         try:
+            settings.current_or_defaults()
             return render_template("errors/500.html", title="Sorry, there is a problem with the service"), 500
         except Exception:  # the error page itself must not fail
             log.exception("error page failed to render")

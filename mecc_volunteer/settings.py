@@ -6,6 +6,7 @@ The admin area owns the writes (admin/services.py); everything else reads `curre
 model's column defaults apply, so there is one place for each default."""
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import sqlalchemy as sa
 from flask import g, has_app_context
@@ -45,7 +46,7 @@ def hosts_from_text(text: str) -> tuple[str, ...]:
 
 
 def _from_row(row: Programme | None) -> Settings:
-    values = {}
+    values: dict[str, Any] = {}
     for name in NAMES:
         if row is not None:
             value = getattr(row, name)
@@ -74,3 +75,14 @@ def current() -> Settings:
 def forget() -> None:
     """After a change: the next current() reads the row again."""
     g.pop("programme_settings", None)
+
+
+def current_or_defaults() -> Settings:
+    """For the error pages: the settings if the database answers, else the defaults (the page must render when
+    the database is unreachable). Kept on flask.g, so the page's templates read the same."""
+    try:
+        return current()
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        g.programme_settings = _from_row(None)
+        return g.programme_settings

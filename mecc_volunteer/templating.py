@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from flask import Flask
 
+from mecc_volunteer import settings
 from mecc_volunteer.instrument import QuestionType
 from mecc_volunteer.models import LONDON, BookingStatus, EmailStatus, SessionStatus, StaffRole
 
@@ -46,9 +47,11 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def service_identity():
-        config = app.config
+        # The programme's settings (an admin edits them): every page and email names the service from here.
+        programme = settings.current()
         return {
-            "service_name": config["SERVICE_NAME"],
-            "organisation_name": config["ORGANISATION_NAME"],
-            "contact_email": config["CONTACT_EMAIL"],
+            "programme_settings": programme,
+            "service_name": programme.service_name,
+            "organisation_name": programme.organisation_name,
+            "contact_email": programme.contact_email,
         }

@@ -25,7 +25,7 @@ def production(make_app, **config) -> Flask:
 def assert_service_page(page, heading: str, app: Flask) -> None:
     """The whole page in the service's layout, titled and headed like every other page."""
     assert "<html" in page.text
-    assert title_of(page) == f"{heading} – {app.config['SERVICE_NAME']}"
+    assert title_of(page) == f"{heading} – {'MECC Volunteer'}"
     assert f"<h1>{heading}</h1>" in page.text
 
 

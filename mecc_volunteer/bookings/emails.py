@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flask import current_app, render_template
 
+from mecc_volunteer import settings
 from mecc_volunteer.calendar import booking_ics, next_calendar_sequence
 from mecc_volunteer.mail import queue_email
 from mecc_volunteer.models import Booking, OutgoingEmail, TrainingSession
@@ -17,15 +18,15 @@ def manage_url_for(token: str | None) -> str | None:
 
 def email_context(training_session: TrainingSession, volunteer, booking: Booking | None, **context) -> dict:
     """What every email template gets, besides what the caller passes."""
-    config = current_app.config
+    programme = settings.current()
     context.update(
         booking=booking,
         volunteer=volunteer,
         training_session=training_session,
-        config=config,
-        service_name=config["SERVICE_NAME"],
-        contact_email=config["CONTACT_EMAIL"],
-        elearning_url=config["ELEARNING_URL"],
+        config=current_app.config,
+        service_name=programme.service_name,
+        contact_email=programme.contact_email,
+        elearning_url=programme.elearning_url,
         lost_link_url=external_url("volunteers.lost_link"),
     )
     return context
@@ -43,6 +44,8 @@ def queue_for_booking(
 ) -> OutgoingEmail | None:
     """Render email/<template>.txt and .html for the booking's volunteer and add it to the outbox.
     The .ics carries the joining link only for a volunteer who may have it (booked, e-learning confirmed)."""
+    if booking.volunteer.email is None:
+        return None  # their identity has been removed: there is no one to write to
     context = email_context(booking.training_session, booking.volunteer, booking, **context)
     attachments = None
     if with_ics:

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import audit, errors
+from mecc_volunteer import audit, errors, settings
 from mecc_volunteer.bookings.emails import queue_for_booking
 from mecc_volunteer.bookings.lifecycle import lock_session
 from mecc_volunteer.evaluation.services import survey_window
@@ -71,7 +70,7 @@ def invitation_problem(training_session: TrainingSession, *, now: datetime) -> s
         return "This session was cancelled, so there is no one to ask for feedback."
     if now < training_session.ends_at:
         return "This session has not finished yet. You can send invitations once it has ended."
-    closes_at = training_session.ends_at + timedelta(days=current_app.config["EVALUATION_OPEN_DAYS"])
+    closes_at = training_session.ends_at + timedelta(days=settings.current().evaluation_open_days)
     if now >= closes_at:
         return f"The evaluation for this session closed on {format_date(closes_at)}."
     return None
@@ -90,7 +89,7 @@ def plan_invitations(training_session: TrainingSession, *, now: datetime | None 
         answered=len(answered),
         attended=len(attended),
         problem=invitation_problem(training_session, now=now),
-        closes_at=training_session.ends_at + timedelta(days=current_app.config["EVALUATION_OPEN_DAYS"]),
+        closes_at=training_session.ends_at + timedelta(days=settings.current().evaluation_open_days),
     )
 
 
@@ -121,14 +120,14 @@ def send_evaluation_invitations(
 def send_evaluation_reminders(
     training_session: TrainingSession, *, by: audit.By = audit.SYSTEM, now: datetime | None = None
 ) -> list[Booking]:
-    """The one reminder, EVALUATION_REMINDER_DAYS after the session, to attendees who were invited and have not
+    """The one reminder, evaluation_reminder_days after the session, to attendees who were invited and have not
     answered, while the survey is still open."""
     now = now or utcnow()
     lock_session(training_session)
     db.session.refresh(training_session)
     if invitation_problem(training_session, now=now):
         return []
-    if now < training_session.ends_at + timedelta(days=current_app.config["EVALUATION_REMINDER_DAYS"]):
+    if now < training_session.ends_at + timedelta(days=settings.current().evaluation_reminder_days):
         return []
     attended = _attended(training_session)
     answered = _answered_ids(attended, Survey.AFTER_SESSION)
@@ -151,7 +150,7 @@ def send_evaluation_reminders(
 def send_followup_invitations(
     training_session: TrainingSession, *, by: audit.By = audit.SYSTEM, now: datetime | None = None
 ) -> list[Booking]:
-    """FOLLOWUP_AFTER_WEEKS after the session: attendees who consented to be contacted, once each."""
+    """followup_after_weeks after the session: attendees who consented to be contacted, once each."""
     now = now or utcnow()
     lock_session(training_session)
     db.session.refresh(training_session)
@@ -197,8 +196,8 @@ def _queue_survey_email(template: str, booking: Booking, key: str, *, now: datet
         now=now,
         survey_url=external_url(endpoint, token=token),
         closes_at=window.closes_at - timedelta(seconds=1),
-        signpost_url=current_app.config["SIGNPOST_URL"],
-        signpost_name=current_app.config["SIGNPOST_NAME"],
+        signpost_url=settings.current().signpost_url,
+        signpost_name=settings.current().signpost_name,
     )
 
 
@@ -251,21 +250,21 @@ def sessions_ended_between(start: datetime, end: datetime) -> list[TrainingSessi
 
 
 def evaluation_invitations_due(now: datetime) -> int:
-    open_days = timedelta(days=current_app.config["EVALUATION_OPEN_DAYS"])
+    open_days = timedelta(days=settings.current().evaluation_open_days)
     return sum(len(send_evaluation_invitations(ts, now=now)) for ts in sessions_ended_between(now - open_days, now))
 
 
 def evaluation_reminders_due(now: datetime) -> int:
-    config = current_app.config
-    open_days = timedelta(days=config["EVALUATION_OPEN_DAYS"])
-    reminder = timedelta(days=config["EVALUATION_REMINDER_DAYS"])
+    programme = settings.current()
+    open_days = timedelta(days=programme.evaluation_open_days)
+    reminder = timedelta(days=programme.evaluation_reminder_days)
     sessions = sessions_ended_between(now - open_days, now - reminder)
     return sum(len(send_evaluation_reminders(ts, now=now)) for ts in sessions)
 
 
 def followup_invitations_due(now: datetime) -> int:
-    config = current_app.config
-    after = timedelta(weeks=config["FOLLOWUP_AFTER_WEEKS"])
-    open_days = timedelta(days=config["EVALUATION_OPEN_DAYS"])
+    programme = settings.current()
+    after = timedelta(weeks=programme.followup_after_weeks)
+    open_days = timedelta(days=programme.evaluation_open_days)
     sessions = sessions_ended_between(now - after - open_days, now - after)
     return sum(len(send_followup_invitations(ts, now=now)) for ts in sessions)

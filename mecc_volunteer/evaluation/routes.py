@@ -6,6 +6,7 @@ changes on GET (mail scanners open links).
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 
+from mecc_volunteer import settings
 from mecc_volunteer.evaluation import bp, services
 from mecc_volunteer.evaluation.forms import survey_form_class
 from mecc_volunteer.evaluation.services import SurveyState
@@ -66,7 +67,6 @@ def _survey(token: str, survey: Survey):
 
 def _not_open(booking, survey: Survey, state: SurveyState, token: str, *, just_now: bool = False):
     """Thank you (answered), or a clear page saying why the survey cannot be answered."""
-    config = current_app.config
     window = services.survey_window(booking, survey)
     template = "evaluation/thank_you.html" if state is SurveyState.ANSWERED else "evaluation/unavailable.html"
     response = current_app.make_response(
@@ -80,8 +80,8 @@ def _not_open(booking, survey: Survey, state: SurveyState, token: str, *, just_n
             message=services.STATE_ERRORS[state].message,
             window=window,
             training_session=booking.training_session,
-            signpost_url=config["SIGNPOST_URL"],
-            signpost_name=config["SIGNPOST_NAME"],
+            signpost_url=settings.current().signpost_url,
+            signpost_name=settings.current().signpost_name,
             certificate_url=url_for("evaluation.certificate", token=token) if survey is Survey.AFTER_SESSION else None,
         )
     )

@@ -1,7 +1,8 @@
 """Rules for the surveys volunteers answer (SPEC 3, 6): who may answer, when, and storing the answers.
 
-The after-session survey is open to attendees from the end of the session for EVALUATION_OPEN_DAYS days; the
-follow-up survey opens FOLLOWUP_AFTER_WEEKS after the session, for attendees who consented, for as many days.
+The after-session survey is open to attendees from the end of the session for the programme's
+evaluation_open_days; the follow-up survey opens followup_after_weeks after the session, for attendees who
+consented, for as many days.
 One response per booking per survey, enforced by the database too. Services flush and never commit.
 """
 
@@ -10,9 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
-from mecc_volunteer import errors
+from mecc_volunteer import errors, settings
 from mecc_volunteer import instrument as instruments
 from mecc_volunteer.extensions import db
 from mecc_volunteer.instrument import MULTIPLE_SEPARATOR, Instrument, Question, QuestionType
@@ -69,14 +69,14 @@ class SurveyWindow:
     closes_at: datetime
 
 
-def survey_window(booking: Booking, survey: Survey, *, config=None) -> SurveyWindow:
-    config = config or current_app.config
+def survey_window(booking: Booking, survey: Survey) -> SurveyWindow:
+    programme = settings.current()
     ends_at = booking.training_session.ends_at
-    open_for = timedelta(days=config["EVALUATION_OPEN_DAYS"])
+    open_for = timedelta(days=programme.evaluation_open_days)
     if survey is Survey.AFTER_SESSION:
         return SurveyWindow(ends_at, ends_at + open_for)
     if survey is Survey.FOLLOWUP:
-        opens_at = ends_at + timedelta(weeks=config["FOLLOWUP_AFTER_WEEKS"])
+        opens_at = ends_at + timedelta(weeks=programme.followup_after_weeks)
         return SurveyWindow(opens_at, opens_at + open_for)
     raise ValueError(f"{survey} is not answered from a personal link")
 

@@ -56,10 +56,6 @@ class SessionStatus(enum.Enum):
         return self in (SessionStatus.OPEN, SessionStatus.FEW_PLACES, SessionStatus.FULL)
 
 
-# A place freed this late may still go to the waiting list, if the coordinator allows it.
-LATE_PROMOTION_WINDOW = timedelta(hours=48)
-
-
 class TrainingSession(Base):
     __tablename__ = "training_sessions"
     __table_args__ = (
@@ -106,7 +102,9 @@ class TrainingSession(Base):
     def promotion_ends_at(self) -> datetime:
         """Until when a freed place goes to the first person waiting."""
         if self.allow_late_promotion:
-            return max(self.registration_closes_at, self.starts_at - LATE_PROMOTION_WINDOW)
+            # A place freed this late may still go to the waiting list (the programme's late_promotion_hours).
+            late_window = timedelta(hours=self.programme.late_promotion_hours)
+            return max(self.registration_closes_at, self.starts_at - late_window)
         return self.registration_closes_at
 
     def status(self, now: datetime | None = None) -> SessionStatus:

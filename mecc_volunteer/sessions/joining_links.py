@@ -7,9 +7,8 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app
 
-from mecc_volunteer import audit
+from mecc_volunteer import audit, settings
 from mecc_volunteer.bookings.emails import manage_url_for, queue_for_booking
 from mecc_volunteer.bookings.lifecycle import lock_session
 from mecc_volunteer.calendar import next_calendar_sequence
@@ -28,7 +27,7 @@ from mecc_volunteer.tokens import issue_link
 
 
 def joining_link_problem(url: str, allowed_hosts: tuple[str, ...]) -> str | None:
-    """Why this link cannot be a joining link, or None if it can. allowed_hosts: config's JOINING_LINK_HOSTS."""
+    """Why this link cannot be a joining link, or None if it can (allowed_hosts: the programme's setting)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -139,7 +138,7 @@ def _joining_link_problem(training_session: TrainingSession, *, now: datetime) -
         return "This session has already taken place, so there is no joining link to send."
     if not training_session.joining_link:
         return "This session has no joining link yet. Edit the session to add the Teams or Zoom link first."
-    problem = joining_link_problem(training_session.joining_link, current_app.config["JOINING_LINK_HOSTS"])
+    problem = joining_link_problem(training_session.joining_link, settings.current().joining_link_hosts)
     if problem:
         return f"{problem}. Edit the session to correct the joining link."
     return None

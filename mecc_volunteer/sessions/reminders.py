@@ -4,9 +4,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
-
-from mecc_volunteer import audit
+from mecc_volunteer import audit, settings
 from mecc_volunteer.bookings.emails import manage_url_for, queue_for_booking
 from mecc_volunteer.bookings.lifecycle import lock_session
 from mecc_volunteer.extensions import db
@@ -128,7 +126,7 @@ def send_day_before_reminders(
     if training_session.cancelled_at is not None or now >= training_session.starts_at:
         return []
     link = training_session.joining_link
-    if link and joining_link_problem(link, current_app.config["JOINING_LINK_HOSTS"]):
+    if link and joining_link_problem(link, settings.current().joining_link_hosts):
         link = None  # not a link we may send; the reminder says the link will follow
     sent = []
     for booking in booked_on(training_session):

@@ -112,7 +112,7 @@ def cancel_booking(session_id: int, booking_id: int):
     booking = roster.booking_or_404(training_session, booking_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
-        name = booking.volunteer.name
+        name = booking.volunteer.display_name
         done = attempt(lambda: roster_actions.cancel_from_roster(booking, by=current_user))
         if done.error:
             flash(done.error.message, "error")
@@ -121,7 +121,7 @@ def cancel_booking(session_id: int, booking_id: int):
             flash(_cancelled_message(name, result), "success")
         return _after_roster_action(training_session)
     if not booking.is_active:
-        name = booking.volunteer.name
+        name = booking.volunteer.display_name
         if booking.status is BookingStatus.CANCELLED:
             flash(f"{name}'s booking is already cancelled.", "error")
         else:
@@ -142,7 +142,7 @@ def cancel_booking(session_id: int, booking_id: int):
 def _cancelled_message(name: str, result: roster_actions.CancelResult) -> str:
     message = f"{name}'s booking is cancelled."
     if result.promoted:
-        names = ", ".join(booking.volunteer.name for booking in result.promoted)
+        names = ", ".join(booking.volunteer.display_name for booking in result.promoted)
         message += f" The place went to {names} from the waiting list, who has been emailed."
     return message
 
@@ -153,7 +153,7 @@ def promote_booking(session_id: int, booking_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
     booking = roster.booking_or_404(training_session, booking_id)
     if ConfirmForm().validate_on_submit():
-        name = booking.volunteer.name
+        name = booking.volunteer.display_name
         done = attempt(lambda: roster_actions.promote_booking(booking, by=current_user))
         if done.error:
             flash(done.error.message, "error")
@@ -208,7 +208,7 @@ def record_elearning(session_id: int, booking_id: int):
         return redirect(_roster_url(training_session), 303)
     form = RecordElearningForm(today=utcnow().astimezone(LONDON).date())
     if request.method == "POST" and form.validate_on_submit():
-        name = booking.volunteer.name
+        name = booking.volunteer.display_name
         done = attempt(lambda: roster_actions.record_elearning(booking, form.completed_on, by=current_user))
         if done.error:
             add_error(form.completed_day, done.error.message)

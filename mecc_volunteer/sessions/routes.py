@@ -1,9 +1,9 @@
 """Coordinator views for sessions: parse, load, check the role, call one service, commit, respond."""
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from mecc_volunteer import audit
+from mecc_volunteer import audit, settings
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm, add_error
@@ -16,7 +16,7 @@ COORDINATORS = (StaffRole.COORDINATOR,)
 
 
 def _session_form(**kwargs) -> SessionForm:
-    return SessionForm(allowed_hosts=current_app.config["JOINING_LINK_HOSTS"], **kwargs)
+    return SessionForm(allowed_hosts=settings.current().joining_link_hosts, **kwargs)
 
 
 @bp.get("/")

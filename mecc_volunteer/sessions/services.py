@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import audit, errors
+from mecc_volunteer import audit, errors, settings
 from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
@@ -148,8 +148,7 @@ def list_sessions(*, upcoming: bool, now: datetime | None = None) -> list[Sessio
 
 def programme_cutoff_days() -> int:
     """How many days before a session registration closes, unless the session says otherwise."""
-    programme = db.session.scalar(sa.select(Programme).order_by(Programme.id).limit(1))
-    return programme.cutoff_days if programme is not None else Programme.cutoff_days.default.arg
+    return settings.current().cutoff_days
 
 
 def sessions_at_the_same_time(

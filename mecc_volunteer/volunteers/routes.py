@@ -2,7 +2,7 @@
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 
-from mecc_volunteer import errors
+from mecc_volunteer import errors, settings
 from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.calendar import booking_ics
 from mecc_volunteer.extensions import db
@@ -195,7 +195,7 @@ def _my_booking_context(booking, token: str) -> dict:
         "session_status": booking.training_session.status(),
         "position": services.waiting_position(booking),
         "can_move": can_change and bool(services.list_sessions_to_move_to(booking)),
-        "elearning_url": current_app.config["ELEARNING_URL"],
+        "elearning_url": settings.current().elearning_url,
         # Released only to a booked volunteer who has confirmed the e-learning (SPEC 3).
         "joining_link": training_session.joining_link if booking.ready_for_joining_link else None,
         "BookingStatus": BookingStatus,

@@ -11,7 +11,7 @@ from enum import Enum
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import audit, errors, instrument, limits
+from mecc_volunteer import audit, errors, instrument, limits, settings
 from mecc_volunteer.bookings import emails, lifecycle
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
@@ -260,7 +260,7 @@ def _apply_details(
     volunteer.gender = details.gender
     volunteer.ethnic_group = details.ethnic_group
     volunteer.disability = details.disability
-    volunteer.privacy_notice_version = config["PRIVACY_NOTICE_VERSION"]
+    volunteer.privacy_notice_version = settings.current().privacy_notice_version
     volunteer.privacy_acknowledged_at = now
     if details.followup_consent:
         volunteer.followup_consent = True
