@@ -36,11 +36,25 @@ def format_datetime(value: datetime) -> str:
     return f"{format_time(value)} on {format_date(value)}"
 
 
+_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def format_days_before(days: int) -> str:
+    """A cut-off as people say it: "one week", "two weeks", "10 days", "one day", "on the day"."""
+    if days == 0:
+        return "on the day of"
+    if days % 7 == 0:
+        weeks = days // 7
+        return f"{_NUMBER_WORDS[weeks] if weeks < len(_NUMBER_WORDS) else weeks} week{'s' if weeks != 1 else ''} before"
+    return f"{_NUMBER_WORDS[days] if days < len(_NUMBER_WORDS) else days} day{'s' if days != 1 else ''} before"
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["london_time"] = format_time
     app.jinja_env.filters["london_date"] = format_date
     app.jinja_env.filters["london_datetime"] = format_datetime
     app.jinja_env.globals["session_time"] = format_session_time
+    app.jinja_env.filters["days_before"] = format_days_before
     # Templates compare with the enums themselves (booking.status == BookingStatus.BOOKED), never their strings.
     for enum_class in (BookingStatus, EmailStatus, QuestionType, SessionStatus, StaffRole):
         app.jinja_env.globals[enum_class.__name__] = enum_class

@@ -42,8 +42,18 @@ def joining_link_problem(url: str, allowed_hosts: tuple[str, ...]) -> str | None
     if not host.isascii() or host.startswith("xn--") or ".xn--" in host or host.endswith("."):
         return "The joining link must be a Microsoft Teams or Zoom link"
     if not any(host == allowed or host.endswith("." + allowed) for allowed in allowed_hosts):
-        return "The joining link must be a Microsoft Teams or Zoom link"
+        if set(allowed_hosts) <= TEAMS_AND_ZOOM:
+            return "The joining link must be a Microsoft Teams or Zoom link"
+        return f"The joining link must be a link to {_either(allowed_hosts)}"
     return None
+
+
+# The hosts that "Teams or Zoom" describes; an admin may allow others (the programme's joining_link_hosts).
+TEAMS_AND_ZOOM = {"teams.microsoft.com", "teams.live.com", "zoom.us"}
+
+
+def _either(hosts: tuple[str, ...]) -> str:
+    return hosts[0] if len(hosts) == 1 else ", ".join(hosts[:-1]) + " or " + hosts[-1]
 
 
 @dataclass
