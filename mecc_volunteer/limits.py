@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import RateLimitHit, utcnow
+from mecc_volunteer.transactions import rows_changed
 
 # Expired rows deleted per hit, besides the key's own: enough to keep the table small, never a long delete.
 PRUNE_BATCH = 100
@@ -94,3 +95,16 @@ def delete_some(id_column, *conditions) -> None:
         ids = ids.with_for_update(skip_locked=True)
     table = id_column.class_
     db.session.execute(sa.delete(table).where(id_column.in_(ids.scalar_subquery())), execution_options=_NO_SYNC)
+
+
+def count_older_than(before: datetime) -> int:
+    """Hits of any bucket from before `before` (the retention job deletes them)."""
+    return db.session.execute(
+        sa.select(sa.func.count(RateLimitHit.id)).where(RateLimitHit.hit_at < before)
+    ).scalar_one()
+
+
+def delete_older_than(before: datetime, *, batch: int) -> int:
+    """Delete up to `batch` hits from before `before`, of any bucket; how many went."""
+    ids = sa.select(RateLimitHit.id).where(RateLimitHit.hit_at < before).limit(batch).scalar_subquery()
+    return rows_changed(sa.delete(RateLimitHit).where(RateLimitHit.id.in_(ids)))

@@ -288,6 +288,43 @@ def smtp_address(address: str) -> str:
     return validated.ascii_email
 
 
+# --- Forgetting: a person's address, and old rows ---------------------------------------------------------
+
+
+def forget_recipient(*, address: str | None, booking_ids: sa.Select) -> int:
+    """A person's identity is being removed: messages not yet sent to them (queued or failed, for one of
+    booking_ids or to the address) are deleted; the record of those sent, or being sent now, keeps its
+    template, subject, status and times but loses the address and any body. Returns how many were deleted."""
+    theirs = OutgoingEmail.booking_id.in_(booking_ids)
+    if address is not None:
+        theirs = sa.or_(theirs, OutgoingEmail.to_address == address)
+    deleted = rows_changed(
+        sa.delete(OutgoingEmail).where(theirs, OutgoingEmail.status.in_((EmailStatus.QUEUED, EmailStatus.FAILED)))
+    )
+    rows_changed(
+        sa.update(OutgoingEmail)
+        .where(theirs)
+        .values(to_address="", body_text=None, body_html=None, attachments=None, last_error=None)
+    )
+    return deleted
+
+
+def _old(before: datetime) -> sa.ColumnElement[bool]:
+    # A row being sent right now is left for the next run, whatever its age.
+    return sa.and_(OutgoingEmail.created_at < before, OutgoingEmail.status != EmailStatus.SENDING)
+
+
+def count_old_emails(before: datetime) -> int:
+    """Rows queued before `before` (sent, failed, or never sent), which the retention job deletes."""
+    return db.session.execute(sa.select(sa.func.count(OutgoingEmail.id)).where(_old(before))).scalar_one()
+
+
+def delete_old_emails(before: datetime, *, batch: int) -> int:
+    """Delete up to `batch` rows queued before `before`; how many went."""
+    ids = sa.select(OutgoingEmail.id).where(_old(before)).order_by(OutgoingEmail.id).limit(batch).scalar_subquery()
+    return rows_changed(sa.delete(OutgoingEmail).where(OutgoingEmail.id.in_(ids)))
+
+
 _ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 
 

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from flask import abort
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import Booking, LinkPurpose, PersonalLink, utcnow
+from mecc_volunteer.models import Booking, LinkPurpose, PersonalLink, Volunteer, utcnow
+from mecc_volunteer.transactions import rows_changed
 
 TOKEN_BYTES = 32
 # token_urlsafe(32) gives 43 characters; anything else cannot be one of ours.
@@ -66,3 +67,42 @@ def booking_or_404(token: str, purpose: LinkPurpose) -> Booking:
     if booking is None:
         abort(404)
     return booking
+
+
+# --- When a volunteer's identity goes, and the retention job ---------------------------------------------------
+
+
+def _links_of_volunteers(volunteer_ids: sa.Select) -> sa.ColumnElement[bool]:
+    return PersonalLink.booking_id.in_(sa.select(Booking.id).where(Booking.volunteer_id.in_(volunteer_ids)))
+
+
+def revoke_volunteer_links(volunteer_id: int, *, now: datetime) -> int:
+    """Every live link to any of the volunteer's bookings stops working (their identity is being removed)."""
+    return rows_changed(
+        sa.update(PersonalLink)
+        .where(
+            PersonalLink.booking_id.in_(sa.select(Booking.id).where(Booking.volunteer_id == volunteer_id)),
+            PersonalLink.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+
+
+def _dead(also_of_volunteers: sa.Select | None) -> sa.ColumnElement[bool]:
+    removed = sa.select(Volunteer.id).where(Volunteer.identity_removed_at.is_not(None))
+    conditions = [PersonalLink.revoked_at.is_not(None), _links_of_volunteers(removed)]
+    if also_of_volunteers is not None:
+        conditions.append(_links_of_volunteers(also_of_volunteers))
+    return sa.or_(*conditions)
+
+
+def count_dead_links(*, also_of_volunteers: sa.Select | None = None) -> int:
+    """Links that open nothing: revoked, or to a booking of a volunteer whose identity is removed (or, for the
+    retention preview, of volunteers about to be: also_of_volunteers selects their ids)."""
+    return db.session.execute(sa.select(sa.func.count(PersonalLink.id)).where(_dead(also_of_volunteers))).scalar_one()
+
+
+def delete_dead_links(*, batch: int) -> int:
+    """Delete up to `batch` links that open nothing; how many went."""
+    ids = sa.select(PersonalLink.id).where(_dead(None)).limit(batch).scalar_subquery()
+    return rows_changed(sa.delete(PersonalLink).where(PersonalLink.id.in_(ids)))

@@ -11,6 +11,7 @@ from wtforms.validators import StopValidation, ValidationError
 from mecc_volunteer import errors, limits
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import SignInAttempt, StaffRole, StaffUser, utcnow
+from mecc_volunteer.transactions import rows_changed
 from mecc_volunteer.validation import normalise_email, normalise_text
 
 MIN_PASSWORD_LENGTH = 12
@@ -180,3 +181,18 @@ def load_staff(user_id: str) -> StaffUser | None:
     if staff is None or not staff.active or staff.session_version != int(version):
         return None
     return staff
+
+
+# --- Retention: failed sign-ins are kept only as long as they can slow down guessing (and a little longer) ---
+
+
+def count_sign_in_attempts_before(before: datetime) -> int:
+    return db.session.execute(
+        sa.select(sa.func.count(SignInAttempt.id)).where(SignInAttempt.attempted_at < before)
+    ).scalar_one()
+
+
+def delete_sign_in_attempts_before(before: datetime, *, batch: int) -> int:
+    """Delete up to `batch` failed sign-ins recorded before `before`; how many went."""
+    ids = sa.select(SignInAttempt.id).where(SignInAttempt.attempted_at < before).limit(batch).scalar_subquery()
+    return rows_changed(sa.delete(SignInAttempt).where(SignInAttempt.id.in_(ids)))
