@@ -5,4 +5,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, template_folder="templates", url_prefix="/manage/admin")
 
-from mecc_volunteer.admin import retention_routes, routes  # noqa: E402,F401
+from mecc_volunteer.admin import activity_routes, retention_routes, routes  # noqa: E402,F401
