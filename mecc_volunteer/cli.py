@@ -42,13 +42,19 @@ def register_cli(app: Flask) -> None:
     @click.option("--name", default=None, help="Full name (defaults to the part of the email before @).")
     @click.password_option(prompt="Password (12 characters or more)")
     def staff_create(email, role, name, password):
-        """Create a staff account; asks for the password. There are no default accounts."""
+        """Create a staff account; asks for the password. There are no default accounts. The account sets up
+        its authenticator app at its first sign-in."""
+        from mecc_volunteer import audit
         from mecc_volunteer.auth.services import create_staff
 
         account = _commit_or_explain(
-            lambda: create_staff(email, name=name or email.split("@")[0], role=StaffRole(role), password=password)
+            lambda: create_staff(
+                email, name=name or email.split("@")[0], role=StaffRole(role), password=password, by=audit.SYSTEM
+            )
         )
-        click.echo(f"Created {account.role.value} account {account.id}.")
+        click.echo(
+            f"Created {account.role.value} account {account.id}; it sets up an authenticator app at first sign-in."
+        )
 
     @staff.command("set-password")
     @click.argument("email")

@@ -5,9 +5,11 @@ import logging
 import os
 import secrets
 import smtplib
+import time
 from datetime import timedelta
 
 import flask_migrate
+import pyotp
 import pytest
 import sqlalchemy as sa
 from flask import request_started
@@ -307,34 +309,79 @@ def smtp_app_config(smtp_server):
 
 # --- Staff -------------------------------------------------------------------------------------------
 
+# The authenticator app secret every enrolled test account shares (base32; tests/browser/helpers.py has the same).
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
 
 class AuthActions:
-    """Sign in as a coordinator, evaluator or admin (flaskr's AuthActions)."""
+    """Sign in as a coordinator, evaluator or admin (flaskr's AuthActions), through both steps: the password,
+    then a code from the authenticator app, computed here from the secret the account was enrolled with."""
+
+    TOTP_SECRET = STAFF_TOTP_SECRET
 
     def __init__(self, app, client):
         self.app = app
         self.client = client
         self.counter = 0
 
-    def create(self, role: str = "coordinator", email: str | None = None, **kw) -> str:
+    def create(self, role: str = "coordinator", email: str | None = None, *, enrolled: bool = True, **kw) -> str:
+        """A staff account; `enrolled` gives it a confirmed second factor (TOTP_SECRET), as if it had set up its
+        app at a first sign-in. Without it, the next sign-in goes to the enrolment page."""
         from mecc_volunteer.auth.services import create_staff
         from mecc_volunteer.models import StaffRole
 
         self.counter += 1
         email = email or f"{role}{self.counter}@example.org"
         with self.app.app_context():
-            create_staff(email, name=kw.get("name", f"Test {role}"), role=StaffRole(role), password=STAFF_PASSWORD)
+            staff = create_staff(
+                email, name=kw.get("name", f"Test {role}"), role=StaffRole(role), password=STAFF_PASSWORD
+            )
+            if enrolled:
+                staff.totp_secret = self.TOTP_SECRET
+                staff.totp_confirmed_at = utcnow()
             db.session.commit()
         return email
 
-    def login(self, role: str = "coordinator", email: str | None = None):
+    def code(self, email: str) -> str:
+        """The account's next code: for a time step after the last one it used and within a step of the clock
+        (the earliest such, so several sign-ins in a row rarely wait), waiting for the next step if none is
+        free. Read from the database, so a sign-in through any client or the browser counts."""
+        from mecc_volunteer.models import StaffUser
+
+        with self.app.app_context():
+            staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
+            assert staff is not None, f"no staff account {email}"
+            secret, last_step = staff.totp_secret, staff.totp_last_step
+        assert secret is not None, f"{email} has no authenticator app set up"
+        totp = pyotp.TOTP(secret)
+        for _ in range(3):
+            now = utcnow()
+            current = totp.timecode(now)
+            # One step back only with time to spare: the server must still see it within its window.
+            earliest = current - 1 if now.timestamp() % totp.interval < totp.interval - 5 else current
+            step = max(earliest, (last_step or 0) + 1)
+            if step <= current + 1:
+                return totp.generate_otp(step)
+            time.sleep(totp.interval - now.timestamp() % totp.interval + 0.1)
+        raise AssertionError(f"no unused code for {email}: is the clock frozen?")
+
+    def login(self, role: str = "coordinator", email: str | None = None, *, client=None, next: str | None = None):
+        """Sign in through both steps (on `client`, by default the test's own); the response to the code."""
+        client = client or self.client
         email = email or self.create(role)
-        response = self.client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD})
+        response = client.post(
+            "/manage/sign-in",
+            query_string={"next": next} if next else None,
+            data={"email": email, "password": STAFF_PASSWORD},
+        )
+        assert response.status_code == 303, response.text
+        assert response.headers["Location"].endswith("/manage/sign-in/code"), response.headers["Location"]
+        response = client.post("/manage/sign-in/code", data={"code": self.code(email)})
         assert response.status_code == 303, response.text
         return response
 
-    def logout(self):
-        return self.client.post("/manage/sign-out")
+    def logout(self, *, client=None):
+        return (client or self.client).post("/manage/sign-out")
 
 
 @pytest.fixture

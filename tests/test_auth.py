@@ -19,6 +19,10 @@ def test_a_coordinator_signs_in_and_out(client, auth):
 
     response = client.post("/manage/sign-in", data={"email": email.upper(), "password": STAFF_PASSWORD})
     assert response.status_code == 303
+    assert response.headers["Location"].endswith("/manage/sign-in/code")  # the password alone opens nothing
+    assert client.get("/manage/").status_code == 303
+    response = client.post("/manage/sign-in/code", data={"code": auth.code(email)})
+    assert response.status_code == 303
     assert response.headers["Location"].endswith("/manage/")
     assert client.get("/manage/").status_code == 200
 
@@ -86,11 +90,7 @@ def test_password_guessing_is_slowed_down(client, auth):
     ],
 )
 def test_sign_in_returns_only_to_a_page_on_this_site(client, auth, target, lands_on):
-    email = auth.create("coordinator")
-    response = client.post(
-        "/manage/sign-in", query_string={"next": target}, data={"email": email, "password": STAFF_PASSWORD}
-    )
-    assert response.status_code == 303
+    response = auth.login("coordinator", next=target)  # where the code step sends the person, at the end
     assert response.headers["Location"] in (lands_on, "http://localhost" + lands_on)
 
 
@@ -124,8 +124,7 @@ def test_a_staff_page_that_names_no_roles_is_closed_to_everyone(make_app, auth):
     forgotten = make_app()
     forgotten.add_url_rule("/manage/forgotten", "forgotten", lambda: "secret")
     client = forgotten.test_client()
-    email = auth.create("admin")
-    client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD})
+    auth.login("admin", client=client)
     response = client.get("/manage/forgotten")
     assert response.status_code == 403
     assert "secret" not in response.text
@@ -185,7 +184,7 @@ def test_signing_out_ends_the_accounts_sessions_in_every_browser(app, client, au
     email = auth.create("coordinator")
     auth.login(email=email)
     laptop = app.test_client()
-    assert laptop.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).status_code == 303
+    auth.login(email=email, client=laptop)
     assert laptop.get("/manage/").status_code == 200
 
     auth.logout()
@@ -230,7 +229,7 @@ def test_a_reactivated_account_signs_in_afresh_and_its_old_sessions_stay_ended(a
 
     assert_sent_to_sign_in(replay(app, copied).get("/manage/"))
     fresh = app.test_client()
-    assert fresh.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD}).status_code == 303
+    auth.login(email=email, client=fresh)
     assert fresh.get("/manage/").status_code == 200
 
 
@@ -269,8 +268,7 @@ def test_wrong_passwords_from_elsewhere_never_lock_the_real_person_out(app, clie
 
     # ...but the person herself, at her own desk, signs in.
     client.environ_base["REMOTE_ADDR"] = "198.51.100.7"
-    response = client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD})
-    assert response.status_code == 303
+    auth.login(email=email)
     assert client.get("/manage/").status_code == 200
 
 

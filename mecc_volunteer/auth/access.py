@@ -10,7 +10,13 @@ from mecc_volunteer.auth.services import load_staff
 from mecc_volunteer.extensions import login_manager
 from mecc_volunteer.models import StaffRole, utcnow
 
-PUBLIC_STAFF_ENDPOINTS = {"auth.sign_in", "auth.sign_out"}
+PUBLIC_STAFF_ENDPOINTS = {
+    "auth.sign_in",
+    "auth.sign_out",
+    "auth.enrol_second_factor",
+    "auth.second_factor",
+    "auth.set_password",
+}
 
 
 def roles_required(*roles: StaffRole):

@@ -1,6 +1,8 @@
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
+from wtforms.validators import StopValidation
 
+from mecc_volunteer.auth.second_factor import is_recovery_code, is_totp_code
 from mecc_volunteer.validation import CleanText, EmailAddress, Length, Required, normalise_text
 
 # One rule for staff addresses: the sign-in form checks these, and so does every command that makes an account.
@@ -21,3 +23,42 @@ class SignInForm(FlaskForm):
         if not email or not password:
             raise RuntimeError("SignInForm.credentials needs a successful validate()")
         return email, password
+
+
+class TotpCodeFormat:
+    """Six digits from an authenticator app; spaces between them are fine."""
+
+    def __call__(self, form, field):
+        if field.data and not is_totp_code(field.data):
+            raise StopValidation("Enter the 6-digit code from your authenticator app, using numbers only")
+
+
+class CodeOrRecoveryCodeFormat:
+    """A code from the app, or a recovery code (abcd-efgh-jkmn: the hyphens and spaces are optional)."""
+
+    def __call__(self, form, field):
+        if field.data and not (is_totp_code(field.data) or is_recovery_code(field.data)):
+            raise StopValidation(
+                "Enter the 6-digit code from your authenticator app, or a recovery code like abcd-efgh-jkmn"
+            )
+
+
+CODE_RULES = (CleanText("The code"), Length("The code", 40))
+
+
+class EnrolSecondFactorForm(FlaskForm):
+    code = StringField(
+        filters=[normalise_text],
+        validators=[Required("Enter the 6-digit code from your authenticator app"), *CODE_RULES, TotpCodeFormat()],
+    )
+
+
+class SecondFactorForm(FlaskForm):
+    code = StringField(
+        filters=[normalise_text],
+        validators=[
+            Required("Enter the 6-digit code from your authenticator app, or a recovery code"),
+            *CODE_RULES,
+            CodeOrRecoveryCodeFormat(),
+        ],
+    )

@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms.validators import StopValidation, ValidationError
 
-from mecc_volunteer import errors, limits
+from mecc_volunteer import audit, errors, limits
+from mecc_volunteer.auth import second_factor
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import SignInAttempt, StaffRole, StaffUser, utcnow
+from mecc_volunteer.models import AuditAction, SignInAttempt, StaffRole, StaffUser, utcnow
 from mecc_volunteer.transactions import rows_changed
 from mecc_volunteer.validation import normalise_email, normalise_text
 
@@ -65,13 +66,17 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def create_staff(email: str, *, name: str, role: StaffRole, password: str) -> StaffUser:
+def create_staff(email: str, *, name: str, role: StaffRole, password: str, by: audit.By = audit.SYSTEM) -> StaffUser:
+    """A new account with a password; it sets up its second factor at its first sign-in. By default made by an
+    operator's command (`flask staff create`)."""
     email = staff_email(email)
     _check_password(password)
     if db.session.scalar(sa.select(StaffUser.id).where(StaffUser.email == email)) is not None:
         raise StaffExists()
     staff = StaffUser(email=email, name=name, role=role, password_hash=generate_password_hash(password))
     db.session.add(staff)
+    db.session.flush()
+    audit.record(AuditAction.STAFF_CREATED, by=by, target_staff_user=staff, detail=role.value)
     return staff
 
 
@@ -121,10 +126,22 @@ def reactivate_staff(staff: StaffUser) -> StaffUser:
     return staff
 
 
+def start_sign_in(
+    email: str, password: str, *, remote_addr: str | None, now: datetime | None = None
+) -> StaffUser | None:
+    """The password step: the staff user (not signed in yet: a code must follow), or None as authenticate.
+    An account without a second factor gets a secret to enrol, waiting on the account for the next page."""
+    staff = authenticate(email, password, remote_addr=remote_addr, now=now)
+    if staff is not None and not staff.has_second_factor:
+        second_factor.prepare_enrolment(staff)
+    return staff
+
+
 def authenticate(
     email: str, password: str, *, remote_addr: str | None, now: datetime | None = None
 ) -> StaffUser | None:
-    """The staff user, or None for an unknown email, a wrong password or a disabled account alike.
+    """The staff user whose password this is, or None for an unknown email, a wrong password or a disabled
+    account alike (the password step only: start_sign_in, then a code, signs a person in).
 
     Guessing is throttled per email and address pair (so nobody elsewhere can lock the real person out by
     knowing their email) and per address across all emails. Each attempt is recorded before the password is
@@ -168,7 +185,19 @@ def authenticate(
         ),
         execution_options={"synchronize_session": False},
     )
-    staff.last_signed_in_at = now
+    return staff
+
+
+def reset_second_factor(staff: StaffUser, *, by: audit.By) -> StaffUser:
+    """An admin's reset (a lost phone): the secret, its last step and every recovery code go, every session
+    of the account ends, and the next sign-in sets up an authenticator app again."""
+    staff.totp_secret = None
+    staff.totp_confirmed_at = None
+    staff.totp_last_step = None
+    second_factor.delete_recovery_codes(staff)
+    db.session.flush()
+    end_sessions(staff)
+    audit.record(AuditAction.SECOND_FACTOR_RESET, by=by, target_staff_user=staff)
     return staff
 
 
