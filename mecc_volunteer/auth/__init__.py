@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__, template_folder="templates", url_prefix="/manage")
 
-from mecc_volunteer.auth import routes  # noqa: E402,F401
+from mecc_volunteer.auth import password_routes, routes  # noqa: E402,F401

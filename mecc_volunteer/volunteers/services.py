@@ -93,11 +93,23 @@ def get_session_open_for_registration(session_id: int, *, now: datetime | None =
 
 
 def list_organisations() -> list[Organisation]:
-    return list(db.session.scalars(sa.select(Organisation).order_by(Organisation.sort_order, Organisation.name)))
+    """The organisations offered to a new registration (a retired one stays only on what already has it)."""
+    return list(
+        db.session.scalars(
+            sa.select(Organisation)
+            .where(Organisation.retired_at.is_(None))
+            .order_by(Organisation.sort_order, Organisation.name)
+        )
+    )
 
 
 def list_districts() -> list[District]:
-    return list(db.session.scalars(sa.select(District).order_by(District.sort_order, District.name)))
+    """The areas offered to a new registration (not the retired ones)."""
+    return list(
+        db.session.scalars(
+            sa.select(District).where(District.retired_at.is_(None)).order_by(District.sort_order, District.name)
+        )
+    )
 
 
 def waiting_position(booking: Booking) -> int | None:
