@@ -17,6 +17,7 @@ from mecc_volunteer.models import (
     EvaluationAnswer,
     EvaluationResponse,
     Organisation,
+    OrganisationType,
     Programme,
     SessionKind,
     Survey,
@@ -26,19 +27,32 @@ from mecc_volunteer.models import (
 )
 
 PROGRAMME_NAME = "Oxfordshire MECC volunteer training pilot"
-ORGANISATIONS = [
-    "Oxfordshire Library Service",
-    "Carers Oxfordshire",
-    "Home-Start",
-    "Restore",
-    "Refugee Resource",
-    "Oxfordshire Fire and Rescue Service",
-    "Cherwell District Council",
-    "Oxford City Council",
-    "South and Vale District Councils",
-    "West Oxfordshire District Council",
+ORGANISATION_TYPES = [
+    "Library",
+    "Carers' or other charity",
+    "Fire and rescue",
+    "Refugee support",
+    "District or city council",
     "Primary care",
-    "Active Reach Banbury",
+    "Pharmacy",
+    "Faith group",
+    "Business",
+    "Other",
+]
+# Each demo organisation with its type (the review reports by type).
+ORGANISATIONS = [
+    ("Oxfordshire Library Service", "Library"),
+    ("Carers Oxfordshire", "Carers' or other charity"),
+    ("Home-Start", "Carers' or other charity"),
+    ("Restore", "Carers' or other charity"),
+    ("Refugee Resource", "Refugee support"),
+    ("Oxfordshire Fire and Rescue Service", "Fire and rescue"),
+    ("Cherwell District Council", "District or city council"),
+    ("Oxford City Council", "District or city council"),
+    ("South and Vale District Councils", "District or city council"),
+    ("West Oxfordshire District Council", "District or city council"),
+    ("Primary care", "Primary care"),
+    ("Active Reach Banbury", "Carers' or other charity"),
 ]
 DISTRICTS = ["Cherwell", "Oxford City", "South Oxfordshire", "Vale of White Horse", "West Oxfordshire"]
 FIRST_NAMES = [
@@ -123,10 +137,14 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
 
     programme = Programme(name=PROGRAMME_NAME, cutoff_days=7)
     db.session.add(programme)
-    organisations = [Organisation(name=name, sort_order=i) for i, name in enumerate(ORGANISATIONS)]
-    other = Organisation(name="Other", sort_order=len(ORGANISATIONS), is_other=True)
+    types = {name: OrganisationType(name=name, sort_order=i) for i, name in enumerate(ORGANISATION_TYPES)}
+    organisations = [
+        Organisation(name=name, sort_order=i, organisation_type=types[kind])
+        for i, (name, kind) in enumerate(ORGANISATIONS)
+    ]
+    other = Organisation(name="Other", sort_order=len(ORGANISATIONS), is_other=True, organisation_type=types["Other"])
     districts = [District(name=name, sort_order=i) for i, name in enumerate(DISTRICTS)]
-    db.session.add_all([*organisations, other, *districts])
+    db.session.add_all([*types.values(), *organisations, other, *districts])
 
     def session(days_ahead: int, capacity: int, *, kind=SessionKind.VOLUNTEER_TRAINING, trainer="Sam Okafor", **kw):
         day = _session_day(today, days_ahead) if days_ahead >= 0 else today + timedelta(days=days_ahead)
