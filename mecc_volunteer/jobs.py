@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from mecc_volunteer import audit
+from mecc_volunteer.admin.retention import run_job as run_data_retention
 from mecc_volunteer.bookings.lifecycle import lock_session, promote_from_waiting_list
 from mecc_volunteer.evaluation.emails import (
     evaluation_invitations_due,
@@ -100,6 +101,7 @@ DUE_JOBS: list[Job] = [
     Job("evaluation reminders", evaluation_reminders_due),
     Job("follow-up invitations", followup_invitations_due),
     Job("unfinished registrations forgotten", forget_expired_registrations),
+    Job("data retention", run_data_retention),  # at most once a day; the other runs report 0
 ]
 
 

@@ -295,7 +295,7 @@ def forget_recipient(*, address: str | None, booking_ids: sa.Select) -> int:
     """A person's identity is being removed: messages not yet sent to them (queued or failed, for one of
     booking_ids or to the address) are deleted; the record of those sent, or being sent now, keeps its
     template, subject, status and times but loses the address and any body. Returns how many were deleted."""
-    theirs = OutgoingEmail.booking_id.in_(booking_ids)
+    theirs: sa.ColumnElement[bool] = OutgoingEmail.booking_id.in_(booking_ids)
     if address is not None:
         theirs = sa.or_(theirs, OutgoingEmail.to_address == address)
     deleted = rows_changed(
@@ -310,17 +310,20 @@ def forget_recipient(*, address: str | None, booking_ids: sa.Select) -> int:
 
 
 def _old(before: datetime) -> sa.ColumnElement[bool]:
-    # A row being sent right now is left for the next run, whatever its age.
-    return sa.and_(OutgoingEmail.created_at < before, OutgoingEmail.status != EmailStatus.SENDING)
+    # Only finished rows, by when they were sent (or, failed, queued): one still queued is never lost.
+    return sa.or_(
+        sa.and_(OutgoingEmail.status == EmailStatus.SENT, OutgoingEmail.sent_at < before),
+        sa.and_(OutgoingEmail.status == EmailStatus.FAILED, OutgoingEmail.created_at < before),
+    )
 
 
 def count_old_emails(before: datetime) -> int:
-    """Rows queued before `before` (sent, failed, or never sent), which the retention job deletes."""
+    """Rows sent before `before`, or failed and queued before it: the retention job deletes them."""
     return db.session.execute(sa.select(sa.func.count(OutgoingEmail.id)).where(_old(before))).scalar_one()
 
 
 def delete_old_emails(before: datetime, *, batch: int) -> int:
-    """Delete up to `batch` rows queued before `before`; how many went."""
+    """Delete up to `batch` of the rows count_old_emails counts; how many went."""
     ids = sa.select(OutgoingEmail.id).where(_old(before)).order_by(OutgoingEmail.id).limit(batch).scalar_subquery()
     return rows_changed(sa.delete(OutgoingEmail).where(OutgoingEmail.id.in_(ids)))
 

@@ -22,6 +22,7 @@ NOTHING_ELSE_DUE = {
     "evaluation reminders": 0,
     "follow-up invitations": 0,
     "unfinished registrations forgotten": 0,
+    "data retention": 0,
 }
 CONFIRM_LINK = re.compile(r"http://localhost(/my-booking/[A-Za-z0-9_-]+/elearning)")
 
@@ -283,12 +284,12 @@ def test_flask_jobs_run_prints_one_line_and_a_second_run_does_nothing(
     assert first.exit_code == 0, first.output
     assert first.output == (
         "Jobs: day-before reminders 0, promoted from waiting lists 1, evaluation invitations 0, "
-        "evaluation reminders 0, follow-up invitations 0, unfinished registrations forgotten 0; "
+        "evaluation reminders 0, follow-up invitations 0, unfinished registrations forgotten 0, data retention 0; "
         "mail: sent 2, will retry 0, failed 0.\n"
     )
     assert second.output == (
         "Jobs: day-before reminders 0, promoted from waiting lists 0, evaluation invitations 0, "
-        "evaluation reminders 0, follow-up invitations 0, unfinished registrations forgotten 0; "
+        "evaluation reminders 0, follow-up invitations 0, unfinished registrations forgotten 0, data retention 0; "
         "mail: sent 0, will retry 0, failed 0.\n"
     )
     assert sorted(m["Subject"] for m in smtp_server.messages) == [
