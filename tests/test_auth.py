@@ -389,3 +389,13 @@ def test_a_staff_page_asked_for_without_its_slash_redirects_to_it(app, client, a
 def test_a_signed_out_visitor_asking_for_a_staff_page_without_its_slash_goes_to_sign_in(client):
     for without, _ in staff_pages_with_a_trailing_slash(client.application):
         assert_sent_to_sign_in(client.get(without))
+
+
+def test_an_invited_account_without_a_password_cannot_sign_in(app, client, auth):
+    email = auth.create("coordinator")
+    with app.app_context():
+        db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email)).password_hash = None
+        db.session.commit()
+    answer = client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD})
+    assert answer.status_code == 200
+    assert "Enter a correct email address and password" in answer.text

@@ -176,7 +176,9 @@ def authenticate(
     db.session.flush()
 
     staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
-    valid = check_password_hash(staff.password_hash if staff else _DUMMY_HASH, password)
+    # An invited account has no password until its link sets one: checked against the dummy, and refused.
+    stored = staff.password_hash if staff is not None else None
+    valid = check_password_hash(stored or _DUMMY_HASH, password) and stored is not None
     if staff is None or not valid or not staff.active:
         return None
     db.session.execute(
