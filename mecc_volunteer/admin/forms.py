@@ -11,7 +11,15 @@ from mecc_volunteer.admin.services import RANGES, ReferenceList, column_length
 from mecc_volunteer.auth.forms import EMAIL_RULES
 from mecc_volunteer.forms import add_error, options
 from mecc_volunteer.models import OrganisationType, Programme, StaffRole
-from mecc_volunteer.validation import CleanText, EmailAddress, Length, OneOf, Required, normalise_text
+from mecc_volunteer.validation import (
+    CleanText,
+    EmailAddress,
+    Length,
+    OneOf,
+    Required,
+    ValidationError,
+    normalise_text,
+)
 
 ROLE_HINTS = {
     StaffRole.COORDINATOR.value: "Runs sessions: rosters, joining links, attendance, emails to volunteers",
@@ -83,7 +91,7 @@ class MoveForm(FlaskForm):
 
     def validate_direction(self, field):
         if field.data not in ("up", "down"):
-            raise ValueError("Choose to move it up or down")
+            raise ValidationError("Choose to move it up or down")
 
 
 # --- Programme settings ---------------------------------------------------------------------------------------
@@ -130,7 +138,7 @@ class _WholeNumber:
     def __call__(self, form, field):
         text = field.data or ""
         if not (text.isascii() and text.isdigit() and len(text) <= 6 and self.low <= int(text) <= self.high):
-            raise ValueError(
+            raise ValidationError(
                 f"{self.label[0].upper()}{self.label[1:]} must be a whole number from {self.low} to {self.high}"
             )
 
