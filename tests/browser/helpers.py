@@ -1,12 +1,17 @@
 """Plain helpers the browser journeys share (fixtures live in conftest.py)."""
 
 import re
+import time
 from urllib.parse import urlsplit
 
+import pyotp
 from playwright.sync_api import Page, expect
 
 from mecc_volunteer.instrument import CONFIDENCE, KNOWLEDGE
 from tests.helpers import STAFF_PASSWORD, text_of
+
+# The authenticator app secret AuthActions.create (tests/conftest.py) enrols every test account with.
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 _STICKING_OUT = """() => {
   const width = document.documentElement.clientWidth;
@@ -21,11 +26,26 @@ _STICKING_OUT = """() => {
 
 
 def sign_in(page: Page, email: str) -> None:
+    """Both steps, for an account made by `auth.create` (enrolled with STAFF_TOTP_SECRET)."""
     page.goto("/manage/sign-in")
     page.get_by_label("Email address", exact=True).fill(email)
     page.get_by_label("Password", exact=True).fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    enter_authenticator_code(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("Manage the pilot")
+
+
+def enter_authenticator_code(page: Page) -> None:
+    """On the code page: the code the app shows now. A code already used (the account signed in a moment ago)
+    is refused, so then wait for the app's next one."""
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter the code from your authenticator app")
+    totp = pyotp.TOTP(STAFF_TOTP_SECRET)
+    for attempt in range(2):
+        page.get_by_label("Code", exact=True).fill(totp.now())
+        page.get_by_role("button", name="Sign in").click()
+        if attempt or "has been used already" not in page.locator("main").inner_text():
+            return
+        time.sleep(totp.interval - time.time() % totp.interval + 0.1)
 
 
 def assert_no_sideways_scroll(page: Page) -> None:

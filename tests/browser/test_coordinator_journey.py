@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from mecc_volunteer.models import LONDON, utcnow
 from mecc_volunteer.templating import format_date, format_session_time
-from tests.browser.helpers import fill_registration
+from tests.browser.helpers import enter_authenticator_code, fill_registration
 from tests.helpers import STAFF_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -95,6 +95,9 @@ def sign_in(page: Page, email: str, password: str, assert_accessible) -> None:
     page.get_by_label("Email address", exact=True).fill(email)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter the code from your authenticator app")
+    assert_accessible(page)
+    enter_authenticator_code(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("Manage the pilot")
     assert_accessible(page)
 
