@@ -199,6 +199,8 @@ class World:
     tokens: dict[str, str]  # purpose -> secret (manage, evaluation, followup)
     emails: dict[str, int]  # purpose -> outgoing email id
     counter: int = 0
+    # URL argument -> the rows the crawl opens for it (the admin's pages: staff accounts, list rows)
+    refs: dict[str, list[int]] = field(default_factory=dict)
 
     def next(self) -> int:
         self.counter += 1
@@ -248,6 +250,45 @@ def add_booking(
     return booking
 
 
+def _admin_rows() -> tuple[dict[str, list[int]], str]:
+    """For the admin's pages: accounts other than the visitors' (one active with an authenticator app, so that
+    Reset and Deactivate show, and one deactivated, so that Reactivate does), a row of each list and a retired
+    one (Retire and Restore), and an invitation link for the set-password page (its secret)."""
+    from mecc_volunteer.auth.staff_links import issue_staff_link
+    from mecc_volunteer.models import District, Organisation, OrganisationType, StaffLinkPurpose, StaffUser
+
+    now = utcnow()
+    active = create_staff(
+        "forms-account@example.org", name="Forms Account", role=StaffRole.COORDINATOR, password=STAFF_PASSWORD
+    )
+    active.totp_secret, active.totp_confirmed_at = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", now
+    inactive = create_staff(
+        "forms-inactive@example.org", name="Forms Inactive", role=StaffRole.EVALUATOR, password=STAFF_PASSWORD
+    )
+    inactive.active = False
+    invited = StaffUser(email="forms-invited@example.org", name="Forms Invited", role=StaffRole.COORDINATOR)
+    db.session.add(invited)
+    db.session.flush()
+    _, token = issue_staff_link(invited, StaffLinkPurpose.INVITATION)
+    kind = OrganisationType(name="Forms type", sort_order=0)
+    retired_kind = OrganisationType(name="Forms retired type", sort_order=1, retired_at=now)
+    retired_organisation = Organisation(name="Forms retired organisation", sort_order=200, retired_at=now)
+    retired_area = District(name="Forms retired area", sort_order=200, retired_at=now)
+    db.session.add_all([kind, retired_kind, retired_organisation, retired_area])
+    db.session.flush()
+    first_organisation = db.session.scalar(
+        sa.select(Organisation.id).order_by(Organisation.sort_order, Organisation.id)
+    )
+    first_area = db.session.scalar(sa.select(District.id).order_by(District.sort_order, District.id))
+    refs = {
+        "staff_id": [active.id, inactive.id],
+        "type_id": [kind.id, retired_kind.id],
+        "organisation_id": [first_organisation, retired_organisation.id],
+        "area_id": [first_area, retired_area.id],
+    }
+    return refs, token
+
+
 def build_world(app) -> World:
     """Staff of each role; an open session (booked, ready, waiting, a failed email), another to move to, one
     under way (attendance), one that ended yesterday (evaluation) and one that ended 8 weeks ago (follow-up)."""
@@ -290,6 +331,7 @@ def build_world(app) -> World:
             "evaluation": issue_link(attended, LinkPurpose.EVALUATION),
             "followup": issue_link(followed, LinkPurpose.FOLLOWUP),
         }
+        refs, tokens["staff_link"] = _admin_rows()
         db.session.commit()
         return World(
             staff=staff,
@@ -311,6 +353,7 @@ def build_world(app) -> World:
             tokens=tokens,
             emails={"failed": failed.id},
             counter=1000,
+            refs=refs,
         )
 
 
@@ -346,6 +389,9 @@ def argument_values(app, world: World, rule) -> list[dict]:
         return [{"filename": "css/app.min.css"}]
     if "token" in args:
         return [{"token": token} for token in world.tokens.values()]
+    if args and args <= world.refs.keys():  # the admin's pages: each row the world made for them
+        names = sorted(args)
+        return [dict(zip(names, ids, strict=True)) for ids in product(*(world.refs[name] for name in names))]
     if not args:
         return [{}]
     combos = []

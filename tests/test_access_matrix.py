@@ -18,7 +18,11 @@ SURVEY_LINK = "survey link"
 COORDINATOR = "coordinator"  # coordinators and admins
 STAFF = "staff"  # any signed-in staff user
 EVALUATOR = "evaluator"  # evaluators and admins
+ADMIN = "admin"  # admins only
 SIGN_IN = "sign in"  # the sign-in page and sign-out action
+# A staff member's invitation or password reset link: the world's token is a volunteer's, so every visitor gets
+# the friendly 404; the staff links themselves are tested in test_admin_staff.py.
+STAFF_LINK = "staff link"
 
 # endpoint -> who may use it
 MATRIX = {
@@ -36,6 +40,36 @@ MATRIX = {
     "volunteers.cancel": LINK,
     "volunteers.move": LINK,
     "volunteers.elearning": LINK,
+    "admin.index": ADMIN,
+    "admin.staff": ADMIN,
+    "admin.invite_staff": ADMIN,
+    "admin.staff_member": ADMIN,
+    "admin.change_role": ADMIN,
+    "admin.deactivate": ADMIN,
+    "admin.reactivate": ADMIN,
+    "admin.reset_second_factor": ADMIN,
+    "admin.sign_out_everywhere": ADMIN,
+    "admin.send_password_link": ADMIN,
+    "admin.organisations": ADMIN,
+    "admin.add_organisation": ADMIN,
+    "admin.edit_organisation": ADMIN,
+    "admin.move_organisation": ADMIN,
+    "admin.retire_organisation": ADMIN,
+    "admin.restore_organisation": ADMIN,
+    "admin.organisation_types": ADMIN,
+    "admin.add_organisation_type": ADMIN,
+    "admin.edit_organisation_type": ADMIN,
+    "admin.move_organisation_type": ADMIN,
+    "admin.retire_organisation_type": ADMIN,
+    "admin.restore_organisation_type": ADMIN,
+    "admin.areas": ADMIN,
+    "admin.add_area": ADMIN,
+    "admin.edit_area": ADMIN,
+    "admin.move_area": ADMIN,
+    "admin.retire_area": ADMIN,
+    "admin.restore_area": ADMIN,
+    "admin.settings": ADMIN,
+    "auth.set_password": STAFF_LINK,
     "auth.sign_in": SIGN_IN,
     "auth.sign_out": SIGN_IN,
     "auth.enrol_second_factor": SIGN_IN,
@@ -82,9 +116,11 @@ def allowed(rule: str, visitor: str) -> bool:
         SIGN_IN: True,
         LINK: True,  # checked separately: the link itself is the key
         SURVEY_LINK: True,  # likewise
+        STAFF_LINK: True,  # likewise
         STAFF: visitor in ("coordinator", "evaluator", "admin"),
         COORDINATOR: visitor in ("coordinator", "admin"),
         EVALUATOR: visitor in ("evaluator", "admin"),
+        ADMIN: visitor == "admin",
     }[rule]
 
 
@@ -105,6 +141,7 @@ def world(app, make_training_session, make_booking):
             training_session_id=training_session.id,
         )
         db.session.add(email)
+        admin_world = _admin_world()
         db.session.commit()
         return {
             "session_id": training_session.id,
@@ -112,7 +149,25 @@ def world(app, make_training_session, make_booking):
             "token": token,
             "email_id": email.id,
             "filename": "css/app.min.css",
+            **admin_world,
         }
+
+
+def _admin_world() -> dict:
+    """A staff account for the admin's account pages (not the visitor's own), and a row of each admin list."""
+    from mecc_volunteer.auth.services import create_staff
+    from mecc_volunteer.models import District, Organisation, OrganisationType, StaffRole
+
+    staff = create_staff("matrix-staff@example.org", name="Matrix Staff", role=StaffRole.COORDINATOR, password="x" * 12)
+    organisation_type = OrganisationType(name="Matrix type")
+    db.session.add(organisation_type)
+    db.session.flush()
+    return {
+        "staff_id": staff.id,
+        "type_id": organisation_type.id,
+        "organisation_id": db.session.scalar(sa.select(Organisation.id).order_by(Organisation.id)),
+        "area_id": db.session.scalar(sa.select(District.id).order_by(District.id)),
+    }
 
 
 def urls(app, world):
@@ -145,7 +200,7 @@ def test_each_visitor_reaches_only_what_their_role_allows(app, client, auth, wor
         response = client.open(url, method=method)
         code = response.status_code
         response.close()
-        if rule in (COORDINATOR, STAFF, EVALUATOR):
+        if rule in (COORDINATOR, STAFF, EVALUATOR, ADMIN):
             if allowed(rule, visitor):
                 ok = code not in (401, 403) and not (
                     code in (302, 303) and "/manage/sign-in" in response.headers.get("Location", "")
@@ -154,7 +209,7 @@ def test_each_visitor_reaches_only_what_their_role_allows(app, client, auth, wor
                 ok = code == 303 and "/manage/sign-in" in response.headers["Location"]
             else:
                 ok = code == 403
-        elif rule == SURVEY_LINK:
+        elif rule in (SURVEY_LINK, STAFF_LINK):
             ok = code == 404  # a link for another purpose opens nothing
         else:
             ok = code < 500 and code not in (401, 403)

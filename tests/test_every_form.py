@@ -64,9 +64,14 @@ from mecc_volunteer.models import (
     EvaluationResponse,
     LinkPurpose,
     Organisation,
+    OrganisationType,
     OutgoingEmail,
     Programme,
     SessionKind,
+    StaffLink,
+    StaffLinkPurpose,
+    StaffRole,
+    StaffUser,
     Survey,
     TrainingSession,
     Volunteer,
@@ -712,6 +717,442 @@ def check_mail(env: Env, sub: Sub, address: str, what: dict[str, str | None], *,
         if message.get("Bcc") or any("victim@example.com" in a for a in address_of(message)):
             sub.problem("an email carries a header injected from the input")
         check_markup(sub, bodies(message)[1], "an email's HTML")
+
+
+# --- Admin: staff accounts, the lists, programme settings ------------------------------------------------------
+
+
+def _new_staff(env: Env, sub: Sub, *, active=True, second_factor=False, password=True) -> int:
+    """A fresh staff account (never a visitor's own), committed."""
+    from mecc_volunteer.auth.services import create_staff
+
+    with env.app.app_context():
+        email, name = f"forms.staff.{sub.n}@example.org", f"Forms Staff {sub.n}"
+        if password:
+            staff = create_staff(email, name=name, role=StaffRole.COORDINATOR, password=STAFF_PASSWORD)
+        else:
+            staff = StaffUser(email=email, name=name, role=StaffRole.COORDINATOR)
+            db.session.add(staff)
+        staff.active = active
+        if second_factor:
+            staff.totp_secret, staff.totp_confirmed_at = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", utcnow()
+        db.session.commit()
+        return staff.id
+
+
+def _staff(env: Env, staff_id: int) -> StaffUser:
+    with env.app.app_context():
+        staff = db.session.get_one(StaffUser, staff_id)
+        db.session.expunge(staff)
+        return staff
+
+
+def _max_id(env: Env, model) -> int:
+    with env.app.app_context():
+        return db.session.scalar(sa.select(sa.func.max(model.id))) or 0
+
+
+class InviteStaffPlan(Plan):
+    """admin.invite_staff: a fresh name and address each time; the account, the staff list and the invitation."""
+
+    fields: ClassVar[dict[str, str]] = {
+        "name": "the person's name: database, staff list, invitation email",
+        "email": "their address: database (lower case), staff list, where the invitation goes",
+        "role": "database",
+    }
+
+    def fresh(self, env, sub):
+        return Target({}, {"name": f"Forms Invitee {sub.n}", "email": f"forms.invitee.{sub.n}@example.org"})
+
+    def valid(self, env, sub, f):
+        return [sub.target.ctx[f.name]] if f.name in ("name", "email") else None
+
+    def before(self, env, sub):
+        sub.target.ctx["last_id"] = _max_id(env, StaffUser)
+
+    def _invited(self, env, sub) -> StaffUser | None:
+        with env.app.app_context():
+            staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.id > sub.target.ctx["last_id"]))
+            if staff is not None:
+                db.session.expunge(staff)
+            return staff
+
+    def happened(self, env, sub):
+        return self._invited(env, sub) is not None
+
+    def verify(self, env, sub, client):
+        staff = self._invited(env, sub)
+        name, email = clean(sub.value("name")), clean(sub.value("email")).lower()
+        compare(sub, "the database", "name", staff.name, name)
+        compare(sub, "the database", "email", staff.email, email)
+        compare(sub, "the database", "role", staff.role.value, sub.value("role"))
+        compare(sub, "the database", "password_hash", staff.password_hash, None)
+        page = env.get(client, "/manage/admin/staff/").get_data(as_text=True)
+        check_markup(sub, page, "the staff list")
+        shows(sub, "the staff list", page, "name", name)
+        shows(sub, "the staff list", page, "email", email)
+        sub.target.ctx.update(name=name, email=email)
+
+    def batch(self, env, subs):
+        env.deliver_mail()
+        for sub in subs:
+            if sub.accepted and "email" in sub.target.ctx:
+                check_mail(env, sub, sub.target.ctx["email"], {"name": sub.target.ctx["name"]}, template="invitation")
+
+
+class ChangeRolePlan(Plan):
+    """admin.change_role: a fresh coordinator made an evaluator (or whatever role is sent)."""
+
+    fields: ClassVar[dict[str, str]] = {"role": "database, the account's page"}
+
+    def fresh(self, env, sub):
+        return Target({"staff_id": _new_staff(env, sub)})
+
+    def valid(self, env, sub, f):
+        return [StaffRole.EVALUATOR.value] if f.name == "role" else None
+
+    def happened(self, env, sub):
+        return sub.target.ctx.get("redirected", False)
+
+    def verify(self, env, sub, client):
+        compare(sub, "the database", "role", _staff(env, sub.target.args["staff_id"]).role.value, sub.value("role"))
+
+
+class StaffActionPlan(Plan):
+    """A one-button action on a fresh account in the state the action needs."""
+
+    fields: ClassVar[dict[str, str]] = {}
+    account: ClassVar[dict] = {}
+
+    def fresh(self, env, sub):
+        staff_id = _new_staff(env, sub, **self.account)
+        return Target({"staff_id": staff_id}, {"before": _staff(env, staff_id)})
+
+    def after(self, env, sub) -> StaffUser:
+        return _staff(env, sub.target.args["staff_id"])
+
+
+class DeactivatePlan(StaffActionPlan):
+    def happened(self, env, sub):
+        return not self.after(env, sub).active
+
+
+class ReactivatePlan(StaffActionPlan):
+    account: ClassVar[dict] = {"active": False}
+
+    def happened(self, env, sub):
+        return self.after(env, sub).active
+
+
+class ResetSecondFactorPlan(StaffActionPlan):
+    account: ClassVar[dict] = {"second_factor": True}
+
+    def happened(self, env, sub):
+        return self.after(env, sub).totp_secret is None
+
+
+class SignOutEverywherePlan(StaffActionPlan):
+    def happened(self, env, sub):
+        return self.after(env, sub).session_version != sub.target.ctx["before"].session_version
+
+
+class PasswordLinkPlan(StaffActionPlan):
+    def happened(self, env, sub):
+        with env.app.app_context():
+            return (
+                db.session.scalar(sa.select(StaffLink.id).where(StaffLink.staff_user_id == sub.target.args["staff_id"]))
+                is not None
+            )
+
+
+NEW_STAFF_PASSWORD = "a new and long password"
+
+
+class SetPasswordPlan(Plan):
+    """auth.set_password: an invited account with a fresh link each time; the password typed twice."""
+
+    fields: ClassVar[dict[str, str]] = {
+        "password": "never shown: its hash in the database (checked against what was typed)",
+        "confirm_password": "must match the password; never stored",
+    }
+
+    def fresh(self, env, sub):
+        from mecc_volunteer.auth.staff_links import issue_staff_link
+
+        staff_id = _new_staff(env, sub, password=False)
+        with env.app.app_context():
+            _, token = issue_staff_link(db.session.get_one(StaffUser, staff_id), StaffLinkPurpose.INVITATION)
+            db.session.commit()
+        return Target({"token": token}, {"staff_id": staff_id})
+
+    def valid(self, env, sub, f):
+        return [NEW_STAFF_PASSWORD]
+
+    def companions(self, env, sub):
+        # A password is typed twice: the second box holds the same bad value, so the first's own rules answer.
+        return {"confirm_password": [sub.bad.value]} if sub.field == "password" and sub.bad else {}
+
+    def happened(self, env, sub):
+        return _staff(env, sub.target.ctx["staff_id"]).password_hash is not None
+
+    def verify(self, env, sub, client):
+        from werkzeug.security import check_password_hash
+
+        stored = _staff(env, sub.target.ctx["staff_id"]).password_hash or ""
+        if not check_password_hash(stored, sub.value("password")):
+            sub.problem(f"the stored password is not the one typed, {short(sub.value('password'))}")
+
+
+class ReferencePlan(Plan):
+    """The admin's lists: organisations, organisation types, areas. `model` is the table, `arg` the URL argument
+    naming a row. Rows made for a case are deleted once the form's cases are checked (nothing refers to them)."""
+
+    model: ClassVar[type] = Organisation
+    arg: ClassVar[str] = "organisation_id"
+    list_path: ClassVar[str] = "/manage/admin/organisations/"
+
+    def __init__(self):
+        self.made: list[int] = []
+
+    def new_row(self, env, sub, label: str, **columns) -> int:
+        with env.app.app_context():
+            sort_order = (db.session.scalar(sa.select(sa.func.max(self.model.sort_order))) or 0) + 1
+            row = self.model(name=f"Forms {label} {sub.n}", sort_order=sort_order, **columns)
+            if self.model is Organisation:
+                row.organisation_type = db.session.scalar(
+                    sa.select(OrganisationType).where(OrganisationType.name == "Forms type")
+                )
+            db.session.add(row)
+            db.session.commit()
+            self.made.append(row.id)
+            return row.id
+
+    def row(self, env, row_id: int):
+        with env.app.app_context():
+            row = db.session.get_one(self.model, row_id)
+            db.session.expunge(row)
+            return row
+
+    def batch(self, env, subs):
+        with env.app.app_context():
+            db.session.execute(sa.delete(self.model).where(self.model.id.in_(self.made)))
+            db.session.commit()
+        self.made.clear()
+
+
+class AddReferencePlan(ReferencePlan):
+    """Add a row: a fresh name each time; it is stored, trimmed, and shown on the list."""
+
+    @property
+    def fields(self):
+        fields = {"name": "the row's name: database, the admin's list, the registration form"}
+        if self.model is Organisation:
+            fields["organisation_type"] = "database, the admin's list"
+        return fields
+
+    def fresh(self, env, sub):
+        return Target({}, {"name": f"Forms new row {sub.n}"})
+
+    def valid(self, env, sub, f):
+        return [sub.target.ctx["name"]] if f.name == "name" else None
+
+    def before(self, env, sub):
+        sub.target.ctx["last_id"] = _max_id(env, self.model)
+
+    def _added(self, env, sub):
+        with env.app.app_context():
+            return db.session.scalar(sa.select(self.model.id).where(self.model.id > sub.target.ctx["last_id"]))
+
+    def happened(self, env, sub):
+        added = self._added(env, sub)
+        if added is not None and added not in self.made:
+            self.made.append(added)
+        return added is not None
+
+    def verify(self, env, sub, client):
+        row = self.row(env, self._added(env, sub))
+        compare(sub, "the database", "name", row.name, clean(sub.value("name")))
+        if self.model is Organisation:
+            compare(sub, "the database", "type", str(row.organisation_type_id), sub.value("organisation_type"))
+        page = env.get(client, self.list_path).get_data(as_text=True)
+        check_markup(sub, page, "the admin's list")
+        shows(sub, "the admin's list", page, "name", clean(sub.value("name")))
+
+
+class EditReferencePlan(ReferencePlan):
+    """Rename a fresh row (and, for an organisation, change its type)."""
+
+    @property
+    def fields(self):
+        fields = {"name": "the row's name: database, the admin's list"}
+        if self.model is Organisation:
+            fields["organisation_type"] = "database"
+        return fields
+
+    def fresh(self, env, sub):
+        return Target({self.arg: self.new_row(env, sub, "edit")})
+
+    def happened(self, env, sub):
+        return sub.target.ctx.get("redirected", False)
+
+    def verify(self, env, sub, client):
+        row = self.row(env, sub.target.args[self.arg])
+        compare(sub, "the database", "name", row.name, clean(sub.value("name")))
+        if self.model is Organisation:
+            compare(sub, "the database", "type", str(row.organisation_type_id), sub.value("organisation_type"))
+        page = env.get(client, self.list_path).get_data(as_text=True)
+        check_markup(sub, page, "the admin's list")
+        shows(sub, "the admin's list", page, "name", clean(sub.value("name")))
+
+
+class MoveReferencePlan(ReferencePlan):
+    """Move a fresh row up or down: two rows are made at the end, and the first of them moves."""
+
+    fields: ClassVar[dict[str, str]] = {"direction": "the row's place in the list: database (sort order)"}
+
+    def fresh(self, env, sub):
+        first = self.new_row(env, sub, "move a")
+        self.new_row(env, sub, "move b")
+        return Target({self.arg: first})
+
+    def position(self, env, sub) -> int:
+        with env.app.app_context():
+            ids = list(
+                db.session.scalars(
+                    sa.select(self.model.id).order_by(self.model.sort_order, self.model.name, self.model.id)
+                )
+            )
+        return ids.index(sub.target.args[self.arg])
+
+    def before(self, env, sub):
+        sub.target.ctx["position"] = self.position(env, sub)
+
+    def happened(self, env, sub):
+        return self.position(env, sub) != sub.target.ctx["position"]
+
+    def verify(self, env, sub, client):
+        moved = self.position(env, sub) - sub.target.ctx["position"]
+        compare(sub, "the database", "move", moved, -1 if sub.value("direction") == "up" else 1)
+
+
+class RetireReferencePlan(ReferencePlan):
+    fields: ClassVar[dict[str, str]] = {}
+
+    def fresh(self, env, sub):
+        return Target({self.arg: self.new_row(env, sub, "retire")})
+
+    def happened(self, env, sub):
+        return self.row(env, sub.target.args[self.arg]).retired_at is not None
+
+
+class RestoreReferencePlan(ReferencePlan):
+    fields: ClassVar[dict[str, str]] = {}
+
+    def fresh(self, env, sub):
+        return Target({self.arg: self.new_row(env, sub, "restore", retired_at=utcnow())})
+
+    def happened(self, env, sub):
+        return self.row(env, sub.target.args[self.arg]).retired_at is None
+
+
+def reference_plans(model, arg: str, list_path: str, prefix: str) -> dict[str, Plan]:
+    """The five forms of one admin list, each plan told which table and URL argument it works on."""
+    plans = {}
+    for action, plan_class in (
+        ("add", AddReferencePlan),
+        ("edit", EditReferencePlan),
+        ("move", MoveReferencePlan),
+        ("retire", RetireReferencePlan),
+        ("restore", RestoreReferencePlan),
+    ):
+        plan = type(
+            f"{plan_class.__name__}For{model.__name__}",
+            (plan_class,),
+            {"model": model, "arg": arg, "list_path": list_path},
+        )()
+        plans[f"admin.{action}_{prefix}"] = plan
+    return plans
+
+
+SETTINGS_FIELDS = {
+    name: f"database (the programme's row), the settings page{', every page header' if name == 'service_name' else ''}"
+    for name in (
+        "service_name",
+        "organisation_name",
+        "contact_email",
+        "elearning_url",
+        "signpost_name",
+        "signpost_url",
+        "cutoff_days",
+        "late_promotion_hours",
+        "evaluation_open_days",
+        "evaluation_reminder_days",
+        "followup_after_weeks",
+        "joining_link_hosts",
+        "retention_months",
+        "privacy_notice_text",
+        "privacy_notice_version",
+    )
+}
+
+
+class SettingsPlan(Plan):
+    """admin.settings: the programme's settings are put back before each case and after the last, so no other
+    form meets a changed cut-off, host list or privacy notice."""
+
+    fields = SETTINGS_FIELDS
+
+    def __init__(self):
+        self.saved: dict | None = None
+
+    def restore(self, env) -> None:
+        with env.app.app_context():
+            row = db.session.scalar(sa.select(Programme).order_by(Programme.id))
+            if self.saved is None:
+                self.saved = {name: getattr(row, name) for name in SETTINGS_FIELDS}
+            for name, value in self.saved.items():
+                setattr(row, name, value)
+            db.session.commit()
+
+    def fresh(self, env, sub):
+        self.restore(env)
+        return Target()
+
+    def happened(self, env, sub):
+        return sub.target.ctx.get("redirected", False)
+
+    def expected(self, sub) -> dict:
+        from mecc_volunteer.admin.services import RANGES
+        from mecc_volunteer.settings import hosts_from_text
+
+        expected: dict = {}
+        for name in SETTINGS_FIELDS:
+            value = clean(sub.value(name))
+            if name in RANGES:
+                expected[name] = int(value)
+            elif name == "joining_link_hosts":
+                expected[name] = "\n".join(hosts_from_text(value))
+            elif name == "privacy_notice_text":
+                expected[name] = value or None
+            else:
+                expected[name] = value
+        return expected
+
+    def verify(self, env, sub, client):
+        expected = self.expected(sub)
+        with env.app.app_context():
+            row = db.session.scalar(sa.select(Programme).order_by(Programme.id))
+            stored = {name: getattr(row, name) for name in SETTINGS_FIELDS}
+        for name, value in expected.items():
+            compare(sub, "the database", name, stored[name], value)
+        page = env.get(client, "/manage/admin/settings").get_data(as_text=True)
+        check_markup(sub, page, "the settings page")
+        for name, value in expected.items():
+            if isinstance(value, str):
+                shows(sub, "the settings page", page, name, value)
+
+    def batch(self, env, subs):
+        self.restore(env)
 
 
 # --- Registration, and adding a volunteer by hand ---------------------------------------------------------------
@@ -1565,6 +2006,18 @@ class FollowupPlan(SurveyPlan):
 
 # Every form that posts, by the endpoint it posts to. A form the crawl finds that is not here fails the test.
 PLANS: dict[str, Plan] = {
+    "admin.invite_staff": InviteStaffPlan(),
+    "admin.change_role": ChangeRolePlan(),
+    "admin.deactivate": DeactivatePlan(),
+    "admin.reactivate": ReactivatePlan(),
+    "admin.reset_second_factor": ResetSecondFactorPlan(),
+    "admin.sign_out_everywhere": SignOutEverywherePlan(),
+    "admin.send_password_link": PasswordLinkPlan(),
+    **reference_plans(Organisation, "organisation_id", "/manage/admin/organisations/", "organisation"),
+    **reference_plans(OrganisationType, "type_id", "/manage/admin/organisation-types/", "organisation_type"),
+    **reference_plans(District, "area_id", "/manage/admin/areas/", "area"),
+    "admin.settings": SettingsPlan(),
+    "auth.set_password": SetPasswordPlan(),
     "volunteers.register": RegistrationPlan(),
     "volunteers.check_answers": CheckAnswersPlan(),
     "volunteers.lost_link": LostLinkPlan(),
