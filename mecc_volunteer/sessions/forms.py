@@ -39,6 +39,8 @@ class SessionForm(FlaskForm):
     joining_link = _text(validators=[CleanText("Joining link"), Length("Joining link", 500)])
     cutoff_days = _text(validators=[Length("Cut-off", 3)])
     allow_late_promotion = BooleanField(false_values=("", "false", "0"))
+    # The button under the warning about a session of the same kind at an overlapping time: add it anyway.
+    same_time_confirmed = BooleanField(false_values=("", "false", "0"))
 
     def __init__(self, *args, allowed_hosts: tuple[str, ...], **kwargs):
         super().__init__(*args, **kwargs)

@@ -30,11 +30,11 @@ def index():
 @roles_required(*COORDINATORS)
 def new():
     form = _session_form()
-    same_time = []
     if form.validate_on_submit():
-        # The same session entered twice (or the button pressed twice) is more likely than two at once.
+        # The same session entered twice (or the button pressed twice) is more likely than two at once: say so,
+        # and create nothing until the coordinator confirms.
         same_time = services.sessions_at_the_same_time(form.details)
-        if same_time and request.form.get("same_time_confirmed") != "yes":
+        if same_time and not form.same_time_confirmed.data:
             return _session_form_page(form, None, same_time=same_time)
         done = attempt(lambda: services.create_session(form.details, by=current_user))
         if done.error:

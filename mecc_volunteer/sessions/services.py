@@ -154,15 +154,17 @@ def programme_cutoff_days() -> int:
 def sessions_at_the_same_time(
     details: SessionDetails, *, other_than: TrainingSession | None = None
 ) -> list[TrainingSession]:
-    """Sessions of the same kind, not cancelled, starting at the same moment: most likely one entered twice."""
+    """Sessions of the same kind, not cancelled, whose times overlap these (the same start, or any time in
+    common; one that ends as this one starts does not): most likely one session entered twice."""
     query = sa.select(TrainingSession).where(
         TrainingSession.kind == details.kind,
-        TrainingSession.starts_at == details.starts_at,
+        TrainingSession.starts_at < details.ends_at,
+        TrainingSession.ends_at > details.starts_at,
         TrainingSession.cancelled_at.is_(None),
     )
     if other_than is not None:
         query = query.where(TrainingSession.id != other_than.id)
-    return list(db.session.scalars(query.order_by(TrainingSession.id)))
+    return list(db.session.scalars(query.order_by(TrainingSession.starts_at, TrainingSession.id)))
 
 
 def get_session_row(training_session: TrainingSession, *, now: datetime | None = None) -> SessionRow:
