@@ -83,6 +83,8 @@ MATRIX = {
     "sessions.cancel": COORDINATOR,
     "sessions.roster": COORDINATOR,
     "sessions.roster_csv": COORDINATOR,
+    "sessions.roster_emails": COORDINATOR,
+    "sessions.attendance_register": COORDINATOR,
     "sessions.add_volunteer": COORDINATOR,
     "sessions.cancel_booking": COORDINATOR,
     "sessions.promote_booking": COORDINATOR,

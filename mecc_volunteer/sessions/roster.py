@@ -1,8 +1,10 @@
 """A session's roster: who is booked or waiting, with what a coordinator may do with each booking now,
-searching it, each booking's history, and the trainer's CSV. Acting on a booking is in roster_actions."""
+searching and filtering it (and the email addresses of the people it shows), each booking's history, the
+printable attendance register and the trainer's CSV. Acting on a booking is in roster_actions."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import abort
@@ -26,6 +28,8 @@ from mecc_volunteer.search import LIKE_ESCAPE, contains_pattern
 from mecc_volunteer.volunteers import services as volunteer_services
 
 MAX_SEARCH_LENGTH = 100
+# Some email programs cut a longer mailto: link short, or refuse it (Outlook's limit is about 2,000 characters).
+MAX_MAILTO_LENGTH = 2000
 
 
 # --- Reading ------------------------------------------------------------------------------------------
@@ -86,17 +90,18 @@ def status_counts(training_session: TrainingSession) -> dict[BookingStatus, int]
     return counts
 
 
-def list_roster(
+def filtered_bookings(
     training_session: TrainingSession,
     *,
     search: str = "",
     status: BookingStatus | None = None,
-    now: datetime | None = None,
-) -> Roster:
-    """The session's bookings: places first, then the waiting list in order, then cancellations.
+    elearning_not_done: bool = False,
+) -> list[Booking]:
+    """The session's bookings that the roster's search and filter show, in the roster's order: places first,
+    then the waiting list in order, then cancellations.
 
-    search matches name, email or organisation anywhere, ignoring case; status narrows to one status."""
-    now = now or utcnow()
+    search matches name, email or organisation anywhere, ignoring case; status narrows to one status;
+    elearning_not_done to the people booked who have not confirmed the e-learning."""
     query = roster_query(training_session)
     search = search.strip()[:MAX_SEARCH_LENGTH]
     if search:
@@ -111,6 +116,8 @@ def list_roster(
         )
     if status is not None:
         query = query.where(Booking.status == status)
+    if elearning_not_done:
+        query = query.where(Booking.status == BookingStatus.BOOKED, Booking.elearning_confirmed_at.is_(None))
     group = sa.case(
         (Booking.status.in_(HOLDING_PLACE_STATUSES), 0),
         (Booking.status == BookingStatus.WAITING, 1),
@@ -119,7 +126,21 @@ def list_roster(
     # The queue in its order; everyone else by name (a CASE, so NULL ordering never differs between databases).
     queue_order = sa.case((Booking.status == BookingStatus.WAITING, Booking.waitlisted_at))
     query = query.order_by(group, queue_order, sa.func.lower(Volunteer.name), Booking.id)
-    bookings = list(db.session.scalars(query))
+    return list(db.session.scalars(query))
+
+
+def list_roster(
+    training_session: TrainingSession,
+    *,
+    search: str = "",
+    status: BookingStatus | None = None,
+    elearning_not_done: bool = False,
+    now: datetime | None = None,
+) -> Roster:
+    """The session's bookings that the search and filter show (filtered_bookings), with what a coordinator
+    may do with each now."""
+    now = now or utcnow()
+    bookings = filtered_bookings(training_session, search=search, status=status, elearning_not_done=elearning_not_done)
 
     positions = waiting_positions(training_session)
     counts = status_counts(training_session)
@@ -141,7 +162,59 @@ def list_roster(
                 history=tuple(histories[booking.id]),
             )
         )
-    return Roster(rows=rows, total=sum(counts.values()), filtered=bool(search or status), counts=counts)
+    return Roster(
+        rows=rows,
+        total=sum(counts.values()),
+        filtered=bool(search.strip() or status or elearning_not_done),
+        counts=counts,
+    )
+
+
+@dataclass(frozen=True)
+class EmailAddresses:
+    """The addresses of the people the roster shows, for the coordinator's own email program."""
+
+    addresses: tuple[str, ...]
+    text: str  # separated by "; ", to paste into To, Cc or Bcc
+    mailto: str | None  # a mailto: link with them all in Bcc, or None if it would be too long for email programs
+
+
+def email_addresses(
+    training_session: TrainingSession,
+    *,
+    search: str = "",
+    status: BookingStatus | None = None,
+    elearning_not_done: bool = False,
+) -> EmailAddresses:
+    """The email addresses of exactly the rows the roster's search and filter show (filtered_bookings), each
+    once, in the roster's order. A volunteer whose personal data has been removed has no address to give."""
+    bookings = filtered_bookings(training_session, search=search, status=status, elearning_not_done=elearning_not_done)
+    addresses: list[str] = []
+    seen: set[str] = set()
+    for booking in bookings:
+        address = booking.volunteer.email
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            addresses.append(address)
+    # Each address percent-encoded, so no address can add a header (?, &, =) or split another (, ;).
+    mailto = "mailto:?bcc=" + ",".join(quote(address, safe="@") for address in addresses)
+    return EmailAddresses(
+        addresses=tuple(addresses),
+        text="; ".join(addresses),
+        mailto=mailto if addresses and len(mailto) <= MAX_MAILTO_LENGTH else None,
+    )
+
+
+def register_bookings(training_session: TrainingSession) -> list[Booking]:
+    """The attendance register: everyone with a place (booked, or already marked), by name; nobody waiting
+    or cancelled."""
+    return list(
+        db.session.scalars(
+            roster_query(training_session)
+            .where(Booking.status.in_(HOLDING_PLACE_STATUSES))
+            .order_by(sa.func.lower(Volunteer.name), Booking.id)
+        )
+    )
 
 
 def booking_or_404(training_session: TrainingSession, booking_id: int) -> Booking:

@@ -12,6 +12,11 @@ from mecc_volunteer.validation import CleanText, Length, OneOf, Required, normal
 from mecc_volunteer.volunteers.forms import ElearningForm, MoveForm, RegistrationForm
 
 ALL_STATUSES = "all"
+# Beside the statuses in the roster's filter: the people booked who have not confirmed the e-learning.
+ELEARNING_NOT_DONE = "elearning_not_done"
+STATUS_CHOICES = options(
+    [*((status.value, status.label) for status in BookingStatus), (ELEARNING_NOT_DONE, "E-learning not done")]
+)
 
 
 def _all_is_empty(value):
@@ -27,7 +32,7 @@ class RosterSearchForm(FlaskForm):
 
     q = StringField(filters=[normalise_text], validators=[CleanText("Search"), Length("Search", MAX_SEARCH_LENGTH)])
     status = SelectField(
-        choices=options((status.value, status.label) for status in BookingStatus),
+        choices=STATUS_CHOICES,
         filters=[_all_is_empty],
         validate_choice=False,
         validators=[OneOf("Select a status from the list")],
@@ -39,14 +44,26 @@ class RosterSearchForm(FlaskForm):
 
     @property
     def booking_status(self) -> BookingStatus | None:
-        if self.status.errors or not self.status.data:
+        if self.status.errors or not self.status.data or self.status.data == ELEARNING_NOT_DONE:
             return None
         return BookingStatus(self.status.data)
 
     @property
+    def elearning_not_done(self) -> bool:
+        """Only the people booked who have not confirmed the e-learning."""
+        return not self.status.errors and self.status.data == ELEARNING_NOT_DONE
+
+    @property
+    def status_label(self) -> str | None:
+        """The chosen status filter as the list names it ("Booked", "E-learning not done"), if any."""
+        if self.status.errors or not self.status.data:
+            return None
+        return next((choice.label for choice in STATUS_CHOICES if choice.value == self.status.data), None)
+
+    @property
     def filters(self) -> dict[str, str]:
         """The valid search and filter, as query arguments to carry through actions and redirects."""
-        filters = {"q": self.search, "status": self.booking_status.value if self.booking_status else ""}
+        filters = {"q": self.search, "status": "" if self.status.errors else (self.status.data or "")}
         return {key: value for key, value in filters.items() if value}
 
 

@@ -60,7 +60,11 @@ def _roster_page(training_session: TrainingSession, search_form: RosterSearchFor
         training_session=training_session,
         row=services.get_session_row(training_session, now=now),
         roster=roster.list_roster(
-            training_session, search=search_form.search, status=search_form.booking_status, now=now
+            training_session,
+            search=search_form.search,
+            status=search_form.booking_status,
+            elearning_not_done=search_form.elearning_not_done,
+            now=now,
         ),
         search_form=search_form,
         filters=search_form.filters,
@@ -80,6 +84,40 @@ def _after_roster_action(training_session: TrainingSession):
 @roles_required(*COORDINATORS)
 def roster_page(session_id: int):
     return _roster_page(db.get_or_404(TrainingSession, session_id), _search_form())
+
+
+@bp.get("/<int:session_id>/roster/emails", endpoint="roster_emails")
+@roles_required(*COORDINATORS)
+def roster_emails(session_id: int):
+    """The addresses of the people the roster's search and filter show, to copy into the coordinator's own
+    email program (read-only, selectable text: no JavaScript needed)."""
+    training_session = db.get_or_404(TrainingSession, session_id)
+    search_form = _search_form()
+    return render_template(
+        "sessions/roster_emails.html",
+        training_session=training_session,
+        emails=roster.email_addresses(
+            training_session,
+            search=search_form.search,
+            status=search_form.booking_status,
+            elearning_not_done=search_form.elearning_not_done,
+        ),
+        search_form=search_form,
+        filters=search_form.filters,
+    )
+
+
+@bp.get("/<int:session_id>/register", endpoint="attendance_register")
+@roles_required(*COORDINATORS)
+def attendance_register(session_id: int):
+    """The attendance register to print: everyone with a place, with a box to sign or tick."""
+    training_session = db.get_or_404(TrainingSession, session_id)
+    return render_template(
+        "sessions/attendance_register.html",
+        training_session=training_session,
+        row=services.get_session_row(training_session),
+        bookings=roster.register_bookings(training_session),
+    )
 
 
 @bp.get("/<int:session_id>/roster.csv")
