@@ -62,11 +62,13 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     from mecc_volunteer.health import bp as health_bp
     from mecc_volunteer.sessions import bp as sessions_bp
     from mecc_volunteer.volunteers import bp as volunteers_bp
+    from mecc_volunteer.volunteers.staff_routes import bp as volunteers_staff_bp
 
     access.init_app(app)
     redaction.register_converter(app)  # personal-link routes say <secret:token>
     app.register_blueprint(health_bp)
     app.register_blueprint(volunteers_bp)
+    app.register_blueprint(volunteers_staff_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(evaluation_staff_bp)

@@ -261,10 +261,17 @@ def load_demo(*, now: datetime | None = None, seed: int = 2026) -> bool:
     book(full, 12)
     book(full, 3, BookingStatus.WAITING)
     book(train_the_trainer, 2)
+    # A session over a year ago (beyond the 12 months personal data is kept): the next `flask jobs run` removes
+    # its attendee's name and contact details, and keeps their answers for the review.
+    long_ago = session(-400, 12, joining_link="https://teams.microsoft.com/l/meetup-join/demo-long-ago")
+    db.session.flush()
+    long_ago_attended = book(long_ago, 1, BookingStatus.ATTENDED)
     db.session.flush()
 
     for i, booking in enumerate(finished_attended[:10]):  # two have not answered yet
         _answer_after_session(booking, baselines[booking], rng, comment=i % 3 == 0)
+    for booking in long_ago_attended:
+        _answer_after_session(booking, baselines[booking], rng, comment=False)
     for booking in earlier_attended[:6]:
         _answer_after_session(booking, baselines[booking], rng, comment=rng.random() < 0.5)
         if booking.volunteer.followup_consent:

@@ -389,6 +389,9 @@ def argument_values(app, world: World, rule) -> list[dict]:
         return [{"filename": "css/app.min.css"}]
     if "token" in args:
         return [{"token": token} for token in world.tokens.values()]
+    if args == {"volunteer_id"}:  # a coordinator's pages about one volunteer's data: the booked volunteer's
+        with app.app_context():
+            return [{"volunteer_id": db.session.get_one(Booking, world.bookings["booked"]).volunteer_id}]
     if args and args <= world.refs.keys():  # the admin's pages: each row the world made for them
         names = sorted(args)
         return [dict(zip(names, ids, strict=True)) for ids in product(*(world.refs[name] for name in names))]

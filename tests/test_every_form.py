@@ -1873,6 +1873,80 @@ class RetryEmailPlan(Plan):
             return db.session.get(OutgoingEmail, sub.target.ctx["email_id"]).status is not EmailStatus.FAILED
 
 
+# --- A volunteer's own data ---------------------------------------------------------------------------------------
+
+
+def _volunteer_of(env: Env, booking_id: int) -> Volunteer:
+    with env.app.app_context():
+        volunteer = db.session.get_one(Booking, booking_id).volunteer
+        db.session.expunge(volunteer)
+        return volunteer
+
+
+class DeleteDataPlan(BookingPlan):
+    """volunteers.delete_data: a fresh booking's volunteer deletes their data (their identity goes)."""
+
+    fields: ClassVar[dict[str, str]] = {}
+
+    def happened(self, env, sub):
+        return _volunteer_of(env, sub.target.ctx["booking_id"]).identity_removed_at is not None
+
+
+class AcknowledgePrivacyPlan(BookingPlan):
+    """volunteers.acknowledge_privacy: a fresh volunteer (who read an older notice) has read the current one."""
+
+    fields: ClassVar[dict[str, str]] = {}
+
+    def happened(self, env, sub):
+        with env.app.app_context():
+            current = db.session.scalar(sa.select(Programme.privacy_notice_version))
+        return _volunteer_of(env, sub.target.ctx["booking_id"]).privacy_notice_version == current
+
+
+class StaffDeleteDataPlan(Plan):
+    """volunteers_staff.delete: a coordinator deletes a fresh volunteer's data for them."""
+
+    fields: ClassVar[dict[str, str]] = {}
+
+    def fresh(self, env, sub):
+        booking_id, _ = env.booking(env.world.sessions["open"])
+        volunteer_id = _volunteer_of(env, booking_id).id
+        return Target({"volunteer_id": volunteer_id}, {"booking_id": booking_id})
+
+    def happened(self, env, sub):
+        return _volunteer_of(env, sub.target.ctx["booking_id"]).identity_removed_at is not None
+
+
+class FindVolunteerPlan(Plan):
+    """volunteers_staff.find: a coordinator finds a volunteer by the address they registered with (a volunteer with
+    the address is made first, when one can exist), and is taken to their data."""
+
+    fields: ClassVar[dict[str, str]] = {"email": "never stored: it finds the volunteer with that address, or not"}
+
+    def fresh(self, env, sub):
+        email = clean(sub.bad.value) if sub.bad else f"sar.{sub.n}@example.org"
+        volunteer_id = None
+        if email and len(email) <= 254 and "\x00" not in email:
+            with env.app.app_context():
+                volunteer_id = db.session.scalar(
+                    sa.select(Volunteer.id).where(Volunteer.email_normalised == email.lower())
+                )
+            if volunteer_id is None:
+                booking_id, _ = env.booking(env.world.sessions["open"], email=email)
+                volunteer_id = _volunteer_of(env, booking_id).id
+        return Target({}, {"email": email, "volunteer_id": volunteer_id})
+
+    def valid(self, env, sub, f):
+        return [sub.target.ctx["email"]] if f.name == "email" else None
+
+    def happened(self, env, sub):
+        # Nothing is stored: it "happened" when the answer leads to the volunteer's data (a refusal has no answer
+        # kept, and leads nowhere).
+        response = sub.target.ctx.get("response")
+        expected = f"/manage/volunteer-data/{sub.target.ctx['volunteer_id']}"
+        return response is not None and location_of(response) == expected
+
+
 # --- Surveys ------------------------------------------------------------------------------------------------------
 
 
@@ -2043,6 +2117,10 @@ PLANS: dict[str, Plan] = {
     "sessions.retry_email": RetryEmailPlan(),
     "evaluation.after_session": SurveyPlan(),
     "evaluation.followup": FollowupPlan(),
+    "volunteers.delete_data": DeleteDataPlan(),
+    "volunteers.acknowledge_privacy": AcknowledgePrivacyPlan(),
+    "volunteers_staff.find": FindVolunteerPlan(),
+    "volunteers_staff.delete": StaffDeleteDataPlan(),
 }
 
 # A rule that takes POST but has no page with a form for it. Each entry says why. (None today.)

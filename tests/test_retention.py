@@ -37,7 +37,7 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import find_booking, issue_link
-from tests.helpers import store_answers
+from tests.helpers import empty_all_tables, store_answers
 
 # A year and two months: well past the default 12 months.
 LONG_AGO = timedelta(days=430)
@@ -501,3 +501,18 @@ def test_the_admin_page_shows_what_the_next_run_will_remove_and_the_last_run(app
 def test_only_an_admin_sees_the_retention_page(client, auth):
     auth.login("coordinator")
     assert client.get("/manage/admin/retention").status_code == 403
+
+
+def test_on_the_demo_flask_jobs_run_removes_the_long_ago_attendee_and_the_review_stays(app, runner):
+    with app.app_context():
+        empty_all_tables()
+    assert runner.invoke(args=["demo", "load"]).exit_code == 0
+    before = figures(app)
+
+    result = runner.invoke(args=["jobs", "run"])
+
+    assert result.exit_code == 0, result.output
+    assert count(app, Volunteer, Volunteer.identity_removed_at.is_not(None)) == 1
+    after = figures(app)
+    assert after[0] == before[0]
+    assert after[2] == before[2]

@@ -193,7 +193,7 @@ def promote(booking: Booking, *, by: By, now: datetime | None = None) -> Booking
     """Give a named person on the waiting list a place now, ahead of the queue; they are emailed."""
     now = now or utcnow()
     training_session = booking.training_session
-    name = booking.volunteer.name
+    name = booking.volunteer.display_name
     if booking.status is not BookingStatus.WAITING:
         raise NotOnWaitingList(f"{name} is not on the waiting list.")
     if training_session.cancelled_at is not None:
@@ -360,9 +360,8 @@ def record_attendance(booking: Booking, attended: bool, *, by: By, now: datetime
     now = now or utcnow()
     _check_attendance_open(booking.training_session, now)
     if booking.status not in HOLDING_PLACE_STATUSES:
-        raise errors.BookingNotActive(
-            f"Only people with a place can be marked: {booking.volunteer.name} is {booking.status.label.lower()}."
-        )
+        name, status = booking.volunteer.display_name, booking.status.label.lower()
+        raise errors.BookingNotActive(f"Only people with a place can be marked: {name} is {status}.")
     wanted = ATTEND if attended else MISS
     if booking.status is wanted.to:
         return booking  # already marked so: nothing changes, nothing to record
@@ -370,7 +369,7 @@ def record_attendance(booking: Booking, attended: bool, *, by: By, now: datetime
     if not _change(
         booking, wanted, by=by, now=now, attendance_recorded_at=now, attendance_recorded_by_id=staff_user_id
     ):
-        raise errors.BookingNotActive(f"{booking.volunteer.name}'s booking changed. Please try again.")
+        raise errors.BookingNotActive(f"{booking.volunteer.display_name}'s booking changed. Please try again.")
     return booking
 
 

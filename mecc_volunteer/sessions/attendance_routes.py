@@ -45,7 +45,7 @@ def record_attendance(session_id: int, booking_id: int):
     booking = roster.booking_or_404(training_session, booking_id)
     form = AttendanceForm()
     if form.validate_on_submit():
-        name = booking.volunteer.name
+        name = booking.volunteer.display_name
         done = attempt(lambda: attendance_service.record_attendance(booking, form.was_there, by=current_user))
         if done.error:
             flash(done.error.message, "error")

@@ -243,7 +243,7 @@ def roster_rows(
         .order_by(sa.func.lower(Volunteer.name), Booking.id)
     )
     headers = ["Name", "Organisation", "Status"]
-    return headers, [[b.volunteer.name, b.volunteer.organisation_name, b.status.label] for b in bookings]
+    return headers, [[b.volunteer.display_name, b.volunteer.organisation_name, b.status.label] for b in bookings]
 
 
 def roster_filename(training_session: TrainingSession) -> str:

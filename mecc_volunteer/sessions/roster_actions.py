@@ -34,9 +34,9 @@ class CancelResult:
 def cancel_from_roster(booking: Booking, *, by: StaffUser, now: datetime | None = None) -> CancelResult:
     """Cancel a booking or waiting-list place; a freed place goes to the first person waiting, who is emailed."""
     if booking.status is BookingStatus.CANCELLED:
-        raise errors.BookingNotActive(f"{booking.volunteer.name}'s booking is already cancelled.")
+        raise errors.BookingNotActive(f"{booking.volunteer.display_name}'s booking is already cancelled.")
     if not booking.is_active:
-        raise errors.BookingNotActive(f"{booking.volunteer.name}'s booking can no longer be cancelled.")
+        raise errors.BookingNotActive(f"{booking.volunteer.display_name}'s booking can no longer be cancelled.")
     promoted = lifecycle.cancel(booking, by=by, now=now)
     emails.queue_booking_cancelled_by_coordinator(booking)
     return CancelResult(booking, promoted)
@@ -109,9 +109,9 @@ def reason_cannot_add(training_session: TrainingSession, *, now: datetime | None
 def _refuse_existing(existing: Booking, training_session: TrainingSession):
     where = "on the waiting list for" if existing.status is BookingStatus.WAITING else "booked on"
     if existing.training_session_id == training_session.id:
-        raise AlreadyOnThisSession(f"{existing.volunteer.name} is already {where} this session.")
+        raise AlreadyOnThisSession(f"{existing.volunteer.display_name} is already {where} this session.")
     other = existing.training_session
     raise BookedOnAnotherSession(
-        f"{existing.volunteer.name} is already {where} the session on "
+        f"{existing.volunteer.display_name} is already {where} the session on "
         f"{format_session_time(other.starts_at, other.ends_at)}. To change it, use Move on that session's roster."
     )

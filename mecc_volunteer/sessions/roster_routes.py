@@ -206,12 +206,15 @@ def move_booking(session_id: int, booking_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
     booking = roster.booking_or_404(training_session, booking_id)
     if not booking.is_active:
-        flash(f"{booking.volunteer.name}'s booking is {booking.status.label.lower()}, so it cannot be moved.", "error")
+        flash(
+            f"{booking.volunteer.display_name}'s booking is {booking.status.label.lower()}, so it cannot be moved.",
+            "error",
+        )
         return redirect(_roster_url(training_session), 303)
     sessions = roster_actions.list_sessions_to_move_to(booking)
     form = MoveBookingForm(sessions=sessions)
     if request.method == "POST" and form.validate_on_submit():
-        name = booking.volunteer.name
+        name = booking.volunteer.display_name
         target = db.get_or_404(TrainingSession, int(form.training_session.data))
         done = attempt(lambda: roster_actions.move_from_roster(booking, target, by=current_user))
         if done.error:
@@ -242,7 +245,7 @@ def record_elearning(session_id: int, booking_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
     booking = roster.booking_or_404(training_session, booking_id)
     if not booking.is_active:
-        flash(f"{booking.volunteer.name}'s booking is {booking.status.label.lower()}.", "error")
+        flash(f"{booking.volunteer.display_name}'s booking is {booking.status.label.lower()}.", "error")
         return redirect(_roster_url(training_session), 303)
     form = RecordElearningForm(today=utcnow().astimezone(LONDON).date())
     if request.method == "POST" and form.validate_on_submit():
@@ -297,7 +300,7 @@ def add_volunteer(session_id: int):
 
 
 def _added_message(result) -> str:
-    name = result.booking.volunteer.name
+    name = result.booking.volunteer.display_name
     if result.outcome is Outcome.WAITING:
         return (
             f"The session is full, so {name} is on the waiting list (position {result.waiting_position}). "

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("volunteers", __name__, template_folder="templates")
 
-from mecc_volunteer.volunteers import routes  # noqa: E402,F401
+from mecc_volunteer.volunteers import data_routes, routes  # noqa: E402,F401
