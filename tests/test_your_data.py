@@ -9,6 +9,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from mecc_volunteer import jobs
 from mecc_volunteer.extensions import db
 from mecc_volunteer.instrument import KNOWLEDGE
 from mecc_volunteer.models import (
@@ -19,6 +20,7 @@ from mecc_volunteer.models import (
     BookingStatus,
     EvaluationAnswer,
     LinkPurpose,
+    PersonalLink,
     Programme,
     StaffUser,
     Survey,
@@ -413,3 +415,29 @@ def test_a_personal_link_of_another_purpose_does_not_open_your_data(app, client,
         token = issue_link(db.session.get(Booking, priya["booking_id"]), LinkPurpose.EVALUATION)
         db.session.commit()
     assert client.get(f"/my-booking/{token}/your-data").status_code == 404
+
+
+def test_an_attendee_who_deleted_their_data_is_never_sent_a_survey(app, client, make_training_session, make_booking):
+    ended = make_training_session(days_ahead=-1)
+    booking_id = make_booking(ended.id, BookingStatus.ATTENDED)
+    make_booking(ended.id, BookingStatus.ATTENDED)  # someone else, who is invited
+    with app.app_context():
+        token = issue_link(db.session.get(Booking, booking_id), LinkPurpose.MANAGE)
+        db.session.commit()
+    client.get(f"/my-booking/{token}/delete-your-data")
+    assert client.post(f"/my-booking/{token}/delete-your-data").status_code == 303
+
+    with app.app_context():
+        first = jobs.run_due_jobs()
+        second = jobs.run_due_jobs()
+
+    assert first.done["evaluation invitations"] == 1
+    assert second.done["evaluation invitations"] == 0
+    assert booking_id not in [e.booking_id for e in outbox(app, "evaluation_invitation")]
+    with app.app_context():
+        assert not db.session.scalars(sa.select(PersonalLink).where(PersonalLink.booking_id == booking_id)).all()
+        assert not db.session.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.booking_id == booking_id, AuditEvent.action == AuditAction.EVALUATION_INVITATION_SENT
+            )
+        ).all()

@@ -81,7 +81,7 @@ def plan_invitations(training_session: TrainingSession, *, now: datetime | None 
     attended = _attended(training_session)
     answered = _answered_ids(attended, Survey.AFTER_SESSION)
     invited = dedupe_keys_used([invitation_key(b) for b in attended])
-    to_invite = [b for b in attended if b.id not in answered and invitation_key(b) not in invited]
+    to_invite = [b for b in attended if b.id not in answered and invitation_key(b) not in invited and _reachable(b)]
     return InvitationPlan(
         training_session=training_session,
         to_invite=to_invite,
@@ -108,7 +108,7 @@ def send_evaluation_invitations(
     used = dedupe_keys_used([invitation_key(b) for b in attended])
     sent = []
     for booking in attended:
-        if booking.id in answered or invitation_key(booking) in used:
+        if booking.id in answered or invitation_key(booking) in used or not _reachable(booking):
             continue
         _queue_survey_email("evaluation_invitation", booking, invitation_key(booking), now=now)
         sent.append(booking)
@@ -137,6 +137,8 @@ def send_evaluation_reminders(
     for booking in attended:
         if booking.id in answered or invitation_key(booking) not in invited or reminder_key(booking) in reminded:
             continue
+        if not _reachable(booking):
+            continue
         _queue_survey_email("evaluation_reminder", booking, reminder_key(booking), now=now)
         sent.append(booking)
     audit.record_messages(AuditAction.EVALUATION_REMINDER_SENT, training_session.id, sent, by=by, now=now)
@@ -164,7 +166,7 @@ def send_followup_invitations(
         window = survey_window(booking, Survey.FOLLOWUP)
         if not window.opens_at <= now < window.closes_at:
             continue
-        if booking.id in answered or followup_key(booking) in used:
+        if booking.id in answered or followup_key(booking) in used or not _reachable(booking):
             continue
         _queue_survey_email("followup_invitation", booking, followup_key(booking), now=now)
         sent.append(booking)
@@ -199,6 +201,12 @@ def _queue_survey_email(template: str, booking: Booking, key: str, *, now: datet
         signpost_url=settings.current().signpost_url,
         signpost_name=settings.current().signpost_name,
     )
+
+
+def _reachable(booking: Booking) -> bool:
+    """The volunteer still has an address: not one whose personal data has been removed (retention, or at their
+    request), who is never sent a survey link."""
+    return booking.volunteer.email is not None
 
 
 def _attended(training_session: TrainingSession) -> list[Booking]:
