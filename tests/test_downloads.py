@@ -5,6 +5,7 @@ files are the only responses that may be cached (for a year, under a versioned U
 import gc
 import gzip
 import io
+import json
 import re
 import zlib
 from pathlib import Path
@@ -161,6 +162,43 @@ def test_the_calendar_file_on_my_booking_downloads_compressed_in_every_browser(a
     assert token in str(event["DESCRIPTION"]).replace("\n", "")
 
 
+@pytest.mark.parametrize("accept", ENCODINGS)
+def test_a_volunteers_own_data_downloads_as_json_compressed_in_every_browser(app, client, booked_session, accept):
+    _, booking_ids = booked_session
+    with app.app_context():
+        booking = db.session.get(Booking, booking_ids[0])
+        name = booking.volunteer.name
+        token = issue_link(booking, LinkPurpose.MANAGE)
+        db.session.commit()
+
+    response = client.get(f"/my-booking/{token}/your-data.json", headers={"Accept-Encoding": accept})
+
+    assert response.headers["Content-Encoding"] == expected_encoding(accept)
+    assert response.mimetype == "application/json"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert_private(response)
+    data = json.loads(body(response))
+    assert name in json.dumps(data, ensure_ascii=False)
+    assert NAMES[1] not in json.dumps(data, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("accept", ENCODINGS)
+def test_a_subject_access_request_downloads_as_json_compressed_in_every_browser(
+    app, client, admin, booked_session, accept
+):
+    _, booking_ids = booked_session
+    with app.app_context():
+        volunteer = db.session.get(Booking, booking_ids[2]).volunteer
+        volunteer_id, name = volunteer.id, volunteer.name
+
+    response = client.get(f"/manage/volunteer-data/{volunteer_id}/data.json", headers={"Accept-Encoding": accept})
+
+    assert response.headers["Content-Encoding"] == expected_encoding(accept)
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert_private(response)
+    assert name in json.dumps(json.loads(body(response)), ensure_ascii=False)
+
+
 def test_every_download_route_is_covered_here(app):
     """A new download (a route whose name ends in a file extension) must be added to the tests above."""
     covered = {
@@ -169,6 +207,8 @@ def test_every_download_route_is_covered_here(app):
         "exports.responses_csv",
         "exports.responses_xlsx",
         "volunteers.calendar",
+        "volunteers.your_data_json",
+        "volunteers_staff.data_json",
     }
     downloads = {rule.endpoint for rule in app.url_map.iter_rules() if re.search(r"\.[a-z]{2,4}$", rule.rule)}
     assert downloads == covered
