@@ -8,7 +8,7 @@ from mecc_volunteer import audit
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm
 from mecc_volunteer.htmx import hx_location, is_htmx, render
-from mecc_volunteer.models import AuditAction, LinkPurpose, Volunteer, utcnow
+from mecc_volunteer.models import LinkPurpose, Volunteer, utcnow
 from mecc_volunteer.tokens import booking_or_404
 from mecc_volunteer.transactions import attempt
 from mecc_volunteer.volunteers import bp, privacy
@@ -18,12 +18,11 @@ bp.add_app_template_global(privacy.notice_changed, "privacy_notice_changed")
 
 
 def record_download(volunteer: Volunteer, *, by: audit.By, what: str) -> None:
-    """Note in the audit trail that the data was read (the page) or downloaded (the file), in a transaction of its
-    own after the reading is done."""
+    """Note in the audit trail that the data was read (the page) or downloaded (the file): the reading
+    transaction ends first, so the note is written in one of its own (as the evaluators' downloads are)."""
     volunteer_id = volunteer.id
     db.session.commit()
-    audit.record(AuditAction.DATA_DOWNLOADED, by=by, volunteer_id=volunteer_id, detail=what)
-    db.session.commit()
+    attempt(lambda: privacy.note_download(volunteer_id, by=by, what=what))
 
 
 def json_download(volunteer: Volunteer):

@@ -200,6 +200,15 @@ def _booking_data(booking: Booking, history, answers: list[EvaluationAnswer]) ->
             "cancelled": training_session.cancelled_at is not None,
         },
         "status": booking.status.label,
+        "times": {
+            "registered": booking.created_at,
+            "booked": booking.booked_at,
+            "joined_waiting_list": booking.waitlisted_at,
+            "given_a_place_from_the_waiting_list": booking.promoted_at,
+            "moved": booking.moved_at,
+            "cancelled": booking.cancelled_at,
+            "attendance_recorded": booking.attendance_recorded_at,
+        },
         "history": [
             {
                 "at": event.at,
@@ -235,6 +244,11 @@ def _plain(value: Any) -> str:
 def as_json(data: dict[str, Any]) -> str:
     """data_about's answer as a JSON document (times in ISO 8601, UTC)."""
     return json.dumps(data, default=_plain, ensure_ascii=False, indent=2)
+
+
+def note_download(volunteer_id: int, *, by: By, what: str) -> None:
+    """The audit trail's note that someone read (the page) or downloaded (the file) a volunteer's data."""
+    audit.record(AuditAction.DATA_DOWNLOADED, by=by, volunteer_id=volunteer_id, detail=what)
 
 
 # --- Removing what identifies them --------------------------------------------------------------------------
