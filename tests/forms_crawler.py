@@ -7,12 +7,14 @@ Used by tests/test_every_form.py, which fills every field found here with every 
 
 import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
 from itertools import product
 from urllib.parse import urlsplit
 
+import pyotp
 import sqlalchemy as sa
 from werkzeug.exceptions import HTTPException
 
@@ -28,13 +30,18 @@ from mecc_volunteer.models import (
     Programme,
     SessionKind,
     StaffRole,
+    StaffUser,
     TrainingSession,
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
 from tests.helpers import STAFF_PASSWORD, add_volunteer, london
 
-VISITORS = ("anonymous", "coordinator", "evaluator", "admin")
+# "signing in" and "enrolling" have given the password of an account with an authenticator app (the code page)
+# and of one without (the enrolment page): the second step's forms are only ever seen between the two steps.
+VISITORS = ("anonymous", "signing in", "enrolling", "coordinator", "evaluator", "admin")
+# The authenticator app secret of the world's staff accounts (base32).
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 TEAMS = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_forms"
 DATE_PARTS = ("day", "month", "year")
 
@@ -294,9 +301,12 @@ def build_world(app) -> World:
     under way (attendance), one that ended yesterday (evaluation) and one that ended 8 weeks ago (follow-up)."""
     with app.app_context():
         staff = {}
-        for role in ("coordinator", "evaluator", "admin"):
-            staff[role] = f"forms-{role}@example.org"
-            create_staff(staff[role], name=f"Forms {role}", role=StaffRole(role), password=STAFF_PASSWORD)
+        for role in ("coordinator", "evaluator", "admin", "signing in", "enrolling"):
+            staff[role] = f"forms-{role.replace(' ', '-')}@example.org"
+            role_of = StaffRole(role) if role in ("coordinator", "evaluator", "admin") else StaffRole.COORDINATOR
+            made = create_staff(staff[role], name=f"Forms {role}", role=role_of, password=STAFF_PASSWORD)
+            if role != "enrolling":
+                made.totp_secret, made.totp_confirmed_at = STAFF_TOTP_SECRET, utcnow()
         programme_id = db.session.scalar(sa.select(Programme.id))
         today = utcnow().astimezone(LONDON).date()
         now = utcnow()
@@ -410,8 +420,34 @@ def argument_values(app, world: World, rule) -> list[dict]:
     return combos
 
 
-def sign_in(client, email: str) -> None:
+def password_step(client, email: str) -> None:
+    """The first step of signing in: afterwards the client is between the password and the code."""
     response = client.post("/manage/sign-in", data={"email": email, "password": STAFF_PASSWORD})
+    assert response.status_code == 303, f"the password of {email} was refused: {response.status_code}"
+
+
+def next_code(app, email: str) -> str:
+    """The account's next authenticator code: for a time step after the last one it used, within a step of the
+    clock (waiting for the next step if none is free)."""
+    with app.app_context():
+        staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
+        secret, last_step = staff.totp_secret, staff.totp_last_step
+    totp = pyotp.TOTP(secret)
+    for _ in range(3):
+        now = utcnow()
+        current = totp.timecode(now)
+        earliest = current - 1 if now.timestamp() % totp.interval < totp.interval - 5 else current
+        step = max(earliest, (last_step or 0) + 1)
+        if step <= current + 1:
+            return totp.generate_otp(step)
+        time.sleep(totp.interval - now.timestamp() % totp.interval + 0.1)
+    raise AssertionError(f"no unused code for {email}")
+
+
+def sign_in(client, email: str) -> None:
+    """Both steps: the password, then the code from the account's authenticator app."""
+    password_step(client, email)
+    response = client.post("/manage/sign-in/code", data={"code": next_code(client.application, email)})
     assert response.status_code == 303, f"could not sign in as {email}: {response.status_code}"
 
 
@@ -427,6 +463,8 @@ def crawl(app, world: World, *, prime=None) -> tuple[list[Found], int]:
         if visitor == "anonymous":
             if prime is not None:
                 prime(client)
+        elif visitor in ("signing in", "enrolling"):
+            password_step(client, world.staff[visitor])
         else:
             sign_in(client, world.staff[visitor])
         for rule in rules:
@@ -455,7 +493,7 @@ def post_endpoints(app) -> set[str]:
 def choose(found: list[Found]) -> dict[str, Found]:
     """One form per endpoint it posts to: the one on that endpoint's own page if there is one, then the one
     with the most fields, seen by a coordinator or anonymous visitor before an admin."""
-    order = {"anonymous": 0, "coordinator": 1, "evaluator": 2, "admin": 3}
+    order = {visitor: n for n, visitor in enumerate(VISITORS)}
     chosen: dict[str, Found] = {}
     for item in found:
         if item.endpoint is None:
@@ -469,6 +507,7 @@ def choose(found: list[Found]) -> dict[str, Found]:
 
 __all__ = [
     "DATE_PARTS",
+    "STAFF_TOTP_SECRET",
     "TEAMS",
     "VISITORS",
     "Field",
@@ -479,6 +518,8 @@ __all__ = [
     "build_world",
     "choose",
     "crawl",
+    "next_code",
+    "password_step",
     "post_endpoints",
     "read_forms",
     "sign_in",

@@ -49,6 +49,7 @@ from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import markupsafe
 import openpyxl
+import pyotp
 import pytest
 import sqlalchemy as sa
 
@@ -81,6 +82,7 @@ from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.validation import normalise_uk_phone
 from tests.client import BrowserLikeClient
 from tests.forms_crawler import (
+    STAFF_TOTP_SECRET,
     TEAMS,
     Field,
     Form,
@@ -88,6 +90,8 @@ from tests.forms_crawler import (
     build_world,
     choose,
     crawl,
+    next_code,
+    password_step,
     post_endpoints,
     read_forms,
     sign_in,
@@ -1485,6 +1489,66 @@ class SignInPlan(Plan):
         return {"password", "email"} if name == "password" else super().error_ids(form, name)
 
     def happened(self, env, sub):
+        # A right password leads on to the second step (the code, or setting up the app), not into /manage/.
+        location = location_of(sub.target.ctx["response"]) if "response" in sub.target.ctx else None
+        return bool(location) and urlsplit(location).path in (SECOND_STEP, ENROLMENT)
+
+    def verify(self, env, sub, client):
+        if sub.bad is not None:
+            sub.problem("signed in with a bad value")
+
+
+SECOND_STEP = "/manage/sign-in/code"
+ENROLMENT = "/manage/sign-in/set-up-authenticator"
+# Made once: a new account for each submission below needs no hashing of its own.
+_PASSWORD_HASH: list[str] = []
+
+
+def _account_part_way_signed_in(env, sub, *, enrolled: bool) -> str:
+    """A staff account of its own for one submission (the brake on wrong codes is per account)."""
+    from werkzeug.security import generate_password_hash
+
+    from mecc_volunteer.models import StaffRole, StaffUser
+
+    if not _PASSWORD_HASH:
+        _PASSWORD_HASH.append(generate_password_hash(STAFF_PASSWORD))
+    email = f"second-step-{sub.n}@example.org"
+    with env.app.app_context():
+        staff = StaffUser(email=email, name="Second step", role=StaffRole.COORDINATOR, password_hash=_PASSWORD_HASH[0])
+        if enrolled:
+            staff.totp_secret, staff.totp_confirmed_at = STAFF_TOTP_SECRET, utcnow()
+        db.session.add(staff)
+        db.session.commit()
+    return email
+
+
+class SecondStepPlan(Plan):
+    """The code after the password (and the first code, which sets up the app): a fresh account and browser
+    per submission, part-way through signing in. A bad value never signs in."""
+
+    fields: ClassVar[dict[str, str]] = {"code": "never stored: it signs in or not (its time step is kept)"}
+    enrolled = True
+
+    def fresh(self, env, sub):
+        client = env.app.test_client()
+        email = _account_part_way_signed_in(env, sub, enrolled=self.enrolled)
+        password_step(client, email)
+        env.requests += 1
+        return Target({}, {"client": client, "email": email})
+
+    def valid(self, env, sub, f):
+        if f.name != "code":
+            return None
+        email = sub.target.ctx["email"]
+        if self.enrolled:
+            return [next_code(env.app, email)]
+        from mecc_volunteer.models import StaffUser
+
+        with env.app.app_context():
+            secret = db.session.scalar(sa.select(StaffUser.totp_secret).where(StaffUser.email == email))
+        return [pyotp.TOTP(secret).now()]
+
+    def happened(self, env, sub):
         if "signed_in" not in sub.target.ctx:
             sub.target.ctx["signed_in"] = env.get(sub.target.ctx["client"], "/manage/").status_code == 200
         return sub.target.ctx["signed_in"]
@@ -1494,13 +1558,38 @@ class SignInPlan(Plan):
             sub.problem("signed in with a bad value")
 
 
+class EnrolmentPlan(SecondStepPlan):
+    enrolled = False
+
+
+class RecoveryCodesPlan(Plan):
+    """Make new recovery codes: a one-button form (the coordinator's own codes)."""
+
+    fields: ClassVar[dict[str, str]] = {}
+
+    def before(self, env, sub):
+        sub.target.ctx["made_before"] = _audit_count(env, "RECOVERY_CODES_REGENERATED")
+
+    def happened(self, env, sub):
+        return _audit_count(env, "RECOVERY_CODES_REGENERATED") > sub.target.ctx["made_before"]
+
+
+def _audit_count(env, action: str) -> int:
+    from mecc_volunteer.models import AuditAction, AuditEvent
+
+    with env.app.app_context():
+        return db.session.scalar(
+            sa.select(sa.func.count(AuditEvent.id)).where(AuditEvent.action == AuditAction[action])
+        )
+
+
 class SignOutPlan(Plan):
     fields: ClassVar[dict[str, str]] = {}
 
     def fresh(self, env, sub):
         client = env.app.test_client()
-        sign_in(client, env.world.staff["coordinator"])
-        env.requests += 2
+        sign_in(client, _account_part_way_signed_in(env, sub, enrolled=True))  # each sign-in a code of its own
+        env.requests += 3
         return Target({}, {"client": client})
 
     def happened(self, env, sub):
@@ -2100,6 +2189,9 @@ PLANS: dict[str, Plan] = {
     "volunteers.cancel": CancelBookingPlan(),
     "auth.sign_in": SignInPlan(),
     "auth.sign_out": SignOutPlan(),
+    "auth.second_factor": SecondStepPlan(),
+    "auth.enrol_second_factor": EnrolmentPlan(),
+    "auth.regenerate_recovery_codes": RecoveryCodesPlan(),
     "sessions.new": NewSessionPlan(),
     "sessions.edit": EditSessionPlan(),
     "sessions.cancel": CancelSessionPlan(),
