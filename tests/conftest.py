@@ -30,6 +30,7 @@ from mecc_volunteer.models import (
 from tests.client import BrowserLikeClient
 from tests.helpers import (
     STAFF_PASSWORD,
+    STAFF_TOTP_SECRET,
     add_volunteer,
     app_settings,
     confirm_elearning,
@@ -308,9 +309,6 @@ def smtp_app_config(smtp_server):
 
 
 # --- Staff -------------------------------------------------------------------------------------------
-
-# The authenticator app secret every enrolled test account shares (base32; tests/browser/helpers.py has the same).
-STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 class AuthActions:

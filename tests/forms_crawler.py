@@ -35,13 +35,11 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
-from tests.helpers import STAFF_PASSWORD, add_volunteer, london
+from tests.helpers import STAFF_PASSWORD, STAFF_TOTP_SECRET, add_volunteer, london
 
 # "signing in" and "enrolling" have given the password of an account with an authenticator app (the code page)
 # and of one without (the enrolment page): the second step's forms are only ever seen between the two steps.
 VISITORS = ("anonymous", "signing in", "enrolling", "coordinator", "evaluator", "admin")
-# The authenticator app secret of the world's staff accounts (base32).
-STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 TEAMS = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_forms"
 DATE_PARTS = ("day", "month", "year")
 

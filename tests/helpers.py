@@ -31,6 +31,8 @@ from tests.mail_servers import wait_for_mail
 DISTRICTS = ["Cherwell", "Oxford City", "South Oxfordshire", "Vale of White Horse", "West Oxfordshire"]
 ORGANISATIONS = ["Oxfordshire Library Service", "Carers Oxfordshire", "Restore"]
 STAFF_PASSWORD = "a long test password"
+# The authenticator app secret of the test staff accounts (AuthActions.create enrols it; browsers compute codes).
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 TEAMS = "https://teams.microsoft.com/l/meetup-join/19%3ameeting-abc"
 

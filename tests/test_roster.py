@@ -823,15 +823,7 @@ def test_unknown_sessions_and_other_sessions_bookings_are_404(client, coordinato
 def test_roster_actions_need_the_csrf_token_from_the_page_or_the_htmx_header(app, make_app, auth, full_session):
     training_session, ids = full_session
     client = make_app().test_client()
-    email = auth.create("coordinator")
-    sign_in = client.get("/manage/sign-in")
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', sign_in.text).group(1)
-    assert (
-        client.post(
-            "/manage/sign-in", data={"email": email, "password": "a long test password", "csrf_token": token}
-        ).status_code
-        == 303
-    )
+    auth.login("coordinator", client=client)  # both steps, each form's CSRF token read from its page
     base = f"/manage/sessions/{training_session.id}"
 
     forged = client.post(f"{base}/roster/{ids['Asha Khan']}/cancel", csrf=False)

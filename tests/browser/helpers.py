@@ -8,10 +8,7 @@ import pyotp
 from playwright.sync_api import Page, expect
 
 from mecc_volunteer.instrument import CONFIDENCE, KNOWLEDGE
-from tests.helpers import STAFF_PASSWORD, text_of
-
-# The authenticator app secret AuthActions.create (tests/conftest.py) enrols every test account with.
-STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+from tests.helpers import STAFF_PASSWORD, STAFF_TOTP_SECRET, text_of
 
 _STICKING_OUT = """() => {
   const width = document.documentElement.clientWidth;
