@@ -121,7 +121,7 @@ def test_volunteer_pages_have_44px_targets_at_360px(
     with app.app_context():
         token = issue_link(db.session.get(Booking, booking_id), LinkPurpose.MANAGE)
         db.session.commit()
-    for path in ("", "/elearning", "/move", "/cancel"):
+    for path in ("", "/elearning", "/move", "/cancel", "/your-data", "/delete-your-data"):
         page.goto(f"/my-booking/{token}{path}")
         check()  # Add to calendar, the date inputs, the session radios
     page.goto("/lost-link")
@@ -162,12 +162,32 @@ def test_staff_pages_have_44px_targets_at_360px(
         f"/manage/sessions/{training_session.id}",
         f"/manage/sessions/{training_session.id}/roster",
         f"/manage/sessions/{started.id}/attendance",
+        f"/manage/sessions/{training_session.id}/roster/emails",
+        f"/manage/sessions/{training_session.id}/register",
+        "/manage/volunteer-data",
+        "/manage/account/recovery-codes",
     ):
         page.goto(path)
         check()
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, auth.create("evaluator"))
     for path in ("/manage/review/", "/manage/exports/"):
+        page.goto(path)
+        check()
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, auth.create("admin"))
+    for path in (
+        "/manage/admin/",
+        "/manage/admin/staff/",
+        "/manage/admin/staff/invite",
+        "/manage/admin/organisations/",
+        "/manage/admin/organisations/new",
+        "/manage/admin/organisation-types/",
+        "/manage/admin/areas/",
+        "/manage/admin/settings",
+        "/manage/admin/retention",
+        "/manage/admin/activity",
+    ):
         page.goto(path)
         check()
     assert not problems, "\n\n".join(problems)
