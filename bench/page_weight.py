@@ -9,13 +9,15 @@ import tempfile
 from pathlib import Path
 
 import flask_migrate
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mecc_volunteer import create_app
 from mecc_volunteer.demo import load_demo
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import SessionStatus
+from mecc_volunteer.models import Booking, BookingStatus, LinkPurpose, SessionStatus
+from mecc_volunteer.tokens import issue_link
 from mecc_volunteer.volunteers.services import list_upcoming_sessions
 
 BUDGET = 30 * 1024
@@ -33,12 +35,19 @@ def main() -> None:
         load_demo()
         db.session.commit()
         open_id = next(s.training_session.id for s in list_upcoming_sessions() if s.status is SessionStatus.OPEN)
+        booking = db.session.scalar(sa.select(Booking).where(Booking.status == BookingStatus.BOOKED).limit(1))
+        token = issue_link(booking, LinkPurpose.MANAGE)
+        db.session.commit()
     client = app.test_client()
     print(f"{'page':<28}{'HTML':>8}{'CSS':>8}{'JS':>8}{'total':>9}{'budget':>9}")
     for name, path in [
         ("start page", "/"),
         ("registration", f"/sessions/{open_id}/register"),
         ("lost your link", "/lost-link"),
+        ("my booking", f"/my-booking/{token}"),
+        ("your data", f"/my-booking/{token}/your-data"),
+        ("delete your data", f"/my-booking/{token}/delete-your-data"),
+        ("privacy notice", "/privacy"),
     ]:
         page = client.get(path, headers=GZIP)
         html = page.get_data(as_text=False)

@@ -166,7 +166,8 @@ class Booking(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     training_session_id: Mapped[int] = mapped_column(sa.ForeignKey("training_sessions.id"))
-    volunteer_id: Mapped[int] = mapped_column(sa.ForeignKey("volunteers.id"))
+    # Indexed: a volunteer's bookings are looked up on My booking, for their data and by the retention job.
+    volunteer_id: Mapped[int] = mapped_column(sa.ForeignKey("volunteers.id"), index=True)
     # Copied from the session so the database can enforce one active booking per kind.
     session_kind: Mapped[SessionKind] = mapped_column(sa.Enum(SessionKind, native_enum=False, length=30))
     status: Mapped[BookingStatus] = mapped_column(sa.Enum(BookingStatus, native_enum=False, length=20))
