@@ -77,6 +77,8 @@ _SMALL_TARGETS = """(minimum) => {
 def assert_touch_targets(page: Page, assert_accessible=None) -> None:
     """Every interactive element on the page (except links in sentences) is at least 44 px high."""
     page.set_viewport_size(NARROW)
+    # After a click (signing in), the heading can show before the stylesheet has loaded: measure styled boxes.
+    page.wait_for_load_state("load")
     found = page.evaluate(_SMALL_TARGETS, MIN_TARGET)
     assert found["measured"], f"nothing interactive found on {page.url}"
     assert not found["small"], f"targets under {MIN_TARGET} px on {page.url}:\n" + "\n".join(found["small"])
