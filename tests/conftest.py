@@ -5,11 +5,9 @@ import logging
 import os
 import secrets
 import smtplib
-import time
 from datetime import timedelta
 
 import flask_migrate
-import pyotp
 import pytest
 import sqlalchemy as sa
 from flask import request_started
@@ -37,6 +35,7 @@ from tests.helpers import (
     coordinator_id,
     empty_all_tables,
     london,
+    next_authenticator_code,
     seed_reference_data,
 )
 from tests.mail_servers import ALLOWED_SMTP_PORTS, SilentSMTPServer, SMTPServer, real_smtp_connect, wait_for_mail
@@ -341,27 +340,8 @@ class AuthActions:
         return email
 
     def code(self, email: str) -> str:
-        """The account's next code: for a time step after the last one it used and within a step of the clock
-        (the earliest such, so several sign-ins in a row rarely wait), waiting for the next step if none is
-        free. Read from the database, so a sign-in through any client or the browser counts."""
-        from mecc_volunteer.models import StaffUser
-
-        with self.app.app_context():
-            staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
-            assert staff is not None, f"no staff account {email}"
-            secret, last_step = staff.totp_secret, staff.totp_last_step
-        assert secret is not None, f"{email} has no authenticator app set up"
-        totp = pyotp.TOTP(secret)
-        for _ in range(3):
-            now = utcnow()
-            current = totp.timecode(now)
-            # One step back only with time to spare: the server must still see it within its window.
-            earliest = current - 1 if now.timestamp() % totp.interval < totp.interval - 5 else current
-            step = max(earliest, (last_step or 0) + 1)
-            if step <= current + 1:
-                return totp.generate_otp(step)
-            time.sleep(totp.interval - now.timestamp() % totp.interval + 0.1)
-        raise AssertionError(f"no unused code for {email}: is the clock frozen?")
+        """The account's next authenticator code (tests.helpers.next_authenticator_code)."""
+        return next_authenticator_code(self.app, email)
 
     def login(self, role: str = "coordinator", email: str | None = None, *, client=None, next: str | None = None):
         """Sign in through both steps (on `client`, by default the test's own); the response to the code."""

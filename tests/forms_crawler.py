@@ -7,14 +7,12 @@ Used by tests/test_every_form.py, which fills every field found here with every 
 
 import contextlib
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
 from itertools import product
 from urllib.parse import urlsplit
 
-import pyotp
 import sqlalchemy as sa
 from werkzeug.exceptions import HTTPException
 
@@ -35,7 +33,7 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
-from tests.helpers import STAFF_PASSWORD, STAFF_TOTP_SECRET, add_volunteer, london
+from tests.helpers import STAFF_PASSWORD, STAFF_TOTP_SECRET, add_volunteer, london, next_authenticator_code
 
 # "signing in" and "enrolling" have given the password of an account with an authenticator app (the code page)
 # and of one without (the enrolment page): the second step's forms are only ever seen between the two steps.
@@ -260,7 +258,7 @@ def _admin_rows() -> tuple[dict[str, list[int]], str]:
     Reset and Deactivate show, and one deactivated, so that Reactivate does), a row of each list and a retired
     one (Retire and Restore), and an invitation link for the set-password page (its secret)."""
     from mecc_volunteer.auth.staff_links import issue_staff_link
-    from mecc_volunteer.models import District, Organisation, OrganisationType, StaffLinkPurpose, StaffUser
+    from mecc_volunteer.models import District, Organisation, OrganisationType, StaffLinkPurpose
 
     now = utcnow()
     active = create_staff(
@@ -424,28 +422,10 @@ def password_step(client, email: str) -> None:
     assert response.status_code == 303, f"the password of {email} was refused: {response.status_code}"
 
 
-def next_code(app, email: str) -> str:
-    """The account's next authenticator code: for a time step after the last one it used, within a step of the
-    clock (waiting for the next step if none is free)."""
-    with app.app_context():
-        staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
-        secret, last_step = staff.totp_secret, staff.totp_last_step
-    totp = pyotp.TOTP(secret)
-    for _ in range(3):
-        now = utcnow()
-        current = totp.timecode(now)
-        earliest = current - 1 if now.timestamp() % totp.interval < totp.interval - 5 else current
-        step = max(earliest, (last_step or 0) + 1)
-        if step <= current + 1:
-            return totp.generate_otp(step)
-        time.sleep(totp.interval - now.timestamp() % totp.interval + 0.1)
-    raise AssertionError(f"no unused code for {email}")
-
-
 def sign_in(client, email: str) -> None:
     """Both steps: the password, then the code from the account's authenticator app."""
     password_step(client, email)
-    response = client.post("/manage/sign-in/code", data={"code": next_code(client.application, email)})
+    response = client.post("/manage/sign-in/code", data={"code": next_authenticator_code(client.application, email)})
     assert response.status_code == 303, f"could not sign in as {email}: {response.status_code}"
 
 
@@ -516,7 +496,6 @@ __all__ = [
     "build_world",
     "choose",
     "crawl",
-    "next_code",
     "password_step",
     "post_endpoints",
     "read_forms",

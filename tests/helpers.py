@@ -6,7 +6,9 @@ import io
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import sleep
 
+import pyotp
 import sqlalchemy as sa
 
 from mecc_volunteer.extensions import db
@@ -259,3 +261,27 @@ def booking(app, booking_id) -> Booking:
         found = db.session.get(Booking, booking_id)
         db.session.expunge(found)
         return found
+
+
+def next_authenticator_code(app, email: str) -> str:
+    """The account's next code: for a time step after the last one it used and within a step of the clock
+    (the earliest such, so several sign-ins in a row rarely wait), waiting for the next step if none is
+    free. Read from the database, so a sign-in through any client or the browser counts."""
+    from mecc_volunteer.models import StaffUser
+
+    with app.app_context():
+        staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email))
+        assert staff is not None, f"no staff account {email}"
+        secret, last_step = staff.totp_secret, staff.totp_last_step
+    assert secret is not None, f"{email} has no authenticator app set up"
+    totp = pyotp.TOTP(secret)
+    for _ in range(3):
+        now = datetime.now(UTC)
+        current = totp.timecode(now)
+        # One step back only with time to spare: the server must still see it within its window.
+        earliest = current - 1 if now.timestamp() % totp.interval < totp.interval - 5 else current
+        step = max(earliest, (last_step or 0) + 1)
+        if step <= current + 1:
+            return totp.generate_otp(step)
+        sleep(totp.interval - now.timestamp() % totp.interval + 0.1)
+    raise AssertionError(f"no unused code for {email}: is the clock frozen?")

@@ -90,13 +90,19 @@ from tests.forms_crawler import (
     build_world,
     choose,
     crawl,
-    next_code,
     password_step,
     post_endpoints,
     read_forms,
     sign_in,
 )
-from tests.helpers import STAFF_PASSWORD, app_settings, empty_all_tables, london, seed_reference_data
+from tests.helpers import (
+    STAFF_PASSWORD,
+    app_settings,
+    empty_all_tables,
+    london,
+    next_authenticator_code,
+    seed_reference_data,
+)
 from tests.mail_servers import ALLOWED_SMTP_PORTS, SMTPServer, wait_for_mail
 
 # --- The bad inputs -----------------------------------------------------------------------------------------
@@ -1541,7 +1547,7 @@ class SecondStepPlan(Plan):
             return None
         email = sub.target.ctx["email"]
         if self.enrolled:
-            return [next_code(env.app, email)]
+            return [next_authenticator_code(env.app, email)]
         from mecc_volunteer.models import StaffUser
 
         with env.app.app_context():
