@@ -1,8 +1,10 @@
-"""The evaluation instrument, defined once as data (SPEC 6).
+"""The evaluation instrument, defined once as data (SPEC 6), in every version that has been used.
 
-Forms, stored answers, the pilot review dashboard and the downloads all read these definitions, so a
-version 2 can be added beside version 1 without breaking version-1 responses: every stored answer carries
-the instrument version it was given under.
+Forms, stored answers, the pilot review dashboard and the downloads all read these definitions. Every stored
+answer carries the instrument version it was given under, and versions coexist: a question carries a stable
+concept key (what it measures) and its scale, and one (survey, question key) always means one concept on one
+scale in every version. A question asked on a new scale gets a new key, so answers on different scales are
+never averaged or paired together; `all_questions` is the union the review and the downloads read.
 """
 
 import enum
@@ -45,6 +47,24 @@ class Question:
     paired_with: str | None = None
     # Asked only of attendees of this kind of session (the cascade questions).
     only_for: SessionKind | None = None
+    # What the question measures, stable across versions ("confidence"); None means the same as the key.
+    concept_key: str | None = None
+    # The after-session question this one is the retrospective "thinking back to before" rating for
+    # (a then-test: both answers come from the same after-session response).
+    retrospective_of: str | None = None
+
+    @property
+    def concept(self) -> str:
+        return self.concept_key or self.key
+
+    @property
+    def scale_key(self) -> str:
+        """The scale as an identifier: answers are only compared or averaged within one scale."""
+        if self.type is QuestionType.NUMBER:
+            return f"number_{self.minimum}_{self.maximum}"
+        if self.options:
+            return f"{self.type.value}:" + ",".join(o.key for o in self.options)
+        return self.type.value
 
     @property
     def scale(self) -> str:
@@ -209,6 +229,70 @@ VERSION_1 = Instrument(
     ),
 )
 
-CURRENT = VERSION_1
+RETROSPECTIVE_CONFIDENCE = (
+    "Thinking back to before the session, how confident were you about starting a conversation about health and "
+    "wellbeing with someone you meet through your role?"
+)
+
+
+def _version_2_questions() -> tuple[Question, ...]:
+    """Version 1 with the retrospective confidence question after the after-session confidence question: rated
+    at the same moment as "now", it corrects the response shift of self-rated confidence (people often find they
+    knew less than they thought before training)."""
+    questions: list[Question] = []
+    for question in VERSION_1.questions:
+        questions.append(question)
+        if question.survey is A and question.key == "confidence":
+            questions.append(
+                Question(
+                    "confidence_before",
+                    A,
+                    Q.SCALE_0_10,
+                    RETROSPECTIVE_CONFIDENCE,
+                    "0 is not at all confident, 10 is extremely confident.",
+                    concept_key="confidence_retrospective",
+                    retrospective_of="confidence",
+                )
+            )
+    return tuple(questions)
+
+
+VERSION_2 = Instrument(version=2, questions=_version_2_questions())
+
+# Every version answers have been given under; new surveys use CURRENT.
+VERSIONS: tuple[Instrument, ...] = (VERSION_1, VERSION_2)
+CURRENT = VERSION_2
+
+
+def all_questions(current: Instrument | None = None) -> list[Question]:
+    """Every question of every version (with `current` in place of its own version), once per (survey, key),
+    in instrument order: a question new in a later version follows the question it follows there."""
+    by_version = {i.version: i for i in VERSIONS}
+    if current is not None:
+        by_version[current.version] = current
+    ordered: list[Question] = []
+    seen: dict[tuple, int] = {}
+    for version in sorted(by_version):
+        previous: tuple | None = None
+        for question in by_version[version].questions:
+            ident = (question.survey, question.key)
+            if ident in seen:
+                # A later version's wording or hint wins; the concept and scale never change (see the tests).
+                ordered[seen[ident]] = question
+            else:
+                at = seen[previous] + 1 if previous is not None else len(ordered)
+                ordered.insert(at, question)
+                seen = {(q.survey, q.key): i for i, q in enumerate(ordered)}
+            previous = ident
+    return ordered
+
+
+def versions_of(survey: Survey, key: str, current: Instrument | None = None) -> list[int]:
+    """The versions in which a question was asked."""
+    by_version = {i.version: i for i in VERSIONS}
+    if current is not None:
+        by_version[current.version] = current
+    return sorted(v for v, i in by_version.items() if any(q.survey is survey and q.key == key for q in i.questions))
+
 
 MULTIPLE_SEPARATOR = "|"
