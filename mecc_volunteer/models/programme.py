@@ -2,7 +2,8 @@
 
 The programme row holds what an admin may change in the app (names, links, cut-off, evaluation timings,
 meeting hosts, retention, the privacy notice); deployment settings (secret key, database, SMTP) stay in config.
-Each default lives here once: the migration's server defaults and `settings.DEFAULTS` read these constants."""
+Each default lives here once: the migrations' server defaults and `settings` (before a programme exists, from the
+columns' defaults) read these constants."""
 
 from datetime import datetime
 
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from mecc_volunteer.models.base import Base, utcnow
 
 DEFAULT_PRIVACY_NOTICE_VERSION = "2026-09"
+# Statistical disclosure control: the usual rule for health data is to hide any figure about fewer than 5 people.
+DEFAULT_DISCLOSURE_THRESHOLD = 5
 
 
 class Programme(Base):
@@ -46,6 +49,11 @@ class Programme(Base):
     # The privacy notice: None shows the standard text; the version is what volunteers acknowledge.
     privacy_notice_text: Mapped[str | None] = mapped_column(sa.Text)
     privacy_notice_version: Mapped[str] = mapped_column(sa.String(20), default=DEFAULT_PRIVACY_NOTICE_VERSION)
+    # Figures about fewer than this many people are hidden in the pilot review and in everything that leaves the
+    # app (shown as "fewer than N").
+    disclosure_threshold: Mapped[int] = mapped_column(
+        default=DEFAULT_DISCLOSURE_THRESHOLD, server_default=str(DEFAULT_DISCLOSURE_THRESHOLD)
+    )
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     def __repr__(self) -> str:

@@ -74,6 +74,11 @@ class TrainingSession(Base):
     # Booked places, kept by atomic conditional updates so capacity holds under concurrency.
     places_taken: Mapped[int] = mapped_column(default=0)
     trainer_name: Mapped[str | None] = mapped_column(sa.String(100))
+    # The trainer, when they were trained as a MECC trainer in this pilot: the cascade is counted from the app's
+    # own records through this link. trainer_name stays the name shown to volunteers.
+    trainer_volunteer_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("volunteers.id", ondelete="SET NULL"), index=True
+    )
     location: Mapped[str] = mapped_column(sa.String(100), default="Online")
     joining_link: Mapped[str | None] = mapped_column(sa.String(500))
     # Overrides the programme's cut-off when set.
@@ -85,6 +90,7 @@ class TrainingSession(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     programme: Mapped["Programme"] = relationship()
+    trainer_volunteer: Mapped["Volunteer | None"] = relationship()
 
     @property
     def places_left(self) -> int:
