@@ -1,5 +1,5 @@
 """Programme settings: what an admin changes in the app (names, contact, links, cut-off, timings, meeting hosts,
-retention, the privacy notice), read from the programme's row once per request.
+retention, the privacy notice, the disclosure threshold), read from the programme's row once per request.
 
 The admin area owns the writes (admin/services.py); everything else reads `current()`. Deployment settings
 (secret key, database, SMTP, BASE_URL) stay in config. Before a programme exists (a new database), the
@@ -32,6 +32,8 @@ class Settings:
     retention_months: int
     privacy_notice_text: str | None
     privacy_notice_version: str
+    # Figures about fewer than this many people are hidden in the pilot review and everything that leaves the app.
+    disclosure_threshold: int
 
 
 NAMES = tuple(f.name for f in fields(Settings))

@@ -96,6 +96,7 @@ def test_every_setting_is_saved_and_shown_again_on_the_settings_page(app, client
         "retention_months": "24",
         "privacy_notice_text": "We keep your details for 24 months.\r\n\r\nThen we remove them.",
         "privacy_notice_version": "2027-01",
+        "disclosure_threshold": "10",
     }
     response = save(client, app, **changes)
     assert response.status_code == 303
@@ -106,6 +107,7 @@ def test_every_setting_is_saved_and_shown_again_on_the_settings_page(app, client
     assert row.joining_link_hosts == "zoom.us\nmeet.example.org"
     assert row.privacy_notice_text == "We keep your details for 24 months.\r\n\r\nThen we remove them."
     assert row.privacy_notice_version == "2027-01"
+    assert row.disclosure_threshold == 10
     page = client.get(response.headers["Location"]).text
     assert 'value="MECC Oxon"' in page
     assert "zoom.us\nmeet.example.org" in page
@@ -147,6 +149,28 @@ def test_the_meeting_hosts_decide_which_joining_links_a_session_takes(app, clien
     assert accepted.status_code == 303
 
 
+def test_the_smallest_group_shown_in_the_review_is_5_until_an_admin_changes_it(app, client, auth):
+    with app.app_context():
+        assert settings.current().disclosure_threshold == 5
+    auth.login("admin")
+    page = client.get("/manage/admin/settings").text
+    assert "Smallest group shown in the pilot review" in page
+    assert "5 is the usual rule for health data" in page
+    assert 'id="disclosure_threshold"' in page
+
+    response = save(client, app, disclosure_threshold="10")
+    assert response.status_code == 303
+    assert programme(app).disclosure_threshold == 10
+    with app.app_context():
+        assert settings.current().disclosure_threshold == 10
+    page = client.get(response.headers["Location"]).text
+    assert "Settings saved (1 changed)." in page
+    assert 'name="disclosure_threshold" type="text" value="10"' in page
+    [event] = settings_events(app)
+    assert event.detail == "disclosure_threshold"
+    assert event.staff_user_id is not None
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -174,6 +198,11 @@ def test_the_meeting_hosts_decide_which_joining_links_a_session_takes(app, clien
         ("privacy_notice_version", "", "Enter the privacy notice"),
         ("privacy_notice_version", "v" * 21, "20 characters or fewer"),
         ("privacy_notice_text", "Ann\x00Smith", "must not contain a null character"),
+        ("disclosure_threshold", "", "Enter the smallest group shown"),
+        ("disclosure_threshold", "1", "must be a whole number from 3 to 20"),
+        ("disclosure_threshold", "2", "must be a whole number from 3 to 20"),
+        ("disclosure_threshold", "21", "must be a whole number from 3 to 20"),
+        ("disclosure_threshold", "five", "must be a whole number from 3 to 20"),
     ],
 )
 def test_a_bad_setting_is_refused_next_to_its_field_and_nothing_is_saved(app, client, auth, field, value, message):

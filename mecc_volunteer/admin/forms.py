@@ -179,6 +179,7 @@ class SettingsForm(FlaskForm):
     privacy_notice_version = _setting_text(
         "privacy_notice_version", "The version", "Enter the privacy notice's version"
     )
+    disclosure_threshold = _number_field("disclosure_threshold", "the smallest group shown")
 
     def fill_from(self, current: settings.Settings) -> None:
         for name in settings.NAMES:

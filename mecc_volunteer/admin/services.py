@@ -385,6 +385,8 @@ RANGES = {
     "evaluation_reminder_days": (1, 89),
     "followup_after_weeks": (1, 52),
     "retention_months": (1, 120),
+    # From 3: zeros are shown, so "fewer than 2" would say "1" (evaluation.disclosure refuses a threshold below 3).
+    "disclosure_threshold": (3, 20),
 }
 
 
