@@ -1,0 +1,307 @@
+"""Disclosure control for the pilot review: the one place small numbers are hidden (issue 10, SPEC 2).
+
+Every table of counts the review shows or lets leave the app goes through `protect`:
+
+- **Primary suppression.** A group (a row) of fewer than `threshold` people shows "fewer than N" for every
+  figure, on screen and in outputs. In outputs (the board report, the pack's tables) every count of 1 to N-1
+  is hidden as well. Zeros are shown.
+- **Secondary suppression.** A hidden count must not be recoverable by arithmetic on what is shown: a column's
+  total minus the other rows, or a count's limits (no group count is above the group's size, which is its
+  first column). `protect` audits the table as an intruder would, with a linear programme (scipy's HiGHS)
+  that finds the smallest and largest value each hidden count can take given every shown figure, every
+  column sum and those limits; while any hidden count has only one possible value, it hides one more count
+  (the smallest shown count in the same column, else in the same row), marked "hidden". Totals are never
+  hidden to protect a group, so the same total is shown alike in every breakdown of it. If nothing is left
+  to hide, the table is withheld.
+
+The intruder is assumed to know this method: that a count shown as "fewer than N" is 0 to N-1 (1 to N-1 when
+its group is shown, as zeros are shown then), and that a count hidden to protect another is at least the
+smallest count that could have been shown (1 on screen, N in outputs).
+
+Percentages built on a hidden count are hidden too (`ProtectedTable.percent`).
+"""
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+
+
+class Mode(enum.Enum):
+    SCREEN = "screen"  # for signed-in evaluators: small groups hidden whole
+    OUTPUT = "output"  # leaves the app: also every count of 1 to N-1
+
+
+class Mark(enum.Enum):
+    SMALL = "small"  # "fewer than N"
+    HIDDEN = "hidden"  # hidden so that a small figure cannot be worked out
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One count as the table shows it: the value, or a mark in its place."""
+
+    value: int | None
+    mark: Mark | None = None
+
+    @property
+    def shown(self) -> bool:
+        return self.mark is None
+
+
+@dataclass(frozen=True)
+class Percent:
+    value: float | None  # None when hidden (or when the denominator is 0)
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    figures: list[Figure]
+
+    @property
+    def small(self) -> bool:
+        """The whole group is hidden (its size is marked small)."""
+        return self.figures[0].mark is Mark.SMALL
+
+
+@dataclass(frozen=True)
+class ProtectedTable:
+    columns: list[str]
+    rows: list[Row]
+    total: Row | None
+    threshold: int
+    mode: Mode
+    withheld: bool = False
+
+    def column(self, name: str) -> int:
+        return self.columns.index(name)
+
+    def figure(self, row: Row, name: str) -> Figure:
+        return row.figures[self.column(name)]
+
+    def percent(self, row: Row, part: str, whole: str) -> Percent:
+        """part as a percentage of whole, in the same row; hidden when either count is hidden."""
+        numerator, denominator = self.figure(row, part), self.figure(row, whole)
+        if not (numerator.shown and denominator.shown):
+            return Percent(None, hidden=True)
+        if not denominator.value:
+            return Percent(None)
+        return Percent(round(100 * (numerator.value or 0) / denominator.value, 1))
+
+    @property
+    def hidden_count(self) -> int:
+        rows = [*self.rows, *([self.total] if self.total else [])]
+        return sum(1 for row in rows for f in row.figures if not f.shown)
+
+
+# --- The method ------------------------------------------------------------------------------------------
+
+TOTAL = -1  # the row index of the total row
+
+
+def protect(
+    columns: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[int]]],
+    total: Sequence[int] | None,
+    *,
+    threshold: int,
+    mode: Mode,
+    total_label: str = "All",
+) -> ProtectedTable:
+    """Hide what must be hidden in a table of counts about people.
+
+    Each row is one group with its counts, the first being the group's size (people in it); no other count
+    in the row is above it. `total`, when given, is the column-by-column sum of the rows (the groups
+    partition the total). The threshold is at least 3: below that, "fewer than 2" would itself say "1"."""
+    if threshold < 3:
+        raise ValueError("the disclosure threshold is at least 3")
+    width = len(columns)
+    values: dict[tuple[int, int], int] = {}
+    for r, (_, counts) in enumerate(rows):
+        _check_row(counts, width)
+        values.update({(r, c): int(v) for c, v in enumerate(counts)})
+    if total is not None:
+        _check_row(total, width)
+        values.update({(TOTAL, c): int(v) for c, v in enumerate(total)})
+    row_ids = list(range(len(rows))) + ([TOTAL] if total is not None else [])
+
+    marks: dict[tuple[int, int], Mark] = {}
+    small_rows = {r for r in row_ids if values[(r, 0)] < threshold}
+    for cell, value in values.items():
+        if cell[0] in small_rows or (mode is Mode.OUTPUT and 0 < value < threshold):
+            marks[cell] = Mark.SMALL
+
+    audit = _Audit(values, row_ids, width, threshold, mode, small_rows, has_total=total is not None)
+    if total is not None:
+        _hide_single_unknowns(values, marks, row_ids, width, audit.complement_floor)
+    withheld = False
+    while True:
+        exposed = audit.exposed(marks)
+        if exposed is None:
+            break
+        complement = _complement_for(exposed, values, marks, row_ids, width, audit.complement_floor)
+        if complement is None:
+            withheld = True
+            marks = dict.fromkeys(values, Mark.HIDDEN) | {c: m for c, m in marks.items() if m is Mark.SMALL}
+            break
+        marks[complement] = Mark.HIDDEN
+
+    def row(r: int, label: str) -> Row:
+        return Row(
+            label, [Figure(None, marks[(r, c)]) if (r, c) in marks else Figure(values[(r, c)]) for c in range(width)]
+        )
+
+    return ProtectedTable(
+        columns=list(columns),
+        rows=[row(r, label) for r, (label, _) in enumerate(rows)],
+        total=row(TOTAL, total_label) if total is not None else None,
+        threshold=threshold,
+        mode=mode,
+        withheld=withheld,
+    )
+
+
+def _check_row(counts: Sequence[int], width: int) -> None:
+    if len(counts) != width:
+        raise ValueError(f"a row has {len(counts)} counts for {width} columns")
+    if any(v < 0 for v in counts):
+        raise ValueError("counts are never negative")
+
+
+def _hide_single_unknowns(values, marks, row_ids, width, floor: int) -> None:
+    """The quick first step: a column whose sum is shown never has exactly one hidden count (it would be the
+    total minus the rest). The audit then checks what this cannot see (limits, several columns at once)."""
+    changed = True
+    while changed:
+        changed = False
+        for c in range(width):
+            hidden = [g for g in row_ids if (g, c) in marks]
+            if len(hidden) == 1:
+                complement = _complement_for((hidden[0], c), values, marks, row_ids, width, floor, column_only=True)
+                if complement is not None:
+                    marks[complement] = Mark.HIDDEN
+                    changed = True
+
+
+def _complement_for(cell, values, marks, row_ids, width, floor: int, *, column_only: bool = False):
+    """The count to hide next to protect `cell`: the smallest shown count of at least `floor` in its column
+    (never a total), else in its row; None when there is nothing left to hide."""
+    r, c = cell
+    in_column = [(values[(g, c)], g, c) for g in row_ids if g != TOTAL and (g, c) not in marks]
+    in_row = [(values[(r, k)], r, k) for k in range(width) if (r, k) not in marks]
+    if r == TOTAL or column_only:
+        in_row = []
+    for candidates in (in_column, in_row):
+        eligible = sorted((v, g, k) for v, g, k in candidates if v >= floor)
+        if eligible:
+            _, g, k = eligible[0]
+            return (g, k)
+    return None
+
+
+class _Audit:
+    """What an intruder can work out: the range of each hidden count, by linear programming."""
+
+    def __init__(self, values, row_ids, width, threshold, mode, small_rows, *, has_total: bool):
+        self.values = values
+        self.row_ids = row_ids
+        self.width = width
+        self.threshold = threshold
+        self.small_rows = small_rows
+        self.has_total = has_total
+        # A count hidden to protect another was chosen from those that could be shown.
+        self.complement_floor = 1 if mode is Mode.SCREEN else threshold
+        # Hiding more only widens what a hidden count could be, so a count once found safe stays safe.
+        self.safe: set[tuple[int, int]] = set()
+        self.seen: dict[tuple[int, int], set[int]] = {}
+
+    def bounds(self, cell, mark: Mark) -> tuple[float, float | None]:
+        if mark is Mark.SMALL:
+            return (0 if cell[0] in self.small_rows else 1, self.threshold - 1)
+        return (self.complement_floor, None)
+
+    def exposed(self, marks: dict) -> tuple[int, int] | None:
+        """The first hidden count with only one possible value, or None."""
+        hidden = sorted(marks, key=lambda cell: (cell[0] == TOTAL, cell))
+        if not hidden:
+            return None
+        index = {cell: i for i, cell in enumerate(hidden)}
+        n = len(hidden)
+        equalities, equality_rhs = [], []
+        if self.has_total:
+            for c in range(self.width):
+                # sum over groups - total = 0, with shown values moved to the right-hand side
+                coefficients = np.zeros(n)
+                rhs = 0.0
+                for g in self.row_ids:
+                    sign = -1.0 if g == TOTAL else 1.0
+                    if (g, c) in index:
+                        coefficients[index[(g, c)]] += sign
+                    else:
+                        rhs -= sign * self.values[(g, c)]
+                if coefficients.any():
+                    equalities.append(coefficients)
+                    equality_rhs.append(rhs)
+        inequalities, inequality_rhs = [], []
+        for g in self.row_ids:
+            for c in range(1, self.width):
+                # count <= the group's size
+                if (g, c) not in index and (g, 0) not in index:
+                    continue
+                coefficients = np.zeros(n)
+                rhs = 0.0
+                if (g, c) in index:
+                    coefficients[index[(g, c)]] += 1.0
+                else:
+                    rhs -= self.values[(g, c)]
+                if (g, 0) in index:
+                    coefficients[index[(g, 0)]] -= 1.0
+                else:
+                    rhs += self.values[(g, 0)]
+                inequalities.append(coefficients)
+                inequality_rhs.append(rhs)
+        bounds = [self.bounds(cell, marks[cell]) for cell in hidden]
+        problem = {
+            "A_eq": np.array(equalities) if equalities else None,
+            "b_eq": np.array(equality_rhs) if equalities else None,
+            "A_ub": np.array(inequalities) if inequalities else None,
+            "b_ub": np.array(inequality_rhs) if inequalities else None,
+            "bounds": bounds,
+            "method": "highs",
+        }
+        # Whole-number points known to satisfy every constraint: the true table, then each solution found. A
+        # count taking two values among them has more than one possible value, with no further programme.
+        # Kept between rounds: hiding one more count keeps every earlier point possible (at its true value).
+        seen = self.seen
+        for cell in hidden:
+            seen.setdefault(cell, {self.values[cell]})
+
+        def learn(solution) -> None:
+            for cell, i in index.items():
+                value = float(solution[i])
+                if abs(value - round(value)) < 1e-6:
+                    seen[cell].add(round(value))
+
+        for cell in hidden:
+            if cell in self.safe:
+                continue
+            objective = np.zeros(n)
+            objective[index[cell]] = 1.0
+            for direction in (1.0, -1.0):
+                if len(seen[cell]) > 1:
+                    break
+                result = linprog(direction * objective, **problem)
+                if result.status == 3:  # unbounded: it can be as large as you like
+                    seen[cell].add(self.values[cell] + 1)
+                elif result.status != 0:  # the true table satisfies every constraint, so this cannot happen
+                    raise RuntimeError(f"disclosure audit failed: {result.message}")
+                else:
+                    learn(result.x)
+            if len(seen[cell]) < 2:
+                return cell  # its smallest and largest possible values are the same: it can be worked out
+            self.safe.add(cell)
+        return None
