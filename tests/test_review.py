@@ -94,8 +94,8 @@ def test_charts_are_inline_svg_with_names_and_tables_and_no_inline_styles(client
     assert 'aria-labelledby="funnel-chart-title"' in page
     assert "style=" not in page
     assert "<script>" not in page
-    assert "Mean before" in page
-    assert "Of registered" in page
+    assert "Mean before, after" in page
+    assert "of registered (n = 11)" in page
 
 
 def test_filtering_by_session_without_javascript_shows_the_whole_page(client, auth, pilot):
@@ -133,7 +133,7 @@ def test_a_small_filtered_group_is_suppressed(client, auth, pilot, make_training
     make_booking(lonely.id, status=BookingStatus.ATTENDED)
     auth.login("evaluator")
     page = client.get(URL, query_string={"session": lonely.id}).text
-    assert "Registered: fewer than 5." in page
+    assert "Registered for sessions held: fewer than 5." in page
     assert 'id="funnel-chart-title"' not in page
 
 
@@ -145,6 +145,7 @@ def test_a_small_filtered_group_is_suppressed(client, auth, pilot, make_training
         ({"from": "2026-09-10", "to": "2026-09-01"}, "The end of the date range must be on or after its start"),
         ({"session": "abc"}, "Choose an option from the list"),
         ({"organisation": "-1"}, "Choose an option from the list"),
+        ({"kind": "workshop"}, "Choose an option from the list"),
         ({"session": "9" * 40}, "Choose an option from the list"),
         ({"q": "x" * 101}, "Search"),
         ({"q": "bad\x00text"}, "Search"),

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 
 class Mode(enum.Enum):
@@ -224,6 +223,41 @@ class _Audit:
             return (0 if cell[0] in self.small_rows else 1, self.threshold - 1)
         return (self.complement_floor, None)
 
+    def _swap_witnesses(self, hidden, bounds, seen) -> None:
+        """Cheap proof first: move one hidden count up by one and another in its column down by one (or a
+        count and its hidden total together); if the table still satisfies every constraint, both counts
+        have two possible values. What this cannot prove goes to the linear programme."""
+        values, width = self.values, self.width
+
+        def allowed(cell, value: int) -> bool:
+            low, high = bounds[cell]
+            if value < low or (high is not None and value > high):
+                return False
+            r, c = cell
+            if c == 0:  # a group's size stays at least each of its counts
+                return all(value >= values[(r, k)] for k in range(1, width))
+            return value <= values[(r, 0)]
+
+        for c in range(width):
+            column = [cell for cell in hidden if cell[1] == c]
+            groups = [cell for cell in column if cell[0] != TOTAL]
+            total = next((cell for cell in column if cell[0] == TOTAL), None)
+            for a in groups:
+                if not self.has_total:  # no sum to keep: a count moves alone
+                    for step in (1, -1):
+                        if allowed(a, values[a] + step):
+                            seen[a].add(values[a] + step)
+                    continue
+                for b in groups:
+                    if a != b and allowed(a, values[a] + 1) and allowed(b, values[b] - 1):
+                        seen[a].add(values[a] + 1)
+                        seen[b].add(values[b] - 1)
+                if total is not None:
+                    for step in (1, -1):
+                        if allowed(a, values[a] + step) and allowed(total, values[total] + step):
+                            seen[a].add(values[a] + step)
+                            seen[total].add(values[total] + step)
+
     def exposed(self, marks: dict) -> tuple[int, int] | None:
         """The first hidden count with only one possible value, or None."""
         hidden = sorted(marks, key=lambda cell: (cell[0] == TOTAL, cell))
@@ -280,6 +314,8 @@ class _Audit:
         for cell in hidden:
             seen.setdefault(cell, {self.values[cell]})
 
+        self._swap_witnesses(hidden, {cell: bounds[index[cell]] for cell in hidden}, seen)
+
         def learn(solution) -> None:
             for cell, i in index.items():
                 value = float(solution[i])
@@ -287,8 +323,11 @@ class _Audit:
                     seen[cell].add(round(value))
 
         for cell in hidden:
-            if cell in self.safe:
+            if cell in self.safe or len(seen[cell]) > 1:
+                self.safe.add(cell)
                 continue
+            from scipy.optimize import linprog  # imported when first needed: scipy takes seconds to load
+
             objective = np.zeros(n)
             objective[index[cell]] = 1.0
             for direction in (1.0, -1.0):

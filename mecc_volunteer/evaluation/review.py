@@ -1,22 +1,30 @@
-"""The evaluators' pilot review (SPEC 2): read-only figures built from the instrument.
+"""The evaluators' pilot review (SPEC 2, issue 10): read-only figures built from the instrument.
 
-Every query groups in SQL or fetches one row per answer in a single statement (never one query per
-booking), and nothing here writes. Any set of figures about fewer than SMALL_NUMBER people goes through
-`suppress`, the one place small numbers are hidden.
+Rates mean what they say: the funnel counts places held at sessions already held (ended, not cancelled),
+each rate is over the people who could have reached the stage, and every figure carries its n. Every table
+of counts goes through `disclosure.protect`, on screen (Mode.SCREEN) or for what leaves the app
+(Mode.OUTPUT, the board report and the evaluator pack). Queries group in SQL or fetch one row per booking
+in a single statement (never one query per booking), and nothing here writes.
 """
 
-import statistics
-from collections import Counter
-from collections.abc import Sequence
+import dataclasses
+import statistics as stats_module
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
+from mecc_volunteer import instrument as instruments
+from mecc_volunteer import settings
+from mecc_volunteer.evaluation import cascade as cascade_module
+from mecc_volunteer.evaluation.disclosure import Mode, ProtectedTable, protect
 from mecc_volunteer.evaluation.filters import ReviewFilters
+from mecc_volunteer.evaluation.statistics import PairedChange, paired_change
 from mecc_volunteer.extensions import db
-from mecc_volunteer.instrument import CURRENT, MULTIPLE_SEPARATOR, Instrument, Question, QuestionType
+from mecc_volunteer.instrument import MULTIPLE_SEPARATOR, Instrument, Question, QuestionType
 from mecc_volunteer.models import (
     HOLDING_PLACE_STATUSES,
     Booking,
@@ -25,16 +33,17 @@ from mecc_volunteer.models import (
     EvaluationAnswer,
     EvaluationResponse,
     Organisation,
+    OrganisationType,
     SessionKind,
     Survey,
     TrainingSession,
     Volunteer,
+    utcnow,
 )
 from mecc_volunteer.search import LIKE_ESCAPE, contains_pattern
 from mecc_volunteer.templating import format_date
+from mecc_volunteer.volunteers.forms import AGE_BANDS, ETHNIC_GROUPS, GENDERS
 
-# SPEC 2: any group of fewer than 5 people is shown as "fewer than 5".
-SMALL_NUMBER = 5
 MAX_SEARCH_LENGTH = 100
 MAX_COMMENTS = 500
 
@@ -42,106 +51,96 @@ MAX_COMMENTS = 500
 REGISTERED_STATUSES = HOLDING_PLACE_STATUSES
 CHOICE_TYPES = (QuestionType.RATING, QuestionType.AGREE_5, QuestionType.SINGLE, QuestionType.MULTIPLE)
 NO_DISTRICT = "Outside Oxfordshire or not sure"
+NOT_ANSWERED = "Not answered"
+NO_TYPE = "No type given"
+# Agree or strongly agree (the options scored 4 and 5) with the intention statement.
+INTENDING_SCORE = 4
 
-
-# --- Suppression: the one place -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Suppressed:
-    """Stands in for any figures about fewer than SMALL_NUMBER people; keeps only the question asked."""
-
-    question: "Question | None" = None
-    n: None = None
-    suppressed: bool = True
-
-
-def is_small(n: int) -> bool:
-    return n < SMALL_NUMBER
-
-
-def suppress(n: int, figures, question: "Question | None" = None):
-    """The figures, or Suppressed when they are about fewer than SMALL_NUMBER people."""
-    return Suppressed(question) if is_small(n) else figures
+# The counts every breakdown holds, in order: the first is the group's size. Each is about people.
+COUNT_COLUMNS = (
+    "registered",
+    "elearning_confirmed",
+    "attended",
+    "evaluated",
+    "followup_due",
+    "followed_up",
+    "paired",
+    "intention_answered",
+    "intending",
+)
+COLUMN_LABELS = {
+    "registered": "Registered",
+    "elearning_confirmed": "E-learning confirmed",
+    "attended": "Attended",
+    "evaluated": "Evaluated",
+    "followup_due": "Follow-up due",
+    "followed_up": "Followed up",
+    "paired": "Confidence before and after",
+    "intention_answered": "Answered the intention question",
+    "intending": "Intend to have a MECC conversation",
+}
+# Each stage of the funnel as a rate over the people who could reach it.
+RATES = (
+    ("elearning_confirmed", "registered"),
+    ("attended", "registered"),
+    ("evaluated", "attended"),
+    ("followed_up", "followup_due"),
+    ("intending", "intention_answered"),
+)
+RATE_WORDS = {
+    "elearning_confirmed": "of registered",
+    "attended": "of registered",
+    "evaluated": "of attended",
+    "followed_up": "of those due who agreed to be contacted",
+    "intending": "of those who answered",
+}
 
 
 # --- Figures ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Funnel:
-    registered: int = 0
-    elearning_confirmed: int = 0
-    attended: int = 0
-    evaluated: int = 0
-    followed_up: int = 0
-    suppressed: bool = False
+class Breakdown:
+    """One dimension (organisation type, area, age band…): its protected table and each group's mean change
+    in confidence (None where hidden: a group's mean is shown only when its paired count is shown and at
+    least the threshold)."""
 
-    STAGES = (
-        ("registered", "Registered"),
-        ("elearning_confirmed", "E-learning confirmed"),
-        ("attended", "Attended"),
-        ("evaluated", "Evaluated"),
-        ("followed_up", "Followed up"),
-    )
+    key: str
+    title: str
+    table: ProtectedTable
+    mean_change: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A paired before/after comparison of one concept on one scale."""
+
+    key: str
+    label: str
+    design: str  # "registration" (baseline at registration, after the session) or "retrospective" (then-test)
+    before: Question
+    after: Question
 
     @property
-    def n(self) -> int:
-        return self.registered
-
-    def stages(self) -> list[tuple[str, int, float]]:
-        """(label, count, percentage of registered)."""
-        counts = [(label, getattr(self, name)) for name, label in self.STAGES]
-        return [(label, count, percent(count, self.registered)) for label, count in counts]
-
-    def chart_rows(self) -> list[tuple]:
-        return [(label, pct, f"{count} ({pct:g}%)", "") for label, count, pct in self.stages()]
+    def maximum(self) -> int:
+        return self.after.maximum or 10
 
 
 @dataclass(frozen=True)
-class Group:
-    """One row of a breakdown: a label and its funnel, or Suppressed."""
-
-    label: str
-    figures: Funnel | Suppressed
-
-
-@dataclass(frozen=True)
-class PairedStats:
-    n: int
-    mean_before: float | None
-    mean_after: float | None
-    mean_change: float | None
-    improved_share: float | None  # percentage of people whose after score is higher than their before score
-    suppressed: bool = False
-
-
-@dataclass(frozen=True)
-class PairedQuestion:
-    question: Question
-    stats: PairedStats | Suppressed
-    maximum: int = 10
-
-    def chart_rows(self) -> list[tuple]:
-        stats = self.stats
-        if isinstance(stats, Suppressed):  # the page shows "fewer than ..." instead
-            raise ValueError("suppressed figures have no chart: check stats.suppressed first")
-        return [
-            ("Before the training", stats.mean_before, f"{stats.mean_before:g}", "app-chart__bar--before"),
-            ("After the training", stats.mean_after, f"{stats.mean_after:g}", ""),
-        ]
+class PairedResult:
+    comparison: Comparison
+    change: PairedChange | None  # None when fewer than the threshold are paired
+    n: int  # paired (shown only when change is not None)
+    shares: ProtectedTable  # improved / unchanged / declined, protected
+    not_paired: ProtectedTable  # attended but not paired, by reason
 
 
 @dataclass(frozen=True)
 class Distribution:
     question: Question
-    n: int  # people who answered
-    counts: list[tuple[str, int, float]]  # (option label, count, percentage of n), in instrument order
-    mean_score: float | None
-    suppressed: bool = False
-
-    def chart_rows(self) -> list[tuple]:
-        return [(label, pct, f"{count} ({pct:g}%)", "") for label, count, pct in self.counts]
+    table: ProtectedTable  # one row per option; total = people who answered (not for multiple choice)
+    answered: int
+    mean_score: float | None  # on the option scores, None when hidden or not scored
 
 
 @dataclass(frozen=True)
@@ -161,40 +160,42 @@ class Comment:
     session_starts_at: datetime
 
 
+@dataclass(frozen=True)
+class CascadeReview:
+    table: ProtectedTable  # one row: trained, followed up, reported running, running in the app, running any
+    figures: cascade_module.CascadeFigures
+    shown: bool  # sessions and people reached are shown only when the trained group is shown
+
+
 @dataclass
 class Review:
-    funnel: Funnel | Suppressed
-    paired: list[PairedQuestion]
-    distributions: dict[str, list]
-    numbers: dict[str, list]
-    cascade: list
-    by_organisation: list[Group]
-    by_district: list[Group]
-    by_session: list[Group]
+    now: datetime
+    filters: ReviewFilters
+    mode: Mode
+    threshold: int
+    upcoming: ProtectedTable  # registrations for sessions still to come
+    by_kind: Breakdown  # the funnel for volunteer training and train the trainer; its total is the funnel
+    breakdowns: list[Breakdown]  # session, organisation, organisation type, area
+    inequalities: list[Breakdown]  # organisation type, area, age band, gender, ethnic group
+    paired: list[PairedResult]
+    distributions: dict[str, list[Distribution]]
+    followup: dict[SessionKind, tuple[list[Distribution], list[NumberStats]]]
+    cascade: CascadeReview
     comments: list[Comment]
     comment_count: int
+    comments_hidden: bool
     text_questions: list[Question] = field(default_factory=list)
+
+    @property
+    def funnel(self) -> ProtectedTable:
+        return self.by_kind.table
+
+    def breakdown(self, key: str) -> Breakdown:
+        return next(b for b in [self.by_kind, *self.breakdowns, *self.inequalities] if b.key == key)
 
 
 def percent(part: int, whole: int) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
-
-
-def paired_statistics(pairs: Sequence[tuple[float, float]]) -> PairedStats:
-    """Before/after per person: pairs of (before, after) for the same booking. Pure, for testing."""
-    n = len(pairs)
-    if not n:
-        return PairedStats(0, None, None, None, None)
-    before = sum(b for b, _ in pairs) / n
-    after = sum(a for _, a in pairs) / n
-    improved = sum(1 for b, a in pairs if a > b)
-    return PairedStats(
-        n=n,
-        mean_before=round(before, 1),
-        mean_after=round(after, 1),
-        mean_change=round(sum(a - b for b, a in pairs) / n, 1),
-        improved_share=percent(improved, n),
-    )
 
 
 def number_statistics(question: Question, values: list[int]) -> NumberStats:
@@ -203,110 +204,316 @@ def number_statistics(question: Question, values: list[int]) -> NumberStats:
     return NumberStats(
         question,
         n=len(values),
-        mean=round(statistics.fmean(values), 1),
-        median=statistics.median(values),
+        mean=round(stats_module.fmean(values), 1),
+        median=stats_module.median(values),
         total=sum(values),
     )
 
 
-def distribution(question: Question, counts: Counter, n: int) -> Distribution:
-    rows = [(o.label, counts.get(o.key, 0), percent(counts.get(o.key, 0), n)) for o in question.options]
-    scored = [(o.score, counts.get(o.key, 0)) for o in question.options if o.score is not None]
-    answered = sum(c for _, c in scored)
-    mean = None
-    if answered and question.type is not QuestionType.MULTIPLE:
-        mean = round(sum(s * c for s, c in scored) / answered, 1)
-    return Distribution(question, n, rows, mean)
+def _number(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
-# --- Queries ------------------------------------------------------------------------------------------
+# --- Scope ----------------------------------------------------------------------------------------------
 
 
-def _scoped(query: sa.Select, filters: ReviewFilters) -> sa.Select:
-    """Join a query on Booking to its session and volunteer, keep places held, and apply the filters."""
+def held(now: datetime):
+    """A session already held: ended and not cancelled."""
+    return sa.and_(TrainingSession.ends_at <= now, TrainingSession.cancelled_at.is_(None))
+
+
+def _scoped(query: sa.Select, filters: ReviewFilters, now: datetime, *, held_only: bool = True) -> sa.Select:
+    """Join a query on Booking to its session and volunteer, keep places held (at sessions already held),
+    and apply the filters."""
     query = (
         query.join(TrainingSession, TrainingSession.id == Booking.training_session_id)
         .join(Volunteer, Volunteer.id == Booking.volunteer_id)
         .where(Booking.status.in_(REGISTERED_STATUSES))
     )
+    if held_only:
+        query = query.where(held(now))
     return filters.apply(query)
 
 
-def _answers(filters: ReviewFilters, *columns) -> sa.Select:
+def _answers(filters: ReviewFilters, now: datetime, *columns) -> sa.Select:
     query = sa.select(*columns).select_from(EvaluationAnswer).join(Booking, Booking.id == EvaluationAnswer.booking_id)
-    return _scoped(query, filters)
+    return _scoped(query, filters, now)
 
 
-def funnel_counts(filters: ReviewFilters, group_by=None) -> list[tuple[object, Funnel]]:
-    """The funnel in one grouped query: [(group key, Funnel)], or [(None, Funnel)] without group_by."""
+# --- Dimensions -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str
+    title: str
+    column: object
+    groups: Callable[[], list[tuple[object, str]]]  # (key, label) in order
+
+
+def _listed(query) -> Callable[[], list[tuple[object, str]]]:
+    return lambda: [(key, label) for key, label in db.session.execute(query)]
+
+
+def _with_none(groups: Callable, label: str) -> Callable[[], list[tuple[object, str]]]:
+    return lambda: [*groups(), (None, label)]
+
+
+def _choices(choices) -> Callable[[], list[tuple[object, str]]]:
+    return lambda: [(c.value, c.label) for c in choices] + [(None, NOT_ANSWERED)]
+
+
+def _join_organisation(query: sa.Select) -> sa.Select:
+    return query.join(Organisation, Organisation.id == Volunteer.organisation_id)
+
+
+def session_choices() -> list[tuple[int, str]]:
+    sessions = db.session.scalars(sa.select(TrainingSession).order_by(TrainingSession.starts_at))
+    return [(s.id, f"{format_date(s.starts_at)} ({s.kind.label})") for s in sessions]
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return [(k.value, k.label) for k in SessionKind]
+
+
+def organisation_choices() -> list[tuple[int, str]]:
+    query = sa.select(Organisation.id, Organisation.name).order_by(Organisation.sort_order, Organisation.name)
+    return [(i, name) for i, name in db.session.execute(query)]
+
+
+KIND = Dimension("kind", "By kind of session", TrainingSession.kind, lambda: [(k, k.label) for k in SessionKind])
+SESSION = Dimension("session", "By session", Booking.training_session_id, session_choices)
+ORGANISATION = Dimension("organisation", "By organisation", Volunteer.organisation_id, organisation_choices)
+ORGANISATION_TYPE = Dimension(
+    "organisation_type",
+    "By type of organisation",
+    Organisation.organisation_type_id,
+    _with_none(
+        _listed(
+            sa.select(OrganisationType.id, OrganisationType.name).order_by(
+                OrganisationType.sort_order, OrganisationType.name
+            )
+        ),
+        NO_TYPE,
+    ),
+)
+AREA = Dimension(
+    "area",
+    "By area",
+    Volunteer.district_id,
+    _with_none(
+        _listed(sa.select(District.id, District.name).order_by(District.sort_order, District.name)), NO_DISTRICT
+    ),
+)
+AGE_BAND = Dimension("age_band", "By age band", Volunteer.age_band, _choices(AGE_BANDS))
+GENDER = Dimension("gender", "By gender", Volunteer.gender, _choices(GENDERS))
+ETHNIC_GROUP = Dimension("ethnic_group", "By ethnic group", Volunteer.ethnic_group, _choices(ETHNIC_GROUPS))
+
+BREAKDOWNS = (SESSION, ORGANISATION, ORGANISATION_TYPE, AREA)
+INEQUALITIES = (ORGANISATION_TYPE, AREA, AGE_BAND, GENDER, ETHNIC_GROUP)
+# Each dimension once: a table shown in two sections is the same table, with the same figures hidden.
+DIMENSIONS = tuple(dict.fromkeys((*BREAKDOWNS, *INEQUALITIES)))
+
+
+# --- Counts per booking, grouped in Python ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookingFacts:
+    """One place held at a session already held: the groups it falls in, and which counts it adds to."""
+
+    keys: dict[str, object]  # dimension key -> group key
+    counts: tuple[int, ...]  # 0 or 1 for each of COUNT_COLUMNS
+    confidence_change: int | None  # after minus before, when paired
+
+
+def booking_facts(filters: ReviewFilters, now: datetime) -> list[BookingFacts]:
+    """Every place held at a session already held, with its groups and flags, in one statement; the
+    breakdowns group these in Python (one query for every dimension, not one per dimension)."""
+    programme = settings.current()
+    due_before = now - timedelta(weeks=programme.followup_after_weeks)
     after = aliased(EvaluationResponse)
     followup = aliased(EvaluationResponse)
-    columns = [
-        sa.func.count(Booking.id),
-        sa.func.count(Booking.elearning_confirmed_at),
-        sa.func.coalesce(sa.func.sum(sa.case((Booking.status == BookingStatus.ATTENDED, 1), else_=0)), 0),
-        sa.func.count(after.id),
-        sa.func.count(followup.id),
-    ]
-    query = sa.select(group_by if group_by is not None else sa.null(), *columns).select_from(Booking)
-    query = query.outerjoin(after, sa.and_(after.booking_id == Booking.id, after.survey == Survey.AFTER_SESSION))
-    query = query.outerjoin(followup, sa.and_(followup.booking_id == Booking.id, followup.survey == Survey.FOLLOWUP))
-    query = _scoped(query, filters)
-    if group_by is not None:
-        query = query.group_by(group_by)
-    funnels = []
-    for key, *counts in db.session.execute(query):
-        registered, confirmed, attended, evaluated, followed_up = (int(v or 0) for v in counts)
-        funnels.append((key, Funnel(registered, confirmed, attended, evaluated, followed_up)))
-    return funnels
+    baseline_confidence = aliased(EvaluationAnswer)
+    after_confidence = aliased(EvaluationAnswer)
+    intention = aliased(EvaluationAnswer)
+
+    def answer_of(alias, survey: Survey, question_key: str):
+        return sa.and_(alias.booking_id == Booking.id, alias.survey == survey, alias.question_key == question_key)
+
+    dimensions = (KIND, *DIMENSIONS)
+    query = (
+        sa.select(
+            *(d.column for d in dimensions),
+            Booking.status,
+            Booking.elearning_confirmed_at.is_not(None),
+            Volunteer.followup_consent,
+            TrainingSession.ends_at <= due_before,
+            after.id.is_not(None),
+            followup.id.is_not(None),
+            baseline_confidence.value,
+            after_confidence.value,
+            intention.value,
+        )
+        .select_from(Booking)
+        .outerjoin(after, sa.and_(after.booking_id == Booking.id, after.survey == Survey.AFTER_SESSION))
+        .outerjoin(followup, sa.and_(followup.booking_id == Booking.id, followup.survey == Survey.FOLLOWUP))
+        .outerjoin(baseline_confidence, answer_of(baseline_confidence, Survey.BASELINE, "confidence"))
+        .outerjoin(after_confidence, answer_of(after_confidence, Survey.AFTER_SESSION, "confidence"))
+        .outerjoin(intention, answer_of(intention, Survey.AFTER_SESSION, "intention"))
+    )
+    query = _join_organisation(_scoped(query, filters, now))
+    intending_keys = {
+        o.key
+        for o in instruments.CURRENT.question(Survey.AFTER_SESSION, "intention").options
+        if (o.score or 0) >= INTENDING_SCORE
+    }
+    facts = []
+    width = len(dimensions)
+    for row in db.session.execute(query):
+        keys = dict(zip((d.key for d in dimensions), row[:width], strict=True))
+        status, confirmed, consent, old_enough, evaluated, followed_up, before, after_value, intends = row[width:]
+        attended = status is BookingStatus.ATTENDED
+        due = attended and bool(consent) and bool(old_enough)
+        before_n, after_n = _number(before), _number(after_value)
+        change = after_n - before_n if attended and before_n is not None and after_n is not None else None
+        answered_intention = attended and intends is not None
+        counts = (
+            1,
+            int(bool(confirmed)),
+            int(attended),
+            int(attended and bool(evaluated)),
+            int(due),
+            int(due and bool(followed_up)),
+            int(change is not None),
+            int(answered_intention),
+            int(answered_intention and intends in intending_keys),
+        )
+        facts.append(BookingFacts(keys, counts, change))
+    return facts
 
 
-def _suppressed_funnel(funnel: Funnel) -> Funnel | Suppressed:
-    return suppress(funnel.registered, funnel)
+def _sum(facts: list[BookingFacts]) -> list[int]:
+    if not facts:
+        return [0] * len(COUNT_COLUMNS)
+    return [sum(column) for column in zip(*(f.counts for f in facts), strict=True)]
 
 
-def _breakdown(filters: ReviewFilters, group_by, labels: dict, order: list) -> list[Group]:
-    counts = dict(funnel_counts(filters, group_by))
-    return [Group(labels[key], _suppressed_funnel(counts[key])) for key in order if key in counts]
+def breakdown(
+    dimension: Dimension, facts: list[BookingFacts], mode: Mode, threshold: int, overall: list[int]
+) -> Breakdown:
+    """One dimension's table: a row per group with anyone in it, in the list's order, and the total."""
+    by_group: dict[object, list[BookingFacts]] = defaultdict(list)
+    for fact in facts:
+        by_group[fact.keys[dimension.key]].append(fact)
+    labels = dimension.groups()
+    known = {key for key, _ in labels}
+    # A group no longer in the list (e.g. an answer option since removed) still counts, under its key.
+    labels += [(key, str(key)) for key in by_group if key not in known]
+    groups = [(key, label) for key, label in labels if by_group.get(key)]
+    table = protect(
+        COUNT_COLUMNS,
+        [(label, _sum(by_group[key])) for key, label in groups],
+        overall,
+        threshold=threshold,
+        mode=mode,
+    )
+
+    def mean_shown(figure, people: list[BookingFacts]) -> float | None:
+        # A mean is shown only beside a shown count of at least the threshold (the same people).
+        changes = [f.confidence_change for f in people if f.confidence_change is not None]
+        if figure.shown and (figure.value or 0) >= threshold and len(changes) == figure.value:
+            return round(stats_module.fmean(changes), 1)
+        return None
+
+    mean_change = {
+        row.label: mean_shown(table.figure(row, "paired"), by_group[key])
+        for (key, _), row in zip(groups, table.rows, strict=True)
+    }
+    if table.total is not None:
+        mean_change[table.total.label] = mean_shown(table.figure(table.total, "paired"), facts)
+    return Breakdown(dimension.key, dimension.title, table, mean_change)
 
 
-def paired_questions(filters: ReviewFilters, instrument: Instrument = CURRENT) -> list[PairedQuestion]:
-    """Before and after per person: only bookings with both answers count."""
+# --- Paired before/after --------------------------------------------------------------------------------
+
+
+def comparisons(instrument: Instrument | None = None) -> list[Comparison]:
+    """Every paired comparison the instrument's versions make, each within one scale."""
+    questions = instruments.all_questions(instrument or instruments.CURRENT)
+    by_key = {(q.survey, q.key): q for q in questions}
+    found = []
+    for q in questions:
+        if q.paired_with and (Survey.BASELINE, q.paired_with) in by_key:
+            before = by_key[(Survey.BASELINE, q.paired_with)]
+            if before.scale_key == q.scale_key:
+                found.append(Comparison(q.key, _label(q), "registration", before, q))
+        if q.retrospective_of and (q.survey, q.retrospective_of) in by_key:
+            after = by_key[(q.survey, q.retrospective_of)]
+            if after.scale_key == q.scale_key:
+                found.append(Comparison(f"{after.key}_retrospective", _label(after), "retrospective", q, after))
+    return found
+
+
+def _label(question: Question) -> str:
+    return question.concept.replace("_", " ").capitalize()
+
+
+def paired_results(
+    filters: ReviewFilters, now: datetime, mode: Mode, threshold: int, instrument: Instrument | None = None
+) -> list[PairedResult]:
+    """Before and after per person, for every comparison: one query each, one row per attended booking."""
     results = []
-    for question in instrument.questions:
-        if not question.paired_with:
-            continue
+    for comparison in comparisons(instrument):
         before = aliased(EvaluationAnswer)
         after = aliased(EvaluationAnswer)
+
+        def answer_of(alias, question: Question):
+            return sa.and_(
+                alias.booking_id == Booking.id, alias.survey == question.survey, alias.question_key == question.key
+            )
+
         query = (
             sa.select(before.value, after.value)
-            .select_from(before)
-            .join(
-                after,
-                sa.and_(
-                    after.booking_id == before.booking_id,
-                    after.survey == question.survey,
-                    after.question_key == question.key,
-                ),
-            )
-            .join(Booking, Booking.id == before.booking_id)
-            .where(before.survey == Survey.BASELINE, before.question_key == question.paired_with)
+            .select_from(Booking)
+            .outerjoin(before, answer_of(before, comparison.before))
+            .outerjoin(after, answer_of(after, comparison.after))
+            .where(Booking.status == BookingStatus.ATTENDED)
         )
-        pairs = [
-            (before_value, after_value)
-            for before_value, after_value in (
-                (_number(b), _number(a)) for b, a in db.session.execute(_scoped(query, filters))
-            )
-            if before_value is not None and after_value is not None
-        ]
-        stats = paired_statistics(pairs)
-        results.append(PairedQuestion(question, suppress(stats.n, stats), question.maximum or 10))
+        pairs, no_before, no_after = [], 0, 0
+        for b, a in db.session.execute(_scoped(query, filters, now)):
+            before_value, after_value = _number(b), _number(a)
+            if before_value is None:
+                no_before += 1
+            elif after_value is None:
+                no_after += 1
+            else:
+                pairs.append((before_value, after_value))
+        change = paired_change(pairs)
+        shares = protect(
+            ["people"],
+            [("Improved", [change.improved]), ("Unchanged", [change.unchanged]), ("Declined", [change.declined])],
+            [change.n],
+            threshold=threshold,
+            mode=mode,
+            total_label="Paired",
+        )
+        before_reason = "No baseline answer" if comparison.design == "registration" else "Not asked or not answered"
+        not_paired = protect(
+            ["people"],
+            [(before_reason, [no_before]), ("No answer after the session", [no_after])],
+            [no_before + no_after],
+            threshold=threshold,
+            mode=mode,
+            total_label="Not paired",
+        )
+        paired_shown = shares.total is not None and shares.total.figures[0].shown and change.n >= threshold
+        results.append(PairedResult(comparison, change if paired_shown else None, change.n, shares, not_paired))
     return results
 
 
-def _number(value: str) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
+# --- Answers to choice and number questions ---------------------------------------------------------------
 
 
 def _keyed(questions: list[Question]):
@@ -316,13 +523,16 @@ def _keyed(questions: list[Question]):
     )
 
 
-def choice_distributions(filters: ReviewFilters, instrument: Instrument = CURRENT) -> list[Distribution]:
-    """Counts per option for every choice question, in one grouped query."""
-    questions = [q for q in instrument.questions if q.type in CHOICE_TYPES]
+def choice_distributions(
+    filters: ReviewFilters, now: datetime, mode: Mode, threshold: int, questions: list[Question]
+) -> list[Distribution]:
+    """Counts per option for every choice question, in one grouped query. A question keeps one scale in
+    every version (instrument.py), so answers given under different versions count together."""
+    questions = [q for q in questions if q.type in CHOICE_TYPES]
     if not questions:
         return []
     answer = (EvaluationAnswer.survey, EvaluationAnswer.question_key, EvaluationAnswer.value)
-    query = _answers(filters, *answer, sa.func.count()).where(_keyed(questions)).group_by(*answer)
+    query = _answers(filters, now, *answer, sa.func.count()).where(_keyed(questions)).group_by(*answer)
     counts: dict[tuple, Counter] = {}
     people: Counter = Counter()
     for survey, key, value, count in db.session.execute(query):
@@ -331,18 +541,30 @@ def choice_distributions(filters: ReviewFilters, instrument: Instrument = CURREN
             counts.setdefault((survey, key), Counter())[part] += count
     results = []
     for q in questions:
-        d = distribution(q, counts.get((q.survey, q.key), Counter()), people[(q.survey, q.key)])
-        results.append(suppress(d.n, d, q))
+        chosen = counts.get((q.survey, q.key), Counter())
+        answered = people[(q.survey, q.key)]
+        rows = [(o.label, [chosen.get(o.key, 0)]) for o in q.options]
+        multiple = q.type is QuestionType.MULTIPLE
+        # Multiple choice: the options do not add up to the people who answered, so there is no total.
+        table = protect(["people"], rows, None if multiple else [answered], threshold=threshold, mode=mode)
+        mean = None
+        scored = [(o.score, chosen.get(o.key, 0)) for o in q.options if o.score is not None]
+        scored_n = sum(c for _, c in scored)
+        if not multiple and scored_n >= threshold and answered >= threshold:
+            mean = round(sum(s * c for s, c in scored) / scored_n, 1)
+        results.append(Distribution(q, table, answered, mean))
     return results
 
 
-def number_questions(filters: ReviewFilters, instrument: Instrument = CURRENT) -> list:
+def number_questions(
+    filters: ReviewFilters, now: datetime, threshold: int, questions: list[Question]
+) -> list[NumberStats]:
     """n, mean, median and total for every number question; the values come in one query."""
-    questions = [q for q in instrument.questions if q.type is QuestionType.NUMBER]
+    questions = [q for q in questions if q.type is QuestionType.NUMBER]
     if not questions:
         return []
     answer = (EvaluationAnswer.survey, EvaluationAnswer.question_key, EvaluationAnswer.value)
-    query = _answers(filters, *answer).where(_keyed(questions))
+    query = _answers(filters, now, *answer).where(_keyed(questions))
     values: dict[tuple, list[int]] = {}
     for survey, key, value in db.session.execute(query):
         number = _number(value)
@@ -350,19 +572,23 @@ def number_questions(filters: ReviewFilters, instrument: Instrument = CURRENT) -
             values.setdefault((survey, key), []).append(number)
     results = []
     for q in questions:
-        stats = number_statistics(q, values.get((q.survey, q.key), []))
-        results.append(suppress(stats.n, stats, q))
+        found = number_statistics(q, values.get((q.survey, q.key), []))
+        if found.n < threshold:
+            found = NumberStats(q, 0, None, None, 0, suppressed=True)
+        results.append(found)
     return results
 
 
-def search_comments(filters: ReviewFilters, q: str = "", instrument: Instrument = CURRENT) -> tuple[list[Comment], int]:
+def search_comments(
+    filters: ReviewFilters, now: datetime, q: str, questions: list[Question]
+) -> tuple[list[Comment], int]:
     """Free-text answers to every text question, newest first, without names; `q` matches case-insensitively."""
-    questions = [q_ for q_ in instrument.questions if q_.type is QuestionType.TEXT]
+    questions = [x for x in questions if x.type is QuestionType.TEXT]
     if not questions:
         return [], 0
     by_key = {(x.survey, x.key): x for x in questions}
     answer = (EvaluationAnswer.survey, EvaluationAnswer.question_key, EvaluationAnswer.value)
-    query = _answers(filters, *answer, TrainingSession.starts_at)
+    query = _answers(filters, now, *answer, TrainingSession.starts_at)
     query = query.where(_keyed(questions), sa.func.length(sa.func.trim(EvaluationAnswer.value)) > 0)
     if q:
         query = query.where(EvaluationAnswer.value.ilike(contains_pattern(q), escape=LIKE_ESCAPE))
@@ -372,56 +598,77 @@ def search_comments(filters: ReviewFilters, q: str = "", instrument: Instrument 
     return [Comment(by_key[(s, k)], v, at) for s, k, v, at in rows], count
 
 
-# --- Choices for the filter form -----------------------------------------------------------------------
+# --- Cascade ------------------------------------------------------------------------------------------------
+
+CASCADE_COLUMNS = ("trained", "followed_up", "reported_running", "in_app_trainers", "running_any")
 
 
-def session_choices() -> list[tuple[int, str]]:
-    sessions = db.session.scalars(sa.select(TrainingSession).order_by(TrainingSession.starts_at))
-    return [(s.id, f"{format_date(s.starts_at)} ({s.kind.label})") for s in sessions]
+def cascade_review(filters: ReviewFilters, now: datetime, mode: Mode, threshold: int) -> CascadeReview:
+    figures = cascade_module.cascade_figures(filters, now=now)
+    counts = [getattr(figures, name) for name in CASCADE_COLUMNS]
+    table = protect(CASCADE_COLUMNS, [("Trained as MECC trainers", counts)], None, threshold=threshold, mode=mode)
+    return CascadeReview(table, figures, shown=table.rows[0].figures[0].shown)
 
 
-def organisation_choices() -> list[tuple[int, str]]:
-    query = sa.select(Organisation.id, Organisation.name).order_by(Organisation.sort_order, Organisation.name)
-    return [(i, name) for i, name in db.session.execute(query)]
+# --- The whole review -----------------------------------------------------------------------------------------
 
 
-# --- The whole dashboard ------------------------------------------------------------------------------
+def upcoming_registrations(filters: ReviewFilters, now: datetime, mode: Mode, threshold: int) -> ProtectedTable:
+    query = _scoped(sa.select(sa.func.count(Booking.id)).select_from(Booking), filters, now, held_only=False)
+    count = db.session.scalar(query.where(TrainingSession.ends_at > now, TrainingSession.cancelled_at.is_(None)))
+    return protect(["registered"], [("Sessions still to come", [count or 0])], None, threshold=threshold, mode=mode)
 
 
-def build_review(filters: ReviewFilters, *, q: str = "", instrument: Instrument = CURRENT) -> Review:
-    overall = funnel_counts(filters)
-    funnel = overall[0][1] if overall else Funnel()
+def build_review(
+    filters: ReviewFilters,
+    *,
+    q: str = "",
+    instrument: Instrument | None = None,
+    mode: Mode = Mode.SCREEN,
+    now: datetime | None = None,
+) -> Review:
+    now = now or utcnow()
+    threshold = settings.current().disclosure_threshold
+    questions = instruments.all_questions(instrument or instruments.CURRENT)
+    facts = booking_facts(filters, now)
+    overall = _sum(facts)
+    by_kind = breakdown(KIND, facts, mode, threshold, overall)
+    tables = {d.key: breakdown(d, facts, mode, threshold, overall) for d in DIMENSIONS}
 
-    organisations = organisation_choices()
-    district_query = sa.select(District.id, District.name).order_by(District.sort_order, District.name)
-    districts = list(db.session.execute(district_query))
-    sessions = session_choices()
-
-    distributions: dict[str, list] = {}
-    for d in choice_distributions(filters, instrument):
-        distributions.setdefault(d.question.survey.value, []).append(d)
-    numbers: dict[str, list] = {}
-    cascade = []
-    for stats in number_questions(filters, instrument):
-        if stats.question.only_for is SessionKind.TRAIN_THE_TRAINER:
-            cascade.append(stats)
-        else:
-            numbers.setdefault(stats.question.survey.value, []).append(stats)
-    comments, comment_count = search_comments(filters, q, instrument)
+    distributions = {
+        Survey.AFTER_SESSION.value: choice_distributions(
+            filters, now, mode, threshold, [q_ for q_ in questions if q_.survey is Survey.AFTER_SESSION]
+        )
+    }
+    followup_questions = [q_ for q_ in questions if q_.survey is Survey.FOLLOWUP and q_.only_for is None]
+    followup = {}
+    for kind in SessionKind:
+        kind_filters = dataclasses.replace(filters, kind=kind) if filters.kind in (None, kind) else None
+        if kind_filters is None:
+            continue
+        followup[kind] = (
+            choice_distributions(kind_filters, now, mode, threshold, followup_questions),
+            number_questions(kind_filters, now, threshold, followup_questions),
+        )
+    # Comments are shown only when at least the threshold of people could have written them.
+    evaluated = by_kind.table.total.figures[COUNT_COLUMNS.index("evaluated")] if by_kind.table.total else None
+    comments_hidden = evaluated is None or not evaluated.shown or (evaluated.value or 0) < threshold
+    comments, comment_count = ([], 0) if comments_hidden else search_comments(filters, now, q, questions)
     return Review(
-        funnel=_suppressed_funnel(funnel),
-        paired=paired_questions(filters, instrument),
+        now=now,
+        filters=filters,
+        mode=mode,
+        threshold=threshold,
+        upcoming=upcoming_registrations(filters, now, mode, threshold),
+        by_kind=by_kind,
+        breakdowns=[tables[d.key] for d in BREAKDOWNS],
+        inequalities=[tables[d.key] for d in INEQUALITIES],
+        paired=paired_results(filters, now, mode, threshold, instrument),
         distributions=distributions,
-        numbers=numbers,
-        cascade=cascade,
-        by_organisation=_breakdown(
-            filters, Volunteer.organisation_id, dict(organisations), [i for i, _ in organisations]
-        ),
-        by_district=_breakdown(
-            filters, Volunteer.district_id, dict(districts) | {None: NO_DISTRICT}, [i for i, _ in districts] + [None]
-        ),
-        by_session=_breakdown(filters, Booking.training_session_id, dict(sessions), [i for i, _ in sessions]),
+        followup=followup,
+        cascade=cascade_review(filters, now, mode, threshold),
         comments=comments,
         comment_count=comment_count,
-        text_questions=[x for x in instrument.questions if x.type is QuestionType.TEXT],
+        comments_hidden=comments_hidden,
+        text_questions=[x for x in questions if x.type is QuestionType.TEXT],
     )

@@ -8,7 +8,13 @@ from mecc_volunteer.forms import options
 from mecc_volunteer.validation import CleanText, Length, normalise_text
 
 # ReviewFilters.from_args reports problems by query argument; these are the form's fields for them.
-FIELD_FOR_ARGUMENT = {"session": "session", "from": "date_from", "to": "date_to", "organisation": "organisation"}
+FIELD_FOR_ARGUMENT = {
+    "session": "session",
+    "from": "date_from",
+    "to": "date_to",
+    "organisation": "organisation",
+    "kind": "kind",
+}
 
 
 class ReviewFilterForm(FlaskForm):
@@ -21,11 +27,13 @@ class ReviewFilterForm(FlaskForm):
     date_from = StringField(name="from")
     date_to = StringField(name="to")
     organisation = SelectField(validate_choice=False)
+    kind = SelectField(validate_choice=False)
     q = StringField(filters=[normalise_text], validators=[CleanText("Search"), Length("Search", MAX_SEARCH_LENGTH)])
 
-    def set_choices(self, sessions, organisations) -> None:
+    def set_choices(self, sessions, organisations, kinds) -> None:
         self.session.choices = options(sessions)
         self.organisation.choices = options(organisations)
+        self.kind.choices = options(kinds)
 
     def add_problems(self, problems: dict[str, str]) -> None:
         for argument, message in problems.items():

@@ -26,7 +26,7 @@ bp = Blueprint("evaluation_staff", __name__, template_folder="templates", url_pr
 @roles_required(StaffRole.EVALUATOR)
 def review_page():
     form = ReviewFilterForm(formdata=request.args)
-    form.set_choices(review.session_choices(), review.organisation_choices())
+    form.set_choices(review.session_choices(), review.organisation_choices(), review.kind_choices())
     form.validate()
     filters, problems = ReviewFilters.from_args(request.args)
     form.add_problems(problems)
@@ -39,7 +39,8 @@ def review_page():
         review=results,
         filters=filters,
         search=form.search,
-        small_number=review.SMALL_NUMBER,
+        column_labels=review.COLUMN_LABELS,
+        rate_words=review.RATE_WORDS,
     )
 
 

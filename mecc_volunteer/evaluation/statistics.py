@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE_LEVEL = 0.95
 SIGNIFICANCE_LEVEL = 0.05
@@ -168,6 +167,8 @@ def paired_change(pairs: Sequence[tuple[float, float]]) -> PairedChange:
 def _mean_interval(changes: np.ndarray) -> Interval | None:
     """The t-interval for the mean change. With every change the same there is no spread, so the interval
     is that value: scipy would warn about the zero variance (and could give nan), so it is not asked."""
+    from scipy import stats  # loaded when first needed: scipy takes seconds to import
+
     if len(changes) < 2:
         return None
     if np.all(changes == changes[0]):
@@ -186,6 +187,8 @@ def _mean_interval(changes: np.ndarray) -> Interval | None:
 def _median_interval(changes: np.ndarray, median: float) -> Interval | None:
     """The distribution-free interval for the median change; scipy gives nan when n is too small (5 or
     fewer for 95%), and None stands for that."""
+    from scipy import stats  # loaded when first needed: scipy takes seconds to import
+
     ci = stats.quantile_test(changes, q=median, p=0.5).confidence_interval(CONFIDENCE_LEVEL)
     low, high = float(ci.low), float(ci.high)
     if not (math.isfinite(low) and math.isfinite(high)):
@@ -203,6 +206,8 @@ def _wilcoxon_p(changes: np.ndarray) -> float | None:
     question and each filter of the review). The same test is asked of scipy.stats.permutation_test here
     with the statistic vectorised: the ranks of |change| do not move when signs flip, so the statistic is
     the sum of the ranks of the rises, an unchanged score ranking 0 (dropped)."""
+    from scipy import stats  # loaded when first needed: scipy takes seconds to import
+
     nonzero = changes != 0
     if len(changes) < 2 or not np.any(nonzero):
         return None
