@@ -1,12 +1,13 @@
 """Coordinator forms: format rules only; the rules about bookings live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, StringField
+from wtforms import BooleanField, RadioField, SelectField, StringField
 
 from mecc_volunteer.forms import add_error, options
 from mecc_volunteer.models import SessionKind
 from mecc_volunteer.sessions.joining_links import joining_link_problem
 from mecc_volunteer.sessions.services import MAX_CAPACITY, SessionDetails, parse_time
+from mecc_volunteer.sessions.trainers import NotATrainedTrainer, TrainerChoice
 from mecc_volunteer.validation import CleanText, Length, OneOf, Required, normalise_text, parse_date_parts
 
 
@@ -36,15 +37,18 @@ class SessionForm(FlaskForm):
     )
     capacity = _text(validators=[Required("Enter the number of places"), Length("Capacity", 6)])
     trainer_name = _text(validators=[CleanText("Trainer"), Length("Trainer", 100)])
+    # Empty is "None of these"; the choices are the trained trainers (sessions.trainers), set per request.
+    trainer_volunteer_id = SelectField(validate_choice=False, validators=[OneOf(NotATrainedTrainer.message)])
     joining_link = _text(validators=[CleanText("Joining link"), Length("Joining link", 500)])
     cutoff_days = _text(validators=[Length("Cut-off", 3)])
     allow_late_promotion = BooleanField(false_values=("", "false", "0"))
     # The button under the warning about a session of the same kind at an overlapping time: add it anyway.
     same_time_confirmed = BooleanField(false_values=("", "false", "0"))
 
-    def __init__(self, *args, allowed_hosts: tuple[str, ...], **kwargs):
+    def __init__(self, *args, allowed_hosts: tuple[str, ...], trainers: list[TrainerChoice], **kwargs):
         super().__init__(*args, **kwargs)
         self.allowed_hosts = allowed_hosts
+        self.trainer_volunteer_id.choices = options((t.volunteer_id, t.label) for t in trainers)
         self._details: SessionDetails | None = None
 
     @property
@@ -92,6 +96,7 @@ class SessionForm(FlaskForm):
             kind=SessionKind(self.kind.data),
             capacity=capacity,
             trainer_name=self.trainer_name.data or None,
+            trainer_volunteer_id=int(self.trainer_volunteer_id.data) if self.trainer_volunteer_id.data else None,
             joining_link=link,
             cutoff_days=cutoff,
             allow_late_promotion=bool(self.allow_late_promotion.data),
@@ -109,6 +114,9 @@ class SessionForm(FlaskForm):
         self.kind.data = details.kind.value
         self.capacity.data = str(details.capacity)
         self.trainer_name.data = details.trainer_name or ""
+        self.trainer_volunteer_id.data = (
+            "" if details.trainer_volunteer_id is None else str(details.trainer_volunteer_id)
+        )
         self.joining_link.data = details.joining_link or ""
         self.cutoff_days.data = "" if details.cutoff_days is None else str(details.cutoff_days)
         self.allow_late_promotion.data = details.allow_late_promotion

@@ -8,15 +8,18 @@ from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.extensions import db
 from mecc_volunteer.forms import ConfirmForm, add_error
 from mecc_volunteer.models import StaffRole, TrainingSession
-from mecc_volunteer.sessions import bp, services
+from mecc_volunteer.sessions import bp, services, trainers
 from mecc_volunteer.sessions.forms import SessionForm
 from mecc_volunteer.transactions import attempt
 
 COORDINATORS = (StaffRole.COORDINATOR,)
 
 
-def _session_form(**kwargs) -> SessionForm:
-    return SessionForm(allowed_hosts=settings.current().joining_link_hosts, **kwargs)
+def _session_form(training_session: TrainingSession | None = None) -> SessionForm:
+    keep = training_session.trainer_volunteer_id if training_session else None
+    return SessionForm(
+        allowed_hosts=settings.current().joining_link_hosts, trainers=trainers.trainer_choices(keep=keep)
+    )
 
 
 @bp.get("/")
@@ -37,7 +40,9 @@ def new():
         if same_time and not form.same_time_confirmed.data:
             return _session_form_page(form, None, same_time=same_time)
         done = attempt(lambda: services.create_session(form.details, by=current_user))
-        if done.error:
+        if isinstance(done.error, trainers.NotATrainedTrainer):
+            add_error(form.trainer_volunteer_id, done.error.message)
+        elif done.error:
             add_error(form.day, done.error.message)
         else:
             training_session = done.result
@@ -64,6 +69,7 @@ def detail(session_id: int):
         "sessions/detail.html",
         row=row,
         training_session=row.training_session,
+        trained_trainer=trainers.trainer_of(row.training_session),
         recent_actions=audit.recent_session_actions(session_id),
     )
 
@@ -75,12 +81,14 @@ def edit(session_id: int):
     if training_session.cancelled_at is not None:
         flash("A cancelled session cannot be changed.", "error")
         return redirect(url_for("sessions.detail", session_id=session_id), 303)
-    form = _session_form()
+    form = _session_form(training_session)
     if request.method == "GET":
         form.fill_from(services.SessionDetails.of(training_session))
     elif form.validate_on_submit():
         done = attempt(lambda: services.update_session(training_session, form.details, by=current_user))
-        if isinstance(done.error, services.CapacityBelowBooked):
+        if isinstance(done.error, trainers.NotATrainedTrainer):
+            add_error(form.trainer_volunteer_id, done.error.message)
+        elif isinstance(done.error, services.CapacityBelowBooked):
             add_error(form.capacity, done.error.message)
         elif isinstance(done.error, services.SessionInThePast):
             add_error(form.day, done.error.message)

@@ -1,7 +1,7 @@
 """Rules for managing training sessions: create, edit (capacity, times, link), cancel, and the counts
 coordinators see. Services flush when they need ids and never commit."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ from mecc_volunteer.models import (
     TrainingSession,
     utcnow,
 )
-from mecc_volunteer.sessions import emails
+from mecc_volunteer.sessions import emails, trainers
 
 MAX_CAPACITY = 500
 
@@ -51,6 +51,8 @@ class SessionDetails:
     kind: SessionKind
     capacity: int
     trainer_name: str | None = None
+    # A volunteer trained as a MECC trainer in this pilot (sessions.trainers), when the trainer is one.
+    trainer_volunteer_id: int | None = None
     joining_link: str | None = None
     cutoff_days: int | None = None
     allow_late_promotion: bool = False
@@ -73,6 +75,7 @@ class SessionDetails:
             kind=training_session.kind,
             capacity=training_session.capacity,
             trainer_name=training_session.trainer_name,
+            trainer_volunteer_id=training_session.trainer_volunteer_id,
             joining_link=training_session.joining_link,
             cutoff_days=training_session.cutoff_days,
             allow_late_promotion=training_session.allow_late_promotion,
@@ -184,9 +187,19 @@ def _check_times(details: SessionDetails, *, now: datetime, changed: bool) -> No
         raise SessionInThePast()
 
 
+def _with_trainer(details: SessionDetails, *, keep: int | None, now: datetime) -> SessionDetails:
+    """Check the trained trainer chosen (NotATrainedTrainer if they are not one; the session's current one, `keep`,
+    stays valid); with no trainer's name entered, theirs is the name volunteers see."""
+    if details.trainer_volunteer_id is None:
+        return details
+    volunteer = trainers.chosen_trainer(details.trainer_volunteer_id, keep=keep, now=now)
+    return replace(details, trainer_name=details.trainer_name or volunteer.name)
+
+
 def create_session(details: SessionDetails, *, by: StaffUser, now: datetime | None = None) -> TrainingSession:
     now = now or utcnow()
     _check_times(details, now=now, changed=True)
+    details = _with_trainer(details, keep=None, now=now)
     programme = db.session.scalar(sa.select(Programme).order_by(Programme.id).limit(1))
     if programme is None:
         raise errors.DomainError("Set up the programme first (flask demo load, or an admin).")
@@ -198,6 +211,7 @@ def create_session(details: SessionDetails, *, by: StaffUser, now: datetime | No
         capacity=details.capacity,
         places_taken=0,
         trainer_name=details.trainer_name,
+        trainer_volunteer_id=details.trainer_volunteer_id,
         joining_link=details.joining_link,
         cutoff_days=details.cutoff_days,
         allow_late_promotion=details.allow_late_promotion,
@@ -220,6 +234,7 @@ def update_session(
     _check_times(details, now=now, changed=times_changed)
     if details.kind is not training_session.kind and _active_bookings(training_session):
         raise errors.DomainError("The kind of session cannot change once people have booked")
+    details = _with_trainer(details, keep=training_session.trainer_volunteer_id, now=now)
 
     # Lock the row so a registration cannot take a place between the check and the change.
     lifecycle.lock_session(training_session)
@@ -245,6 +260,7 @@ def update_session(
     training_session.ends_at = details.ends_at
     training_session.capacity = details.capacity
     training_session.trainer_name = details.trainer_name
+    training_session.trainer_volunteer_id = details.trainer_volunteer_id
     training_session.joining_link = details.joining_link
     training_session.cutoff_days = details.cutoff_days
     training_session.allow_late_promotion = details.allow_late_promotion
@@ -293,6 +309,7 @@ def _compare(training_session: TrainingSession, details: SessionDetails) -> list
         ("date and time", (training_session.starts_at, training_session.ends_at), (details.starts_at, details.ends_at)),
         ("places", training_session.capacity, details.capacity),
         ("trainer", training_session.trainer_name or None, details.trainer_name or None),
+        ("trained trainer", training_session.trainer_volunteer_id, details.trainer_volunteer_id),
         ("joining link", training_session.joining_link or None, details.joining_link or None),
         ("cut-off", training_session.cutoff_days, details.cutoff_days),
         ("late promotion", training_session.allow_late_promotion, details.allow_late_promotion),
