@@ -115,33 +115,65 @@ def register_cli(app: Flask) -> None:
     def export():
         """Evaluation downloads (pseudonymous), the same files as /manage/exports/."""
 
-    @export.command("responses")
-    @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write.")
-    @click.option("--format", "file_format", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
-    @click.option("--session", default=None, help="Only this session id.")
-    @click.option("--from", "date_from", default=None, help="Sessions on or after this date (YYYY-MM-DD).")
-    @click.option("--to", "date_to", default=None, help="Sessions on or before this date (YYYY-MM-DD).")
-    @click.option("--organisation", default=None, help="Only this organisation id.")
-    def export_responses(out, file_format, session, date_from, date_to, organisation):
-        """One row per booking with any evaluation answer, under a respondent code."""
-        from mecc_volunteer.csv_export import stream_csv
+    def export_filters(session, date_from, date_to, organisation):
         from mecc_volunteer.evaluation.filters import ReviewFilters
-        from mecc_volunteer.exports import services
 
         args = {"session": session, "from": date_from, "to": date_to, "organisation": organisation}
         filters, problems = ReviewFilters.from_args({k: v for k, v in args.items() if v is not None})
         if problems:
             raise click.ClickException("; ".join(problems.values()))
-        row_count = services.count_responses(filters)
+        return filters
+
+    def filter_options(command):
+        command = click.option("--organisation", default=None, help="Only this organisation id.")(command)
+        command = click.option("--to", "date_to", default=None, help="Sessions on or before this date (YYYY-MM-DD).")(
+            command
+        )
+        command = click.option(
+            "--from", "date_from", default=None, help="Sessions on or after this date (YYYY-MM-DD)."
+        )(command)
+        return click.option("--session", default=None, help="Only this session id.")(command)
+
+    @export.command("responses")
+    @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write.")
+    @click.option("--format", "file_format", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+    @filter_options
+    def export_responses(out, file_format, session, date_from, date_to, organisation):
+        """One row per booking holding a place at a session that has taken place, under a respondent code."""
+        from mecc_volunteer.csv_export import stream_csv
+        from mecc_volunteer.exports import services
+        from mecc_volunteer.models import utcnow
+
+        filters = export_filters(session, date_from, date_to, organisation)
+        now = utcnow()
+        row_count = services.count_responses(filters, now=now)
         with open(out, "wb") as handle:
             if file_format == "csv":
-                headers, rows = services.responses(filters)
+                headers, rows = services.responses(filters, now=now)
                 for chunk in stream_csv(headers, rows):
                     handle.write(chunk)
             else:
-                services.write_responses_xlsx(filters, file=handle)
+                services.write_responses_xlsx(filters, file=handle, now=now)
         db.session.commit()
         name = services.RESPONSES_CSV if file_format == "csv" else services.RESPONSES_XLSX
         services.record_download(None, name, filters, row_count)
         db.session.commit()
         click.echo(f"Wrote {row_count} responses to {out}.")
+
+    @export.command("pack")
+    @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write.")
+    @filter_options
+    def export_pack(out, session, date_from, date_to, organisation):
+        """The evaluator pack (ZIP): responses as CSV and XLSX, the data dictionary and the method note."""
+        from mecc_volunteer.exports import pack, services
+        from mecc_volunteer.models import utcnow
+
+        filters = export_filters(session, date_from, date_to, organisation)
+        now = utcnow()
+        row_count = services.count_responses(filters, now=now)
+        with open(out, "wb") as handle:
+            pack.write_evaluator_pack(filters, now=now, file=handle)
+        db.session.commit()
+        services.record_download(None, pack.PACK_ZIP, filters, row_count)
+        db.session.commit()
+        click.echo(f"Wrote the evaluator pack ({row_count} responses) to {out}.")

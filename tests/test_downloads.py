@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import re
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -47,10 +48,7 @@ def expected_encoding(accept: str) -> str:
     return "gzip" if "gzip" in accept else accept
 
 
-@pytest.fixture
-def booked_session(app, make_training_session, make_volunteer, make_booking):
-    """A session with 30 people booked (enough for every file to be worth compressing), each with an answer."""
-    training_session = make_training_session(days_ahead=20, capacity=40)
+def _booked(app, training_session, make_volunteer, make_booking):
     booking_ids = [make_booking(training_session.id, volunteer_id=make_volunteer(name=name)) for name in NAMES]
     with app.app_context():
         from mecc_volunteer.models import EvaluationAnswer
@@ -67,6 +65,19 @@ def booked_session(app, make_training_session, make_volunteer, make_booking):
             )
         db.session.commit()
     return training_session, booking_ids
+
+
+@pytest.fixture
+def booked_session(app, make_training_session, make_volunteer, make_booking):
+    """A session to come with 30 people booked (enough for every file to be worth compressing), each with an
+    answer."""
+    return _booked(app, make_training_session(days_ahead=20, capacity=40), make_volunteer, make_booking)
+
+
+@pytest.fixture
+def held_session(app, make_training_session, make_volunteer, make_booking):
+    """The same, at a session that has taken place: the evaluation downloads' rows."""
+    return _booked(app, make_training_session(days_ahead=-3, capacity=40), make_volunteer, make_booking)
 
 
 @pytest.fixture
@@ -104,12 +115,12 @@ def test_the_data_dictionary_csv_downloads_compressed_in_every_browser(client, a
     assert response.headers["Content-Encoding"] == expected_encoding(accept)
     assert_private(response)
     rows = read_csv(body(response))
-    assert rows[0] == ["column", "question", "scale"]
+    assert rows[0] == ["column", "question", "scale", "versions", "concept", "scale_key"]
     assert [row[0] for row in rows if row[0] == "baseline.confidence"] == ["baseline.confidence"]
 
 
 @pytest.mark.parametrize("accept", ENCODINGS)
-def test_the_streamed_responses_csv_downloads_compressed_in_every_browser(client, admin, booked_session, accept):
+def test_the_streamed_responses_csv_downloads_compressed_in_every_browser(client, admin, held_session, accept):
     response = client.get("/manage/exports/responses.csv", headers={"Accept-Encoding": accept})
 
     assert response.headers["Content-Encoding"] == expected_encoding(accept)
@@ -122,7 +133,7 @@ def test_the_streamed_responses_csv_downloads_compressed_in_every_browser(client
     assert {row[confidence] for row in rows[1:]} == {"4"}
 
 
-def test_a_compressed_download_still_streams(client, admin, booked_session):
+def test_a_compressed_download_still_streams(client, admin, held_session):
     response = client.get("/manage/exports/responses.csv", headers={"Accept-Encoding": "br"}, buffered=False)
 
     assert response.headers["Content-Encoding"] == "br"
@@ -134,7 +145,7 @@ def test_a_compressed_download_still_streams(client, admin, booked_session):
 
 
 @pytest.mark.parametrize("accept", ENCODINGS)
-def test_the_responses_xlsx_downloads_intact_and_is_not_compressed_twice(client, admin, booked_session, accept):
+def test_the_responses_xlsx_downloads_intact_and_is_not_compressed_twice(client, admin, held_session, accept):
     response = client.get("/manage/exports/responses.xlsx", headers={"Accept-Encoding": accept})
 
     assert "Content-Encoding" not in response.headers  # an XLSX is a zip archive already
@@ -143,6 +154,22 @@ def test_the_responses_xlsx_downloads_intact_and_is_not_compressed_twice(client,
     workbook = openpyxl.load_workbook(io.BytesIO(body(response)))
     rows = list(workbook["Responses"].iter_rows(values_only=True))
     assert rows[0][0] == "respondent"
+    assert len(rows) == 1 + len(NAMES)
+
+
+@pytest.mark.parametrize("accept", ENCODINGS)
+def test_the_evaluator_pack_downloads_intact_and_is_not_compressed_twice(client, admin, held_session, accept):
+    response = client.get("/manage/exports/evaluator-pack.zip", headers={"Accept-Encoding": accept})
+
+    assert "Content-Encoding" not in response.headers  # a zip archive already
+    assert response.mimetype == "application/zip"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert_private(response)
+    with zipfile.ZipFile(io.BytesIO(body(response))) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+        rows = read_csv(archive.read("responses.csv"))
+    assert names == ["responses.csv", "responses.xlsx", "data_dictionary.csv", "method_note.txt"]
     assert len(rows) == 1 + len(NAMES)
 
 
@@ -206,6 +233,7 @@ def test_every_download_route_is_covered_here(app):
         "exports.dictionary_csv",
         "exports.responses_csv",
         "exports.responses_xlsx",
+        "exports.evaluator_pack",
         "volunteers.calendar",
         "volunteers.your_data_json",
         "volunteers_staff.data_json",

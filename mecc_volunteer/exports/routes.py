@@ -8,12 +8,13 @@ from flask_login import current_user
 from mecc_volunteer.auth.access import roles_required
 from mecc_volunteer.csv_export import stream_csv, write_csv
 from mecc_volunteer.evaluation.filters import ReviewFilters
-from mecc_volunteer.exports import bp, services
+from mecc_volunteer.exports import bp, pack, services
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import StaffRole, utcnow
+from mecc_volunteer.models import SessionKind, StaffRole, utcnow
 
 EVALUATORS = (StaffRole.EVALUATOR,)
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ZIP_MIMETYPE = "application/zip"
 
 
 def _filters_or_page():
@@ -33,6 +34,7 @@ def _page(filters: ReviewFilters, problems: dict[str, str] | None = None) -> str
         problems=problems or {},
         sessions=sessions,
         organisations=organisations,
+        kinds=list(SessionKind),
         downloads=services.recent_downloads(),
     )
 
@@ -45,10 +47,6 @@ def _record(export_name: str, filters: ReviewFilters, row_count: int) -> None:
     db.session.commit()
 
 
-def _filename(stem: str, extension: str) -> str:
-    return f"mecc-{stem}-{utcnow().date().isoformat()}.{extension}"
-
-
 @bp.get("/")
 @roles_required(*EVALUATORS)
 def index():
@@ -58,16 +56,35 @@ def index():
     return _page(filters)
 
 
+@bp.get("/evaluator-pack.zip")
+@roles_required(*EVALUATORS)
+def evaluator_pack():
+    filters, error = _filters_or_page()
+    if error:
+        return error
+    now = utcnow()
+    _record(pack.PACK_ZIP, filters, services.count_responses(filters, now=now))
+    file = pack.write_evaluator_pack(filters, now=now)
+    return send_file(
+        file,
+        mimetype=ZIP_MIMETYPE,
+        as_attachment=True,
+        download_name=services.filename("evaluator-pack", "zip", filters, now=now),
+    )
+
+
 @bp.get("/responses.csv")
 @roles_required(*EVALUATORS)
 def responses_csv():
     filters, error = _filters_or_page()
     if error:
         return error
-    _record(services.RESPONSES_CSV, filters, services.count_responses(filters))
-    headers, rows = services.responses(filters)
+    now = utcnow()
+    _record(services.RESPONSES_CSV, filters, services.count_responses(filters, now=now))
+    headers, rows = services.responses(filters, now=now)
     response = Response(stream_with_context(stream_csv(headers, rows)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{_filename("responses", "csv")}"'
+    name = services.filename("responses", "csv", filters, now=now)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 
@@ -77,9 +94,15 @@ def responses_xlsx():
     filters, error = _filters_or_page()
     if error:
         return error
-    _record(services.RESPONSES_XLSX, filters, services.count_responses(filters))
-    file = services.write_responses_xlsx(filters)
-    return send_file(file, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=_filename("responses", "xlsx"))
+    now = utcnow()
+    _record(services.RESPONSES_XLSX, filters, services.count_responses(filters, now=now))
+    file = services.write_responses_xlsx(filters, now=now)
+    return send_file(
+        file,
+        mimetype=XLSX_MIMETYPE,
+        as_attachment=True,
+        download_name=services.filename("responses", "xlsx", filters, now=now),
+    )
 
 
 @bp.get("/data-dictionary.csv")
@@ -94,5 +117,5 @@ def dictionary_csv():
         BytesIO(write_csv(headers, rows)),
         mimetype="text/csv",
         as_attachment=True,
-        download_name=_filename("data-dictionary", "csv"),
+        download_name=services.filename("data-dictionary", "csv", filters),
     )

@@ -1,5 +1,11 @@
 """The evaluation downloads (STYLE 1.8): one function per export, returning (headers, rows).
 
+One row per booking that held a place (booked, attended, did not attend) at a session that has taken place
+(ended, not cancelled), answers or not, so the funnel (registered for held sessions, e-learning confirmed,
+attended, evaluated, followed up) can be rebuilt from the file. The columns are every question of every version
+of the instrument (`instrument.all_questions`): an answer sits in the column of its (survey, question key), and
+each survey has a column saying which version its answers were given under.
+
 Rows are generated page by page (keyset pagination on the booking id, answers fetched per page in one
 query), so the CSV can stream and the XLSX can be written to a temporary file with flat memory however many
 bookings there are. Nothing here names a volunteer: each row carries a stable pseudonymous respondent code.
@@ -9,8 +15,11 @@ import hashlib
 import hmac
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import IO
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import current_app
@@ -18,21 +27,29 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from mecc_volunteer import settings
 from mecc_volunteer.csv_export import plain_cell
 from mecc_volunteer.evaluation.filters import ReviewFilters
 from mecc_volunteer.extensions import db
-from mecc_volunteer.instrument import CURRENT, Instrument, Question, QuestionType
+from mecc_volunteer.instrument import CURRENT, Instrument, Question, QuestionType, all_questions, versions_of
 from mecc_volunteer.models import (
+    HOLDING_PLACE_STATUSES,
     LONDON,
     Booking,
     District,
     DownloadRecord,
     EvaluationAnswer,
     Organisation,
+    OrganisationType,
+    SessionKind,
     StaffUser,
+    Survey,
     TrainingSession,
     Volunteer,
+    utcnow,
 )
+from mecc_volunteer.templating import format_date, format_datetime, format_time
+from mecc_volunteer.volunteers.forms import AGE_BANDS, ETHNIC_GROUPS, GENDERS
 
 PAGE_SIZE = 1000
 NUMERIC = (QuestionType.SCALE_0_10, QuestionType.NUMBER)
@@ -41,23 +58,21 @@ RESPONSES_CSV = "responses.csv"
 RESPONSES_XLSX = "responses.xlsx"
 DICTIONARY_CSV = "data_dictionary.csv"
 
-# The columns before the questions, with what they mean (for the data dictionary).
-FIXED_COLUMNS = (
-    ("respondent", "Pseudonymous respondent code, stable across downloads (one per booking)", "text"),
-    ("session_date", "Date of the training session (Europe/London)", "date, YYYY-MM-DD"),
-    (
-        "session_kind",
-        "Kind of session",
-        "volunteer_training = Volunteer training; train_the_trainer = Train the trainer",
-    ),
-    ("organisation", 'Organisation, from the organisation list ("Other" is not expanded)', "text"),
-    ("district", "Area (district); empty when outside Oxfordshire or not sure", "text"),
-)
-VERSION_COLUMN = (
-    "instrument_version",
-    "Version of the evaluation instrument the answers were given under",
-    "whole number",
-)
+SURVEYS = (Survey.BASELINE, Survey.AFTER_SESSION, Survey.FOLLOWUP)
+SURVEY_NAMES = {
+    Survey.BASELINE: "the baseline survey (at registration)",
+    Survey.AFTER_SESSION: "the after-session survey",
+    Survey.FOLLOWUP: "the follow-up survey",
+}
+YES_NO = "yes; no"
+DICTIONARY_HEADERS = ["column", "question", "scale", "versions", "concept", "scale_key"]
+RESPONSES_SHEET = "Responses"
+DICTIONARY_SHEET = "Data dictionary"
+ABOUT_SHEET = "About"
+
+
+def _keys(choices, not_answered: str = "empty = not answered") -> str:
+    return "; ".join(f"{choice.value} = {choice.label}" for choice in choices) + f"; {not_answered}"
 
 
 @dataclass(frozen=True)
@@ -66,13 +81,81 @@ class Column:
     wording: str
     scale: str
     question: Question | None = None
+    versions: str = ""  # the instrument versions that asked the question, "1, 2"
+
+    @property
+    def concept(self) -> str:
+        return self.question.concept if self.question is not None else ""
+
+    @property
+    def scale_key(self) -> str:
+        return self.question.scale_key if self.question is not None else ""
+
+
+def _fixed_columns() -> list[Column]:
+    """The columns before the surveys, with what they mean (for the data dictionary)."""
+    weeks = settings.current().followup_after_weeks
+    kinds = "; ".join(f"{kind.value} = {kind.label}" for kind in SessionKind)
+    return [
+        Column("respondent", "Pseudonymous respondent code, stable across downloads (one per booking)", "text"),
+        Column("session_date", "Date of the training session (Europe/London)", "date, YYYY-MM-DD"),
+        Column("session_kind", "Kind of session", kinds),
+        Column("organisation", 'Organisation, from the organisation list ("Other" is not expanded)', "text"),
+        Column(
+            "organisation_type",
+            "Type of the organisation, from the list of organisation types",
+            "text; empty = the organisation has no type",
+        ),
+        Column("district", "Area (district)", "text; empty = outside Oxfordshire or not sure"),
+        Column("age_band", "Age group (optional equality question at registration)", _keys(AGE_BANDS)),
+        Column("gender", "What is your gender? (optional equality question at registration)", _keys(GENDERS)),
+        Column(
+            "ethnic_group",
+            "What is your ethnic group? (optional equality question at registration)",
+            _keys(ETHNIC_GROUPS),
+        ),
+        Column(
+            "booking_status",
+            "The booking's status when the file was made",
+            "booked = held a place, attendance not recorded; attended = Attended; did_not_attend = Did not attend",
+        ),
+        Column(
+            "elearning_confirmed",
+            "Whether the volunteer confirmed they had completed the national MECC e-learning",
+            YES_NO,
+        ),
+        Column("followup_consent", "Whether the volunteer agreed to be contacted for the follow-up survey", YES_NO),
+        Column(
+            "followup_due",
+            f"Whether the follow-up survey had opened for this booking when the file was made: the session ended "
+            f"at least {weeks} weeks before (the programme's follow-up setting)",
+            YES_NO,
+        ),
+    ]
+
+
+def version_column(survey: Survey) -> str:
+    return f"{survey.value}.instrument_version"
 
 
 def columns(instrument: Instrument = CURRENT) -> list[Column]:
-    """Every column of the responses export, in order: who/when, then each question in instrument order."""
-    fixed = [Column(*c) for c in FIXED_COLUMNS]
-    questions = [Column(f"{q.survey.value}.{q.key}", q.wording, q.scale, q) for q in instrument.questions]
-    return fixed + questions + [Column(*VERSION_COLUMN)]
+    """Every column of the responses export, in order: who and when, then for each survey the version its answers
+    were given under and its questions, every version's, in instrument order (`instrument` is the current one)."""
+    result = _fixed_columns()
+    questions = all_questions(instrument)
+    for survey in SURVEYS:
+        result.append(
+            Column(
+                version_column(survey),
+                f"Version of the evaluation instrument the answers to {SURVEY_NAMES[survey]} were given under",
+                "whole number; empty = not answered",
+            )
+        )
+        for q in questions:
+            if q.survey is survey:
+                versions = ", ".join(str(v) for v in versions_of(q.survey, q.key, instrument))
+                result.append(Column(f"{survey.value}.{q.key}", q.wording, q.scale, q, versions))
+    return result
 
 
 def respondent_code(booking_id: int, keyed=None) -> str:
@@ -87,20 +170,24 @@ def _keyed_hmac():
     return hmac.new(current_app.config["SECRET_KEY"].encode(), digestmod=hashlib.sha256)
 
 
-def _with_answers(query: sa.Select) -> sa.Select:
-    """Bookings with at least one evaluation answer (a baseline counts), narrowed by the filters' joins."""
-    return query.where(sa.exists().where(EvaluationAnswer.booking_id == Booking.id))
-
-
-def _joined(query: sa.Select) -> sa.Select:
-    return query.join(TrainingSession, Booking.training_session_id == TrainingSession.id).join(
-        Volunteer, Booking.volunteer_id == Volunteer.id
+def _held(query: sa.Select, filters: ReviewFilters, now: datetime) -> sa.Select:
+    """Bookings holding a place at a session that has taken place (ended by `now`, not cancelled), narrowed by the
+    filters."""
+    query = (
+        query.join(TrainingSession, Booking.training_session_id == TrainingSession.id)
+        .join(Volunteer, Booking.volunteer_id == Volunteer.id)
+        .where(
+            Booking.status.in_(HOLDING_PLACE_STATUSES),
+            TrainingSession.ends_at <= now,
+            TrainingSession.cancelled_at.is_(None),
+        )
     )
+    return filters.apply(query)
 
 
-def count_responses(filters: ReviewFilters) -> int:
-    query = _with_answers(_joined(sa.select(sa.func.count(Booking.id)).select_from(Booking)))
-    return db.session.scalar(filters.apply(query)) or 0
+def count_responses(filters: ReviewFilters, *, now: datetime | None = None) -> int:
+    query = _held(sa.select(sa.func.count(Booking.id)).select_from(Booking), filters, now or utcnow())
+    return db.session.scalar(query) or 0
 
 
 def _cell(question: Question, value: str):
@@ -112,26 +199,60 @@ def _cell(question: Question, value: str):
     return value
 
 
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
 def response_rows(
-    filters: ReviewFilters, instrument: Instrument = CURRENT, page_size: int = PAGE_SIZE
+    filters: ReviewFilters,
+    instrument: Instrument = CURRENT,
+    page_size: int = PAGE_SIZE,
+    *,
+    now: datetime | None = None,
 ) -> Iterator[list]:
-    """One row per booking with any answer, page by page: memory stays flat in the number of bookings."""
+    """One row per booking holding a place at a held session, page by page: memory stays flat in the number of
+    bookings. The after-session and follow-up versions come from the answers: a submitted survey always stores its
+    answers under its own version, and each of those surveys has a question that must be answered."""
+    now = now or utcnow()
     cols = columns(instrument)
-    # (survey, question key) -> the question's column and the question
-    index = {(c.question.survey, c.question.key): (i, c.question) for i, c in enumerate(cols) if c.question is not None}
-    page_query = filters.apply(
-        _with_answers(
-            _joined(
-                sa.select(
-                    Booking.id, TrainingSession.starts_at, TrainingSession.kind, Organisation.name, District.name
-                ).select_from(Booking)
-            )
-            .join(Organisation, Volunteer.organisation_id == Organisation.id)
-            .outerjoin(District, Volunteer.district_id == District.id)
-        )
-    ).order_by(Booking.id)
+    names = [c.name for c in cols]
+    # (survey, question key) -> (the question's column, the question, the versions that asked it)
+    index = {
+        (q.survey, q.key): (i, q, set(versions_of(q.survey, q.key, instrument)))
+        for i, q in enumerate(c.question for c in cols)
+        if q is not None
+    }
+    version_at = {survey: names.index(version_column(survey)) for survey in SURVEYS}
+    # The follow-up survey opens this long after the session ends: the rule of evaluation.services.survey_window
+    # (which needs a loaded Booking), applied to each session's end time here.
+    followup_after = timedelta(weeks=settings.current().followup_after_weeks)
+    page_query = _held(
+        sa.select(
+            Booking.id,
+            TrainingSession.starts_at,
+            TrainingSession.ends_at,
+            TrainingSession.kind,
+            Organisation.name,
+            OrganisationType.name,
+            District.name,
+            Volunteer.age_band,
+            Volunteer.gender,
+            Volunteer.ethnic_group,
+            Booking.status,
+            Booking.elearning_confirmed_at.is_not(None),
+            Volunteer.followup_consent,
+        ).select_from(Booking),
+        filters,
+        now,
+    )
+    page_query = (
+        page_query.join(Organisation, Volunteer.organisation_id == Organisation.id)
+        .outerjoin(OrganisationType, Organisation.organisation_type_id == OrganisationType.id)
+        .outerjoin(District, Volunteer.district_id == District.id)
+        .order_by(Booking.id)
+    )
     keyed = _keyed_hmac()
-    london_dates: dict = {}  # many bookings share a session
+    per_session: dict[tuple, tuple[str, str]] = {}  # many bookings share a session: its date, follow-up due
     last_id = 0
     while True:
         page = db.session.execute(page_query.where(Booking.id > last_id).limit(page_size)).all()
@@ -149,35 +270,176 @@ def response_rows(
             ).where(EvaluationAnswer.booking_id.in_(ids))
         ):
             answers.setdefault(booking_id, []).append((survey, key, value, version))
-        for booking_id, starts_at, kind, organisation, district in page:
-            row: list[object] = [None] * len(cols)
-            row[0] = respondent_code(booking_id, keyed)
-            if starts_at not in london_dates:
-                london_dates[starts_at] = starts_at.astimezone(LONDON).date().isoformat()
-            row[1] = london_dates[starts_at]
-            row[2] = kind.value
-            row[3] = organisation
-            row[4] = district
-            versions = set()
+        for (
+            booking_id,
+            starts_at,
+            ends_at,
+            kind,
+            organisation,
+            organisation_type,
+            district,
+            age_band,
+            gender,
+            ethnic_group,
+            status,
+            elearning_confirmed,
+            followup_consent,
+        ) in page:
+            if (starts_at, ends_at) not in per_session:
+                due = ends_at + followup_after <= now
+                per_session[starts_at, ends_at] = (starts_at.astimezone(LONDON).date().isoformat(), _yes_no(due))
+            session_date, followup_due = per_session[starts_at, ends_at]
+            row: list[object] = [
+                respondent_code(booking_id, keyed),
+                session_date,
+                kind.value,
+                organisation,
+                organisation_type,
+                district,
+                age_band,
+                gender,
+                ethnic_group,
+                status.value,
+                _yes_no(elearning_confirmed),
+                _yes_no(followup_consent),
+                followup_due,
+            ]
+            row.extend([None] * (len(cols) - len(row)))
+            versions: dict[Survey, int] = {}
             for survey, key, value, version in answers.get(booking_id, ()):
-                versions.add(version)
+                versions[survey] = max(versions.get(survey, version), version)
                 found = index.get((survey, key))
-                if found is not None:
-                    position, question = found
-                    row[position] = _cell(question, value)
-            row[-1] = max(versions) if versions else None
+                if found is not None and version in found[2]:  # never a question of another version
+                    row[found[0]] = _cell(found[1], value)
+            for survey, version in versions.items():
+                row[version_at[survey]] = version
             yield row
         last_id = ids[-1]
         if len(page) < page_size:
             return
 
 
-def responses(filters: ReviewFilters, instrument: Instrument = CURRENT) -> tuple[list[str], Iterator[list]]:
-    return [c.name for c in columns(instrument)], response_rows(filters, instrument)
+def responses(
+    filters: ReviewFilters, instrument: Instrument = CURRENT, *, now: datetime | None = None
+) -> tuple[list[str], Iterator[list]]:
+    return [c.name for c in columns(instrument)], response_rows(filters, instrument, now=now)
 
 
 def data_dictionary(instrument: Instrument = CURRENT) -> tuple[list[str], list[list]]:
-    return ["column", "question", "scale"], [[c.name, c.wording, c.scale] for c in columns(instrument)]
+    return DICTIONARY_HEADERS, [
+        [c.name, c.wording, c.scale, c.versions, c.concept, c.scale_key] for c in columns(instrument)
+    ]
+
+
+# --- What a file holds: filters in words and in its name, rows and versions --------------------------------
+
+
+def filter_suffix(filters: ReviewFilters) -> str:
+    """The filters for a file name: ids, ISO dates and the kind's key only, never a name
+    ("-session-14-from-2026-09-01-organisation-3-kind-train-the-trainer")."""
+    parts = []
+    if filters.session_id is not None:
+        parts.append(f"session-{filters.session_id}")
+    if filters.date_from is not None:
+        parts.append(f"from-{filters.date_from.isoformat()}")
+    if filters.date_to is not None:
+        parts.append(f"to-{filters.date_to.isoformat()}")
+    if filters.organisation_id is not None:
+        parts.append(f"organisation-{filters.organisation_id}")
+    if filters.kind is not None:
+        parts.append(f"kind-{filters.kind.value.replace('_', '-')}")
+    return "".join(f"-{part}" for part in parts)
+
+
+def filename(stem: str, extension: str, filters: ReviewFilters, *, now: datetime | None = None) -> str:
+    """mecc-responses-2026-12-03-session-14.csv: the London date it was made, then the filters."""
+    made = (now or utcnow()).astimezone(LONDON).date().isoformat()
+    return f"mecc-{stem}-{made}{filter_suffix(filters)}.{extension}"
+
+
+def filter_query(filters: ReviewFilters) -> str:
+    """The filters as the downloads page's query string ("session=14&from=2026-09-01"), or "" for none."""
+    return urlencode(filters.query_args())
+
+
+def describe_filters(filters: ReviewFilters) -> list[tuple[str, str]]:
+    """The filters in words: [("Session", "Tuesday 22 September 2026, 10:30am (Volunteer training)"), ...]."""
+    described = []
+    if filters.session_id is not None:
+        training_session = db.session.get(TrainingSession, filters.session_id)
+        if training_session is None:
+            described.append(("Session", f"session {filters.session_id}, which does not exist"))
+        else:
+            words = f"{format_date(training_session.starts_at)}, {format_time(training_session.starts_at)}"
+            described.append(("Session", f"{words} ({training_session.kind.label})"))
+    if filters.date_from is not None:
+        described.append(("Sessions from", format_date(filters.date_from)))
+    if filters.date_to is not None:
+        described.append(("Sessions to", format_date(filters.date_to)))
+    if filters.organisation_id is not None:
+        organisation = db.session.get(Organisation, filters.organisation_id)
+        name = organisation.name if organisation is not None else f"organisation {filters.organisation_id}, unknown"
+        described.append(("Organisation", name))
+    if filters.kind is not None:
+        described.append(("Kind of session", filters.kind.label))
+    return described
+
+
+@dataclass
+class Tally:
+    """Counts the rows passing through `watch`, and the instrument versions their answers were given under."""
+
+    headers: Sequence[str]
+    rows: int = 0
+    versions: set[int] = field(default_factory=set)
+
+    def watch(self, rows: Iterable[list]) -> Iterator[list]:
+        positions = [i for i, name in enumerate(self.headers) if name.endswith(".instrument_version")]
+        for row in rows:
+            self.rows += 1
+            self.versions.update(row[i] for i in positions if row[i] is not None)
+            yield row
+
+    @property
+    def versions_in_words(self) -> str:
+        return ", ".join(str(v) for v in sorted(self.versions)) or "none (no answers)"
+
+
+def made_at_in_words(now: datetime) -> str:
+    return f"{format_datetime(now)} (Europe/London time)"
+
+
+def about_rows(filters: ReviewFilters, tally: Tally, *, now: datetime) -> list[list[str]]:
+    """The About sheet: what the file is, when it was made, the filters, rows, versions, and how to treat it."""
+    described = describe_filters(filters)
+    return [
+        ["About this file", ""],
+        [
+            "What it is",
+            (
+                "Evaluation responses from the MECC Volunteer app: one row per booking that held a place (booked, "
+                "attended or did not attend) at a training session that has taken place (ended, not cancelled), with "
+                "or without answers, and that booking's answers to the baseline, after-session and follow-up surveys."
+            ),
+        ],
+        ["Made", made_at_in_words(now)],
+        ["Filters", "; ".join(f"{label}: {words}" for label, words in described) or "None: every session held"],
+        ["Filters as a query", filter_query(filters) or "(none)"],
+        ["Rows", str(tally.rows)],
+        ["Instrument versions present", tally.versions_in_words],
+        [
+            "Pseudonymous, not anonymous",
+            (
+                "Each row has a respondent code instead of a name, but the people can be identified with other "
+                "information (the code is stable, and session, organisation, area and equality answers narrow people "
+                "down). Keep this file within the evaluation team, and do not publish figures about small groups."
+            ),
+        ],
+        ["What each column means", f"See the {DICTIONARY_SHEET} sheet: each column, its question, scale and versions."],
+    ]
+
+
+# --- XLSX ---------------------------------------------------------------------------------------------------
 
 
 def _xlsx_row(sheet, row) -> list:
@@ -196,26 +458,51 @@ def _xlsx_row(sheet, row) -> list:
     return cells
 
 
-def write_responses_xlsx(filters: ReviewFilters, instrument: Instrument = CURRENT, file=None):
-    """Responses and the data dictionary as an XLSX, written in write-only mode to a temporary file
-    (returned open at its start, for the caller to close: send_file does) or to `file`."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Responses")
-    headers, rows = responses(filters, instrument)
-    sheet.append(_xlsx_row(sheet, headers))
-    for row in rows:
-        sheet.append(_xlsx_row(sheet, row))
-    dictionary = workbook.create_sheet("Data dictionary")
-    dictionary_headers, dictionary_rows = data_dictionary(instrument)
-    dictionary.append(_xlsx_row(dictionary, dictionary_headers))
-    for row in dictionary_rows:
-        dictionary.append(_xlsx_row(dictionary, row))
-    target = file if file is not None else tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - returned open
+class ResponsesWorkbook:
+    """The responses XLSX, written in write-only mode: About (first, filled in last), Responses, Data dictionary.
+    `watch(rows)` appends each row to the Responses sheet as it passes, so one pass over the rows can write the
+    CSV and the XLSX of the evaluator pack alike."""
 
-    workbook.save(target)
+    def __init__(self, headers: Sequence[str]):
+        self.workbook = Workbook(write_only=True)
+        self.about = self.workbook.create_sheet(ABOUT_SHEET)
+        self.sheet = self.workbook.create_sheet(RESPONSES_SHEET)
+        self.sheet.append(_xlsx_row(self.sheet, headers))
+        self.tally = Tally(headers)
+
+    def watch(self, rows: Iterable[list]) -> Iterator[list]:
+        for row in self.tally.watch(rows):
+            self.sheet.append(_xlsx_row(self.sheet, row))
+            yield row
+
+    def save(self, file, filters: ReviewFilters, *, now: datetime, instrument: Instrument = CURRENT) -> None:
+        dictionary = self.workbook.create_sheet(DICTIONARY_SHEET)
+        headers, rows = data_dictionary(instrument)
+        for row in [headers, *rows]:
+            dictionary.append(_xlsx_row(dictionary, row))
+        for row in about_rows(filters, self.tally, now=now):
+            self.about.append(_xlsx_row(self.about, row))
+        self.workbook.save(file)
+
+
+def write_responses_xlsx(
+    filters: ReviewFilters, instrument: Instrument = CURRENT, file=None, *, now: datetime | None = None
+) -> IO[bytes]:
+    """Responses, the data dictionary and the About sheet as an XLSX, written to a temporary file (returned open
+    at its start, for the caller to close: send_file does) or to `file`."""
+    now = now or utcnow()
+    headers, rows = responses(filters, instrument, now=now)
+    book = ResponsesWorkbook(headers)
+    for _row in book.watch(rows):
+        pass
+    target = file if file is not None else tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - returned open
+    book.save(target, filters, now=now, instrument=instrument)
     if file is None:
         target.seek(0, os.SEEK_SET)
     return target
+
+
+# --- Records and the filter form ----------------------------------------------------------------------------
 
 
 def record_download(staff_user_id: int | None, export_name: str, filters: ReviewFilters, row_count: int) -> None:
