@@ -38,9 +38,10 @@ STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 TEAMS = "https://teams.microsoft.com/l/meetup-join/19%3ameeting-abc"
 
-# A whole after-session survey, answered well.
+# A whole after-session survey (instrument version 2), answered well.
 AFTER = {
     "confidence": "8",
+    "confidence_before": "5",
     "knowledge": "7",
     "overall": "very_good",
     "relevant": "agree",

@@ -97,7 +97,7 @@ def test_an_attendee_answers_the_evaluation_and_is_thanked_with_a_signpost_and_a
     with app.app_context():
         response = db.session.scalar(sa.select(EvaluationResponse))
         assert response.booking_id == booking_id
-        assert response.instrument_version == 1
+        assert response.instrument_version == instrument.CURRENT.version == 2
 
 
 def test_a_consenting_attendee_answers_the_follow_up_with_several_topics(app, client, survey_link):

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.instrument import CONFIDENCE, KNOWLEDGE
+from mecc_volunteer.instrument import CONFIDENCE, KNOWLEDGE, RETROSPECTIVE_CONFIDENCE
 from mecc_volunteer.models import Booking, BookingStatus, LinkPurpose, Survey, utcnow
 from mecc_volunteer.templating import format_date
 from mecc_volunteer.tokens import issue_link
@@ -58,6 +58,7 @@ def test_a_volunteer_answers_the_evaluation_on_a_phone(app, page, survey, assert
     assert_no_sideways_scroll(page)
 
     choose(page, CONFIDENCE, "8")
+    choose(page, RETROSPECTIVE_CONFIDENCE, "5")
     choose(page, KNOWLEDGE, "7")
     choose(page, "Overall, how was your experience of the training?", "Very good")
     choose(page, "The session was relevant to my role", "Agree")
@@ -75,6 +76,7 @@ def test_a_volunteer_answers_the_evaluation_on_a_phone(app, page, survey, assert
     assert_no_sideways_scroll(page)
     assert stored_answers(app, survey["booking_id"]) == {
         "confidence": "8",
+        "confidence_before": "5",
         "knowledge": "7",
         "overall": "very_good",
         "relevant": "agree",
