@@ -1102,6 +1102,7 @@ SETTINGS_FIELDS = {
         "retention_months",
         "privacy_notice_text",
         "privacy_notice_version",
+        "disclosure_threshold",
     )
 }
 
