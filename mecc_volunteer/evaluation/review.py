@@ -163,6 +163,7 @@ class Comment:
 @dataclass(frozen=True)
 class CascadeReview:
     table: ProtectedTable  # one row: trained, followed up, reported running, running in the app, running any
+    reached: ProtectedTable  # people trained by them: as reported at follow-up, and attending in this app
     figures: cascade_module.CascadeFigures
     shown: bool  # sessions and people reached are shown only when the trained group is shown
 
@@ -607,7 +608,15 @@ def cascade_review(filters: ReviewFilters, now: datetime, mode: Mode, threshold:
     figures = cascade_module.cascade_figures(filters, now=now)
     counts = [getattr(figures, name) for name in CASCADE_COLUMNS]
     table = protect(CASCADE_COLUMNS, [("Trained as MECC trainers", counts)], None, threshold=threshold, mode=mode)
-    return CascadeReview(table, figures, shown=table.rows[0].figures[0].shown)
+    # People reached are people too (and may outnumber the trainers, so they are a table of their own).
+    reached = protect(
+        ["people"],
+        [("Reported at follow-up", [figures.reported_people]), ("Attended in this app", [figures.in_app_people])],
+        None,
+        threshold=threshold,
+        mode=mode,
+    )
+    return CascadeReview(table, reached, figures, shown=table.rows[0].figures[0].shown)
 
 
 # --- The whole review -----------------------------------------------------------------------------------------
