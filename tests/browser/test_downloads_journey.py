@@ -1,10 +1,13 @@
 """Every download, in a real browser, through the served app (gunicorn, with the browser's own
 `Accept-Encoding: gzip, deflate, br, zstd`): a coordinator downloads the trainer's roster CSV, and an evaluator
-downloads every file listed on /manage/exports/. Each saved file is opened and read: the header row, a row
-we know, and the formula guard (a CSV cell that a spreadsheet would run starts with a quote; an XLSX text
-cell holds the text as typed, since a text cell never runs)."""
+downloads every file listed on /manage/exports/, and the evaluator pack for one session with JavaScript on and off.
+Each saved file is opened and read: the header row, a row we know, and the formula guard (a CSV cell that a
+spreadsheet would run starts with a quote; an XLSX text cell holds the text as typed, since a text cell never
+runs)."""
 
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from mecc_volunteer.models import BookingStatus, Survey
+from mecc_volunteer.templating import format_date, format_time
 from tests.browser.helpers import sign_in
 from tests.helpers import read_csv
 
@@ -22,6 +26,7 @@ pytestmark = pytest.mark.browser
 FORMULA_NAME = '=HYPERLINK("https://example.org","Sam")'
 PHONE_LIKE = "+44 7700 900123 is the number I will give out"
 FORMULA_COMMENT = "=1+2, then more time for questions"
+DICTIONARY_HEADERS = ["column", "question", "scale", "versions", "concept", "scale_key"]
 
 
 def download(page: Page, link: Locator, folder: Path) -> Path:
@@ -97,20 +102,40 @@ def answered(app, make_training_session, make_booking, make_volunteer):
         do_differently=PHONE_LIKE,
         improve=FORMULA_COMMENT,
     )
-    return {"date": training_session.starts_at.date().isoformat()}
+    return {"date": training_session.starts_at.date().isoformat(), "session": training_session}
+
+
+FIXED = [
+    "respondent",
+    "session_date",
+    "session_kind",
+    "organisation",
+    "organisation_type",
+    "district",
+    "age_band",
+    "gender",
+    "ethnic_group",
+    "booking_status",
+    "elearning_confirmed",
+    "followup_consent",
+    "followup_due",
+]
 
 
 def check_responses_csv(path: Path, answered) -> None:
     rows = read_csv(path)
     header = rows[0]
-    assert header[:5] == ["respondent", "session_date", "session_kind", "organisation", "district"]
+    assert header[: len(FIXED)] == FIXED
+    assert header[len(FIXED)] == "baseline.instrument_version"
     assert "after_session.improve" in header
-    assert header[-1] == "instrument_version"
+    assert "after_session.confidence_before" in header  # a version 2 question, empty for this version 1 answer
     assert len(rows) == 2, rows
     row = dict(zip(header, rows[1], strict=True))
     assert row["session_date"] == answered["date"]
     assert row["organisation"] == "Oxfordshire Library Service"
+    assert (row["booking_status"], row["after_session.instrument_version"]) == ("attended", "1")
     assert (row["baseline.confidence"], row["after_session.confidence"]) == ("3", "8")
+    assert row["after_session.confidence_before"] == ""
     assert row["after_session.overall"] == "very_good"
     assert row["after_session.do_differently"] == "'" + PHONE_LIKE
     assert row["after_session.improve"] == "'" + FORMULA_COMMENT
@@ -118,8 +143,9 @@ def check_responses_csv(path: Path, answered) -> None:
 
 def check_dictionary_csv(path: Path, answered) -> None:
     rows = read_csv(path)
-    assert rows[0] == ["column", "question", "scale"]
+    assert rows[0] == DICTIONARY_HEADERS
     columns = {row[0]: row for row in rows[1:]}
+    assert columns["after_session.confidence_before"][3] == "2"  # the versions that asked it
     assert columns["respondent"][1].startswith("Pseudonymous respondent code")
     assert columns["after_session.improve"][1] == "What would improve this session?"
     assert not [row for row in rows if row[1].startswith(("=", "+", "-", "@"))], "nothing in it looks like a formula"
@@ -127,11 +153,13 @@ def check_dictionary_csv(path: Path, answered) -> None:
 
 def check_responses_xlsx(path: Path, answered) -> None:
     workbook = load_workbook(path, read_only=True)
-    assert workbook.sheetnames == ["Responses", "Data dictionary"]
-    rows = list(workbook["Responses"].iter_rows())
-    header = [cell.value for cell in rows[0]]
-    assert header[0] == "respondent"
-    assert header[-1] == "instrument_version"
+    assert workbook.sheetnames == ["About", "Responses", "Data dictionary"]
+    about = {row[0]: row[1] for row in workbook["About"].iter_rows(values_only=True)}
+    assert about["Rows"] == "1"
+    header = [cell.value for cell in next(workbook["Responses"].iter_rows())]
+    # Read only, a row ends at its last cell with a value: max_col fills in the empty ones after it.
+    rows = list(workbook["Responses"].iter_rows(max_col=len(header)))
+    assert header[: len(FIXED)] == FIXED
     assert len(rows) == 2
     row = dict(zip(header, rows[1], strict=True))
     assert row["session_date"].value == answered["date"]
@@ -140,11 +168,30 @@ def check_responses_xlsx(path: Path, answered) -> None:
     for key, typed in (("after_session.do_differently", PHONE_LIKE), ("after_session.improve", FORMULA_COMMENT)):
         assert (row[key].data_type, row[key].value) == ("s", typed)
     dictionary = [[cell.value for cell in r] for r in workbook["Data dictionary"].iter_rows()]
-    assert dictionary[0] == ["column", "question", "scale"]
+    assert dictionary[0] == DICTIONARY_HEADERS
     workbook.close()
 
 
+PACK_FILES = ["responses.csv", "responses.xlsx", "data_dictionary.csv", "method_note.txt"]
+
+
+def check_pack(path: Path, answered) -> None:
+    """The pack holds the same three files as the links beside it, and the method note."""
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == PACK_FILES
+        assert archive.testzip() is None
+        folder = path.parent / "unpacked"
+        archive.extractall(folder)
+    check_responses_csv(folder / "responses.csv", answered)
+    check_responses_xlsx(folder / "responses.xlsx", answered)
+    check_dictionary_csv(folder / "data_dictionary.csv", answered)
+    note = (folder / "method_note.txt").read_text(encoding="utf-8")
+    assert "Rows in responses.csv: 1" in note
+    assert "figures about fewer than 5 people are shown as 'fewer than 5'" in note
+
+
 CHECKS = {
+    "Evaluator pack (ZIP)": ("evaluator-pack", ".zip", check_pack),
     "Responses (CSV)": ("responses", ".csv", check_responses_csv),
     "Responses and data dictionary (XLSX)": ("responses", ".xlsx", check_responses_xlsx),
     "Data dictionary (CSV)": ("data-dictionary", ".csv", check_dictionary_csv),
@@ -159,7 +206,7 @@ def test_an_evaluator_downloads_every_file_on_the_downloads_page(
     expect(page.get_by_role("heading", level=1)).to_have_text("Download the feedback")
     links = page.get_by_role("heading", name="Download", exact=True).locator("xpath=following-sibling::ul[1]//a")
     names = [name.strip() for name in links.all_inner_texts()]
-    assert sorted(names) == sorted(CHECKS), f"a download without checks here, or one missing: {names}"
+    assert names == list(CHECKS), f"a download without checks here, one missing, or the pack not first: {names}"
 
     problems = []  # every file is tried, and the test reports each one that is wrong
     for name in names:
@@ -180,3 +227,33 @@ def test_an_evaluator_downloads_every_file_on_the_downloads_page(
     expect(recent).to_have_count(len(CHECKS))
     # The recent downloads table scrolls sideways on a phone: its box is a region the keyboard can reach.
     assert_accessible(page)
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
+def test_an_evaluator_downloads_the_evaluator_pack_for_one_session(
+    request, javascript, auth, tmp_path, answered, make_training_session, make_booking, assert_accessible
+):
+    page: Page = request.getfixturevalue("page" if javascript else "nojs_page")
+    other = make_training_session(days_ahead=-10)
+    make_booking(other.id, BookingStatus.DID_NOT_ATTEND)  # another session's row: filtered out
+    training_session = answered["session"]
+
+    sign_in(page, auth.create("evaluator"))
+    page.goto("/manage/exports/")
+    page.get_by_label("Session", exact=True).select_option(str(training_session.id))
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(rf"\?session={training_session.id}&"))
+    if javascript:
+        assert_accessible(page)
+    path = download(page, page.get_by_role("link", name="Evaluator pack (ZIP)", exact=True), tmp_path)
+
+    assert re.fullmatch(rf"mecc-evaluator-pack-\d{{4}}-\d{{2}}-\d{{2}}-session-{training_session.id}\.zip", path.name)
+    check_pack(path, answered)
+    with zipfile.ZipFile(path) as archive:
+        note = archive.read("method_note.txt").decode("utf-8")
+        about = load_workbook(io.BytesIO(archive.read("responses.xlsx")), read_only=True)["About"]
+        filters = {row[0]: row[1] for row in about.iter_rows(values_only=True)}["Filters"]
+    words = f"Session: {format_date(training_session.starts_at)}, {format_time(training_session.starts_at)}"
+    assert filters == f"{words} (Volunteer training)"
+    assert f"Filters: {words} (Volunteer training)" in note
+    assert f"Filters as a query: session={training_session.id}" in note
