@@ -54,3 +54,11 @@ def _redacted(msg, args) -> tuple:
 
 
 logger_class = RedactingLogger
+
+
+def post_worker_init(worker) -> None:
+    """Load scipy (the pilot review's statistics and disclosure audit) as the worker starts, not during an
+    evaluator's first request: it takes seconds to import. The app imports it lazily, so the jobs command and
+    other command-line runs never pay for it."""
+    import scipy.optimize
+    import scipy.stats  # noqa: F401

@@ -41,7 +41,7 @@ def test_evaluator_filters_the_pilot_review_on_a_phone(page, pilot, assert_acces
     page.get_by_role("link", name="Pilot review").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Pilot review")
     expect(
-        page.get_by_role("img", name="Funnel: people reaching each stage, as a percentage of those registered")
+        page.get_by_role("img", name="The funnel: each stage as a percentage of the people who could reach it")
     ).to_be_visible()
     assert_accessible(page)
     assert_no_sideways_scroll(page)
@@ -49,7 +49,7 @@ def test_evaluator_filters_the_pilot_review_on_a_phone(page, pilot, assert_acces
     page.evaluate("window.__sameDocument = true")
     page.get_by_label("Session", exact=True).select_option(str(pilot["sessions"][1]))
     page.get_by_role("button", name="Apply filters").click()
-    expect(page).to_have_url(f"{page.url.split('?')[0]}?session={pilot['sessions'][1]}&from=&to=&organisation=&q=")
+    expect(page).to_have_url(f"{page.url.split('?')[0]}?session={pilot['sessions'][1]}&from=&to=&organisation=&kind=&q=")
     expect(page.locator("#review-results table").first.locator("tbody tr").first).to_contain_text("5")
     assert page.evaluate("window.__sameDocument === true"), "the results were not updated in place"
     assert_accessible(page)
