@@ -10,9 +10,10 @@ in a single statement (never one query per booking), and nothing here writes.
 import dataclasses
 import statistics as stats_module
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -249,8 +250,8 @@ def _answers(filters: ReviewFilters, now: datetime, *columns) -> sa.Select:
 class Dimension:
     key: str
     title: str
-    column: object
-    groups: Callable[[], list[tuple[object, str]]]  # (key, label) in order
+    column: Any  # a column of the booking, its session, volunteer or organisation
+    groups: Callable[[], Sequence[tuple[object, str]]]  # (key, label) in order
 
 
 def _listed(query) -> Callable[[], list[tuple[object, str]]]:
@@ -408,7 +409,7 @@ def breakdown(
     by_group: dict[object, list[BookingFacts]] = defaultdict(list)
     for fact in facts:
         by_group[fact.keys[dimension.key]].append(fact)
-    labels = dimension.groups()
+    labels = list(dimension.groups())
     known = {key for key, _ in labels}
     # A group no longer in the list (e.g. an answer option since removed) still counts, under its key.
     labels += [(key, str(key)) for key in by_group if key not in known]
