@@ -114,6 +114,7 @@ MATRIX = {
     "evaluation.followup": SURVEY_LINK,
     "evaluation.certificate": SURVEY_LINK,
     "evaluation_staff.review_page": EVALUATOR,
+    "evaluation_staff.board_report": EVALUATOR,
     "exports.index": EVALUATOR,
     "exports.responses_csv": EVALUATOR,
     "exports.responses_xlsx": EVALUATOR,

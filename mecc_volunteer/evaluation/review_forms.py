@@ -42,3 +42,26 @@ class ReviewFilterForm(FlaskForm):
     @property
     def search(self) -> str:
         return "" if self.q.errors else (self.q.data or "")
+
+
+class BoardReportForm(FlaskForm):
+    """The board report's period, and the review's other filters it carries (the report links from the review
+    with them). No CSRF: it changes nothing."""
+
+    class Meta:
+        csrf = False
+
+    date_from = StringField(name="from")
+    date_to = StringField(name="to")
+    organisation = SelectField(validate_choice=False)
+    kind = SelectField(validate_choice=False)
+    session = SelectField(validate_choice=False)
+
+    def set_choices(self, sessions, organisations, kinds) -> None:
+        self.session.choices = options(sessions)
+        self.organisation.choices = options(organisations)
+        self.kind.choices = options(kinds)
+
+    def add_problems(self, problems: dict[str, str]) -> None:
+        for argument, message in problems.items():
+            self[FIELD_FOR_ARGUMENT[argument]].errors = [message]
