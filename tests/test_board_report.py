@@ -155,7 +155,7 @@ def test_a_count_of_one_to_four_is_fewer_than_five_where_the_screen_shows_it(
     report = client.get(URL).text
     assert cell(report, "Registered") == "6"
     assert cell(report, "Attended") == "fewer than 5"
-    assert "fewer than 5 (hidden of registered, n = 6)" in report  # nor its rate
+    assert "fewer than 5 (of registered, n = 6)" in report  # nor its rate
 
 
 def test_a_hidden_figure_cannot_be_worked_out_from_a_total_on_the_page(
