@@ -2,9 +2,10 @@
 
 Every table of counts the review shows or lets leave the app goes through `protect`:
 
-- **Primary suppression.** A group (a row) of fewer than `threshold` people shows "fewer than N" for every
-  figure, on screen and in outputs. In outputs (the board report, the pack's tables) every count of 1 to N-1
-  is hidden as well. Zeros are shown.
+- **Primary suppression.** A group (a row) of 1 to N-1 people shows "fewer than N" for every figure, on
+  screen and in outputs. In outputs (the board report, the pack's tables) every count of 1 to N-1 is hidden
+  as well. Zeros are shown (a group of nobody too), and a zero that a column's total of 0 implies is no
+  disclosure: the total already says it.
 - **Secondary suppression.** A hidden count must not be recoverable by arithmetic on what is shown: a column's
   total minus the other rows, or a count's limits (no group count is above the group's size, which is its
   first column). `protect` audits the table as an intruder would, with a linear programme (scipy's HiGHS)
@@ -14,8 +15,8 @@ Every table of counts the review shows or lets leave the app goes through `prote
   hidden to protect a group, so the same total is shown alike in every breakdown of it. If nothing is left
   to hide, the table is withheld.
 
-The intruder is assumed to know this method: that a count shown as "fewer than N" is 0 to N-1 (1 to N-1 when
-its group is shown, as zeros are shown then), and that a count hidden to protect another is at least the
+The intruder is assumed to know this method: that a count shown as "fewer than N" is 1 to N-1 (0 to N-1 for a
+count inside a small group, other than its size), and that a count hidden to protect another is at least the
 smallest count that could have been shown (1 on screen, N in outputs).
 
 Percentages built on a hidden count are hidden too (`ProtectedTable.percent`).
@@ -129,7 +130,8 @@ def protect(
     row_ids = list(range(len(rows))) + ([TOTAL] if total is not None else [])
 
     marks: dict[tuple[int, int], Mark] = {}
-    small_rows = {r for r in row_ids if values[(r, 0)] < threshold}
+    # A group of nobody is not a small group: its zeros are shown, like every zero.
+    small_rows = {r for r in row_ids if 0 < values[(r, 0)] < threshold}
     for cell, value in values.items():
         if cell[0] in small_rows or (mode is Mode.OUTPUT and 0 < value < threshold):
             marks[cell] = Mark.SMALL
@@ -179,7 +181,7 @@ def _hide_single_unknowns(values, marks, row_ids, width, floor: int) -> None:
         changed = False
         for c in range(width):
             hidden = [g for g in row_ids if (g, c) in marks]
-            if len(hidden) == 1:
+            if len(hidden) == 1 and values[(TOTAL, c)] != 0:
                 complement = _complement_for((hidden[0], c), values, marks, row_ids, width, floor, column_only=True)
                 if complement is not None:
                     marks[complement] = Mark.HIDDEN
@@ -214,13 +216,19 @@ class _Audit:
         self.has_total = has_total
         # A count hidden to protect another was chosen from those that could be shown.
         self.complement_floor = 1 if mode is Mode.SCREEN else threshold
+        # A column whose shown total is 0 says every group's count is 0: nothing there is told by arithmetic
+        # that the total has not already told everyone.
+        self.zero_columns = {c for c in range(width) if has_total and values[(TOTAL, c)] == 0}
         # Hiding more only widens what a hidden count could be, so a count once found safe stays safe.
         self.safe: set[tuple[int, int]] = set()
         self.seen: dict[tuple[int, int], set[int]] = {}
 
     def bounds(self, cell, mark: Mark) -> tuple[float, float | None]:
         if mark is Mark.SMALL:
-            return (0 if cell[0] in self.small_rows else 1, self.threshold - 1)
+            # A small group has someone in it; its other counts may be 0. A small count elsewhere is not 0,
+            # as zeros are shown.
+            in_small_group = cell[0] in self.small_rows and cell[1] != 0
+            return (0 if in_small_group else 1, self.threshold - 1)
         return (self.complement_floor, None)
 
     def _swap_witnesses(self, hidden, bounds, seen) -> None:
@@ -323,7 +331,7 @@ class _Audit:
                     seen[cell].add(round(value))
 
         for cell in hidden:
-            if cell in self.safe or len(seen[cell]) > 1:
+            if cell in self.safe or len(seen[cell]) > 1 or cell[1] in self.zero_columns:
                 self.safe.add(cell)
                 continue
             from scipy.optimize import linprog  # imported when first needed: scipy takes seconds to load

@@ -167,6 +167,7 @@ class CascadeReview:
     reached: ProtectedTable  # people trained by them: as reported at follow-up, and attending in this app
     figures: cascade_module.CascadeFigures
     shown: bool  # sessions and people reached are shown only when the trained group is shown
+    withheld: bool = False  # not shown at all: the funnel hides the attendance it starts from
 
 
 @dataclass
@@ -422,19 +423,31 @@ def breakdown(
         mode=mode,
     )
 
-    def mean_shown(figure, people: list[BookingFacts]) -> float | None:
-        # A mean is shown only beside a shown count of at least the threshold (the same people).
-        changes = [f.confidence_change for f in people if f.confidence_change is not None]
-        if figure.shown and (figure.value or 0) >= threshold and len(changes) == figure.value:
-            return round(stats_module.fmean(changes), 1)
-        return None
+    def changes_of(people: list[BookingFacts]) -> list[int]:
+        return [f.confidence_change for f in people if f.confidence_change is not None]
 
-    mean_change = {
-        row.label: mean_shown(table.figure(row, "paired"), by_group[key])
-        for (key, _), row in zip(groups, table.rows, strict=True)
+    # A group's mean change is shown beside a shown paired count of at least the threshold. The overall mean
+    # is shown too (here and in the paired section), so the groups whose mean is not shown must together hold
+    # at least the threshold of people, or their mean could be worked out: hide more, smallest first.
+    shown_means: dict[object, float] = {}
+    for (key, _), row in zip(groups, table.rows, strict=True):
+        figure, changes = table.figure(row, "paired"), changes_of(by_group[key])
+        if figure.shown and (figure.value or 0) >= threshold and len(changes) == figure.value:
+            shown_means[key] = round(stats_module.fmean(changes), 1)
+    hidden_people = sum(len(changes_of(by_group[key])) for key, _ in groups if key not in shown_means)
+    for key in sorted(shown_means, key=lambda k: len(changes_of(by_group[k]))):
+        if hidden_people == 0 or hidden_people >= threshold:
+            break
+        del shown_means[key]
+        hidden_people += len(changes_of(by_group[key]))
+    mean_change: dict[str, float | None] = {
+        row.label: shown_means.get(key) for (key, _), row in zip(groups, table.rows, strict=True)
     }
     if table.total is not None:
-        mean_change[table.total.label] = mean_shown(table.figure(table.total, "paired"), facts)
+        everyone = changes_of(facts)
+        paired = table.figure(table.total, "paired")
+        shown = paired.shown and len(everyone) >= threshold and len(everyone) == paired.value
+        mean_change[table.total.label] = round(stats_module.fmean(everyone), 1) if shown else None
     return Breakdown(dimension.key, dimension.title, table, mean_change)
 
 
@@ -552,7 +565,8 @@ def choice_distributions(
         mean = None
         scored = [(o.score, chosen.get(o.key, 0)) for o in q.options if o.score is not None]
         scored_n = sum(c for _, c in scored)
-        if not multiple and scored_n >= threshold and answered >= threshold:
+        # With any count hidden, the mean (a sum of scores times counts) could help work it out.
+        if not multiple and scored_n >= threshold and answered >= threshold and table.hidden_count == 0:
             mean = round(sum(s * c for s, c in scored) / scored_n, 1)
         results.append(Distribution(q, table, answered, mean))
     return results
@@ -605,7 +619,11 @@ def search_comments(
 CASCADE_COLUMNS = ("trained", "followed_up", "reported_running", "in_app_trainers", "running_any")
 
 
-def cascade_review(filters: ReviewFilters, now: datetime, mode: Mode, threshold: int) -> CascadeReview:
+def cascade_review(
+    filters: ReviewFilters, now: datetime, mode: Mode, threshold: int, by_kind: Breakdown | None = None
+) -> CascadeReview:
+    """The cascade, hidden whole when the funnel hides the train-the-trainer attendance it starts from (its
+    "trained" is that same count, so showing it would undo the funnel's suppression)."""
     figures = cascade_module.cascade_figures(filters, now=now)
     counts = [getattr(figures, name) for name in CASCADE_COLUMNS]
     table = protect(CASCADE_COLUMNS, [("Trained as MECC trainers", counts)], None, threshold=threshold, mode=mode)
@@ -617,7 +635,16 @@ def cascade_review(filters: ReviewFilters, now: datetime, mode: Mode, threshold:
         threshold=threshold,
         mode=mode,
     )
-    return CascadeReview(table, reached, figures, shown=table.rows[0].figures[0].shown)
+    withheld = not _kind_figure_shown(by_kind, SessionKind.TRAIN_THE_TRAINER, "attended")
+    shown = table.rows[0].figures[0].shown and not withheld
+    return CascadeReview(table, reached, figures, shown=shown, withheld=withheld)
+
+
+def _kind_figure_shown(by_kind: Breakdown | None, kind: SessionKind, column: str) -> bool:
+    if by_kind is None:
+        return True
+    row = next((r for r in by_kind.table.rows if r.label == kind.label), None)
+    return row is not None and by_kind.table.figure(row, column).shown
 
 
 # --- The whole review -----------------------------------------------------------------------------------------
@@ -654,7 +681,9 @@ def build_review(
     followup = {}
     for kind in SessionKind:
         kind_filters = dataclasses.replace(filters, kind=kind) if filters.kind in (None, kind) else None
-        if kind_filters is None:
+        # Shown only where the funnel shows that kind's followed-up count (the same people), so a total less
+        # the other kind never gives a hidden count away.
+        if kind_filters is None or not _kind_figure_shown(by_kind, kind, "followed_up"):
             continue
         followup[kind] = (
             choice_distributions(kind_filters, now, mode, threshold, followup_questions),
@@ -676,7 +705,7 @@ def build_review(
         paired=paired_results(filters, now, mode, threshold, instrument),
         distributions=distributions,
         followup=followup,
-        cascade=cascade_review(filters, now, mode, threshold),
+        cascade=cascade_review(filters, now, mode, threshold, by_kind),
         comments=comments,
         comment_count=comment_count,
         comments_hidden=comments_hidden,

@@ -106,7 +106,8 @@ def output_tables(review: Review) -> list[Table]:
         "running_any": "Ran at least one session (either source)",
     }
     cascade_rows: list[list[object]] = [
-        [labels[name], cell(cascade.table.figure(row, name), t)] for name in cascade.table.columns
+        [labels[name], "hidden" if cascade.withheld else cell(cascade.table.figure(row, name), t)]
+        for name in cascade.table.columns
     ]
     if cascade.shown:
         f = cascade.figures
