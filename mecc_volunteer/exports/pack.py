@@ -3,8 +3,9 @@ CSV tables passed in, with the same filters.
 
 The ZIP is written to a temporary file (ZIP_DEFLATED), each entry as it is made: the responses are read from the
 database once, page by page, and each row goes to the CSV entry and the XLSX's sheet as it passes, so memory stays
-flat and both files hold exactly the same rows. More CSVs (the review's aggregate tables) are one argument:
-`write_evaluator_pack(filters, now=now, tables=[("tables/funnel.csv", headers, rows), ...])`.
+flat and both files hold exactly the same rows. The pilot review's tables go in `tables/`, made under the rules for
+outputs that leave the app (evaluation.review_tables: every count of 1 to N-1 "fewer than N", and "hidden" where
+one could be worked out), so the pack's aggregate figures match the board report's.
 """
 
 import shutil
@@ -19,6 +20,8 @@ from flask import render_template
 
 from mecc_volunteer import settings
 from mecc_volunteer.csv_export import stream_csv
+from mecc_volunteer.evaluation import review, review_tables
+from mecc_volunteer.evaluation.disclosure import Mode
 from mecc_volunteer.evaluation.filters import ReviewFilters
 from mecc_volunteer.evaluation.statistics import METHOD
 from mecc_volunteer.exports import services
@@ -124,18 +127,26 @@ def method_note(
     )
 
 
+def pilot_review_tables(filters: ReviewFilters, *, now: datetime, instrument: Instrument = CURRENT) -> list[CsvFile]:
+    """The pilot review's figures for these filters, as the board report shows them, one CSV each in tables/."""
+    figures = review.build_review(filters, mode=Mode.OUTPUT, now=now, instrument=instrument)
+    return [(f"tables/{name}", headers, rows) for name, headers, rows in review_tables.output_tables(figures)]
+
+
 def write_evaluator_pack(
     filters: ReviewFilters,
     *,
     now: datetime | None = None,
-    tables: Iterable[CsvFile] = (),
+    tables: Iterable[CsvFile] | None = None,
     instrument: Instrument = CURRENT,
     file: IO[bytes] | None = None,
 ) -> IO[bytes]:
     """The pack as a ZIP, written to a temporary file (returned open at its start, for the caller to close:
-    send_file does) or to `file`: responses.csv, responses.xlsx, data_dictionary.csv, then each of `tables`, then
-    method_note.txt."""
+    send_file does) or to `file`: responses.csv, responses.xlsx, data_dictionary.csv, then each of `tables` (by
+    default the pilot review's tables), then method_note.txt."""
     now = now or utcnow()
+    if tables is None:
+        tables = pilot_review_tables(filters, now=now, instrument=instrument)
     target = file if file is not None else tempfile.TemporaryFile(suffix=".zip")  # noqa: SIM115 - returned open
     headers, rows = services.responses(filters, instrument, now=now)
     book = services.ResponsesWorkbook(headers)
