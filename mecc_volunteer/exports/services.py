@@ -459,13 +459,13 @@ def _xlsx_row(sheet, row) -> list:
 
 
 class ResponsesWorkbook:
-    """The responses XLSX, written in write-only mode: About (first, filled in last), Responses, Data dictionary.
-    `watch(rows)` appends each row to the Responses sheet as it passes, so one pass over the rows can write the
-    CSV and the XLSX of the evaluator pack alike."""
+    """The responses XLSX, written in write-only mode: Responses, Data dictionary, About. The data is the first
+    sheet, the one a program reads by default (pandas' read_excel, R's readxl). `watch(rows)` appends each row to
+    the Responses sheet as it passes, so one pass over the rows can write the CSV and the XLSX of the evaluator
+    pack alike."""
 
     def __init__(self, headers: Sequence[str]):
         self.workbook = Workbook(write_only=True)
-        self.about = self.workbook.create_sheet(ABOUT_SHEET)
         self.sheet = self.workbook.create_sheet(RESPONSES_SHEET)
         self.sheet.append(_xlsx_row(self.sheet, headers))
         self.tally = Tally(headers)
@@ -480,8 +480,9 @@ class ResponsesWorkbook:
         headers, rows = data_dictionary(instrument)
         for row in [headers, *rows]:
             dictionary.append(_xlsx_row(dictionary, row))
+        about = self.workbook.create_sheet(ABOUT_SHEET)
         for row in about_rows(filters, self.tally, now=now):
-            self.about.append(_xlsx_row(self.about, row))
+            about.append(_xlsx_row(about, row))
         self.workbook.save(file)
 
 
