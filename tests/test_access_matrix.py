@@ -119,6 +119,7 @@ MATRIX = {
     "exports.responses_csv": EVALUATOR,
     "exports.responses_xlsx": EVALUATOR,
     "exports.dictionary_csv": EVALUATOR,
+    "exports.evaluator_pack": EVALUATOR,
 }
 
 VISITORS = ["anonymous", "volunteer", "coordinator", "evaluator", "admin"]

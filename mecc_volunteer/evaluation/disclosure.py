@@ -189,17 +189,19 @@ def _hide_single_unknowns(values, marks, row_ids, width, floor: int) -> None:
 
 
 def _complement_for(cell, values, marks, row_ids, width, floor: int, *, column_only: bool = False):
-    """The count to hide next to protect `cell`: the smallest shown count of at least `floor` in its column
-    (never a total), else in its row; None when there is nothing left to hide."""
+    """The count to hide next to protect `cell`: in its column (never a total), else in its row, a shown count
+    of at least `floor`, preferring a group that already has a hidden count (so hiding gathers in as few
+    groups as it can and the others stay whole), then the smallest; None when there is nothing left to hide."""
     r, c = cell
+    touched = {g for g, _ in marks}
     in_column = [(values[(g, c)], g, c) for g in row_ids if g != TOTAL and (g, c) not in marks]
     in_row = [(values[(r, k)], r, k) for k in range(width) if (r, k) not in marks]
     if r == TOTAL or column_only:
         in_row = []
     for candidates in (in_column, in_row):
-        eligible = sorted((v, g, k) for v, g, k in candidates if v >= floor)
+        eligible = sorted((g not in touched, v, g, k) for v, g, k in candidates if v >= floor)
         if eligible:
-            _, g, k = eligible[0]
+            _, _, g, k = eligible[0]
             return (g, k)
     return None
 

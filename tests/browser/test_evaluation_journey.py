@@ -116,7 +116,7 @@ def test_the_same_evaluation_works_without_javascript(app, nojs_page, survey, as
 
 @pytest.fixture
 def pilot(app, auth, make_training_session, make_booking, make_volunteer):
-    """Two sessions with answered evaluations (4 and 3 bookings), plus one attended booking with no answers."""
+    """Two held sessions with answered evaluations (4 and 3 bookings), plus one attended booking with no answers."""
     from tests.helpers import store_answers as answer
 
     sessions = [make_training_session(days_ahead=-20), make_training_session(days_ahead=-6)]
@@ -142,7 +142,7 @@ def pilot(app, auth, make_training_session, make_booking, make_volunteer):
                 online_format="well",
                 improve=f"Comment {i}",
             )
-    make_booking(sessions[1].id, status=BookingStatus.ATTENDED)  # attended, answered nothing: no row
+    make_booking(sessions[1].id, status=BookingStatus.ATTENDED)  # attended, answered nothing: a row all the same
     return {"email": auth.create("evaluator"), "sessions": [s.id for s in sessions], "people": people}
 
 
@@ -160,7 +160,7 @@ def test_an_evaluator_filters_the_review_and_downloads_the_csv(page, pilot, tmp_
     assert page.evaluate("window.__sameDocument === true"), "the results were not updated in place"
     assert_accessible(page)
 
-    page.get_by_role("link", name="Download these responses (CSV or Excel)").click()
+    page.get_by_role("link", name="Download these responses or the evaluator pack").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Download the feedback")
     expect(page).to_have_url(re.compile(rf"/manage/exports/\?.*session={session_id}"))
     expect(page.get_by_label("Session", exact=True)).to_have_value(session_id)
@@ -176,9 +176,9 @@ def test_an_evaluator_filters_the_review_and_downloads_the_csv(page, pilot, tmp_
     text = data.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     assert "respondent" in rows[0]
-    assert len(rows) - 1 == 3, "one row per booking with answers in the chosen session"
+    assert len(rows) - 1 == 4, "one row per booking holding a place at the chosen session, answers or not"
     respondents = [row[rows[0].index("respondent")] for row in rows[1:]]
-    assert len(set(respondents)) == 3
+    assert len(set(respondents)) == 4
     assert all(respondents)
     for name, email in pilot["people"]:
         assert name not in text

@@ -49,7 +49,9 @@ def test_evaluator_filters_the_pilot_review_on_a_phone(page, pilot, assert_acces
     page.evaluate("window.__sameDocument = true")
     page.get_by_label("Session", exact=True).select_option(str(pilot["sessions"][1]))
     page.get_by_role("button", name="Apply filters").click()
-    expect(page).to_have_url(f"{page.url.split('?')[0]}?session={pilot['sessions'][1]}&from=&to=&organisation=&kind=&q=")
+    expect(page).to_have_url(
+        f"{page.url.split('?')[0]}?session={pilot['sessions'][1]}&from=&to=&organisation=&kind=&q="
+    )
     expect(page.locator("#review-results table").first.locator("tbody tr").first).to_contain_text("5")
     assert page.evaluate("window.__sameDocument === true"), "the results were not updated in place"
     assert_accessible(page)
