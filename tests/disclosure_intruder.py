@@ -13,6 +13,8 @@ It asks for the smallest and largest whole number each hidden count can be. A ce
 index, the total row being -1.
 """
 
+import itertools
+
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -51,7 +53,9 @@ class _Problem:
                 low[i], high[i] = (0 if group_small and cell[1] != 0 else 1), table.threshold - 1
             else:
                 low[i] = floor
-        constraints = []
+        self.equalities: list = []
+        self.inequalities: list = []
+        self.low, self.high = low, high
         rows = sorted({r for r, _ in cells})
         if table.total is not None:
             for c in range(width):
@@ -63,7 +67,7 @@ class _Problem:
                     else:
                         rhs -= sign * cells[(r, c)].value
                 if a.any():
-                    constraints.append(LinearConstraint(a, rhs, rhs))
+                    self.equalities.append((a, rhs))
         # Each count is part of another: by default of the group's size (the first column).
         parts = within or dict.fromkeys(table.columns[1:], table.columns[0])
         for part, whole in parts.items():
@@ -76,21 +80,58 @@ class _Problem:
                     else:
                         rhs -= sign * cells[cell].value
                 if a.any():
-                    constraints.append(LinearConstraint(a, -np.inf, rhs))
-        # HiGHS's presolve (scipy 1.17) calls some of these small feasible programmes infeasible: it is off.
-        self.options = {
-            "integrality": np.ones(n),
-            "bounds": Bounds(low, high),
-            "constraints": constraints,
-            "options": {"presolve": False},
-        }
+                    self.inequalities.append((a, rhs))
+        self.options = {"integrality": np.ones(n), "bounds": Bounds(low, high), "constraints": self._constraints()}
+
+    def _constraints(self) -> list:
+        """The column sums (equal) and the parts within their wholes (at most), as one matrix each."""
+        found = []
+        if self.equalities:
+            rhs = np.array([rhs for _, rhs in self.equalities])
+            found.append(LinearConstraint(np.array([a for a, _ in self.equalities]), rhs, rhs))
+        if self.inequalities:
+            rhs = np.array([rhs for _, rhs in self.inequalities])
+            found.append(LinearConstraint(np.array([a for a, _ in self.inequalities]), -np.inf, rhs))
+        return found
+
+    def feasible(self, tables: np.ndarray) -> np.ndarray:
+        """Which of these whole-number tables (one a row, a value per hidden cell) satisfy everything the
+        intruder knows."""
+        ok = np.all((tables >= self.low) & (tables <= self.high), axis=1)
+        if self.equalities:
+            a = np.array([a for a, _ in self.equalities])
+            ok &= np.all(tables @ a.T == np.array([rhs for _, rhs in self.equalities]), axis=1)
+        if self.inequalities:
+            a = np.array([a for a, _ in self.inequalities])
+            ok &= np.all(tables @ a.T <= np.array([rhs for _, rhs in self.inequalities]), axis=1)
+        return ok
+
+    def moves(self) -> np.ndarray:
+        """Small changes to try first, one a row: one hidden count by one, or two in a column or a row, in
+        opposite or equal steps; most hidden counts are shown to have two possible values by one of these."""
+        n = len(self.hidden)
+        moves = [step * np.eye(n)[i] for i in range(n) for step in (1, -1)]
+        for i, j in itertools.combinations(range(n), 2):
+            (ri, ci), (rj, cj) = self.hidden[i], self.hidden[j]
+            if ci == cj or ri == rj:
+                for si, sj in ((1, -1), (-1, 1), (1, 1), (-1, -1)):
+                    move = np.zeros(n)
+                    move[i], move[j] = si, sj
+                    moves.append(move)
+        return np.array(moves)
 
     def solve(self, cell, direction: float):
         objective = np.zeros(len(self.hidden))
         objective[self.index[cell]] = direction
         result = milp(objective, **self.options)
+        if result.status != 0 or not self.feasible(np.round(result.x)[np.newaxis])[0]:
+            # HiGHS's presolve (scipy 1.17) calls some of these small feasible programmes infeasible; without it
+            # (ten times slower) it does not. A solution is only ever used once checked, so a wrong answer from
+            # the solver could make a count look easier to work out than it is, never harder.
+            result = milp(objective, **self.options, options={"presolve": False})
         # The true table satisfies every constraint: no solution means the marks say something untrue.
         assert result.status == 0, f"the marks of {cell} contradict the table: {result.message}"
+        assert self.feasible(np.round(result.x)[np.newaxis])[0], f"the solver's table for {cell} is not a table"
         return result
 
 
@@ -114,19 +155,40 @@ def intruder_ranges(table: ProtectedTable, within: dict[str, str] | None = None)
     return ranges
 
 
-def exposed_cells(table: ProtectedTable, within: dict[str, str] | None = None) -> list:
-    """The hidden cells with only one possible value. Faster than intruder_ranges: every solution found is a
-    table the intruder cannot rule out, so a cell seen with two values in any of them is safe unsolved."""
+def exposed_cells(
+    table: ProtectedTable, within: dict[str, str] | None = None, truth: dict | None = None, skip=frozenset()
+) -> list:
+    """The hidden cells with only one possible value. Faster than intruder_ranges: every whole-number table
+    found that satisfies what the intruder knows (small changes to one solution first, then the programme's
+    solutions) is one it cannot rule out, so a cell seen with two values in any of them is safe unsolved.
+    `truth`, {cell: true count}, saves solving for the first table (it is checked like any other); the columns
+    in `skip` (such as zero_total_columns) are not asked about."""
     problem = _Problem(table, within)
+    if not problem.hidden:
+        return []
     seen: dict = {cell: set() for cell in problem.hidden}
+
+    def learn(x: np.ndarray) -> None:
+        for other, i in problem.index.items():
+            seen[other].add(round(x[i]))
+
+    if truth is not None:
+        start = np.array([float(truth[cell]) for cell in problem.hidden])
+        assert problem.feasible(start[np.newaxis])[0], "the true table contradicts its marks"
+    else:
+        start = np.round(problem.solve(problem.hidden[0], 0.0).x)
+    learn(start)
+    candidates = start + problem.moves()
+    for x in candidates[problem.feasible(candidates)]:
+        learn(x)
     exposed = []
     for cell in problem.hidden:
+        if cell[1] in skip:
+            continue
         for direction in (1.0, -1.0):
             if len(seen[cell]) > 1:
                 break
-            solution = problem.solve(cell, direction).x
-            for other, i in problem.index.items():
-                seen[other].add(round(solution[i]))
+            learn(problem.solve(cell, direction).x)
         if len(seen[cell]) < 2:
             exposed.append(cell)
     return exposed
