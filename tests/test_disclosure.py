@@ -40,6 +40,8 @@ def tables(draw):
 def test_no_hidden_count_can_be_worked_out_from_the_table(mode, data):
     columns, rows, total = data
     table = protect(columns, rows, total, threshold=THRESHOLD, mode=mode)
+    if table.withheld:
+        return  # not shown at all (the pages and files say it is withheld)
     zeros = zero_total_columns(table)
     for cell, (smallest, largest) in intruder_ranges(table).items():
         if cell[1] in zeros:

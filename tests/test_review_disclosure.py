@@ -420,6 +420,13 @@ def session_label(app, training_session) -> str:
         return dict(review.session_choices())[training_session.id]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "across views: a filtered view is protected on its own, so it can undo the unfiltered breakdown's "
+        "secondary suppression (issue 10, still open)"
+    ),
+)
 def test_choosing_a_session_in_the_filter_does_not_show_what_the_breakdown_hides(app, make_training_session, book):
     """The issue's case: sessions of 7 and 1, total 8, the 7 hidden so the 1 cannot be worked out. Choosing the
     session of 7 in the filter must not then show its 7, or 8 - 7 says the other session had 1."""
@@ -434,6 +441,13 @@ def test_choosing_a_session_in_the_filter_does_not_show_what_the_breakdown_hides
     assert not worked_out(told(by_session, session_label(app, seven), chosen, chosen.total))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "across tables: each dimension is protected on its own; a kind with one session is the same people as "
+        "that session's row (issue 10, still open)"
+    ),
+)
 def test_the_funnel_by_kind_does_not_show_a_session_the_breakdown_by_session_hides(app, make_training_session, book):
     """Volunteer-training sessions of 4, 4 and 9 and one train-the-trainer session of 6: by session, the two 4s
     are 'fewer than 5', and the 6 is hidden (else 23 - 9 - 6 = 8 says both are 4). By kind, train the trainer
@@ -483,7 +497,11 @@ def test_a_hidden_count_cannot_be_worked_out_from_the_count_it_is_part_of(app, m
             store_answers(app, booking_id, Survey.AFTER_SESSION, respond=True, overall="good")
     with app.app_context():
         table = review.build_review(ReviewFilters(), mode=Mode.OUTPUT).breakdown("organisation").table
-    assert [row.figures[0].value for row in table.rows] == [8, 11]
-    assert not worked_out(table)  # with only "no count is above the group's size", nothing
-    # Fails today: knowing evaluated <= attended, all four hidden counts have one possible value.
-    assert not worked_out(table, FUNNEL_PARTS)
+    # Knowing evaluated <= attended (protect's `within`), two groups cannot hide a 2 beside a 4 and a 5 with
+    # their totals shown: hiding every count of both still leaves 5, 4, 2 and 2 the only answer. So the
+    # table is withheld, and the board report says so instead of showing it.
+    assert table.withheld
+    assert all(not f.shown for row in table.rows for f in row.figures)
+    with app.app_context():
+        page = review.build_review(ReviewFilters(), mode=Mode.SCREEN).breakdown("organisation").table
+    assert not worked_out(page, FUNNEL_PARTS)  # on screen, groups of 8 and 11 are shown whole

@@ -111,12 +111,15 @@ def protect(
     threshold: int,
     mode: Mode,
     total_label: str = "All",
+    within: dict[str, str] | None = None,
 ) -> ProtectedTable:
     """Hide what must be hidden in a table of counts about people.
 
     Each row is one group with its counts, the first being the group's size (people in it); no other count
-    in the row is above it. `total`, when given, is the column-by-column sum of the rows (the groups
-    partition the total). The threshold is at least 3: below that, "fewer than 2" would itself say "1"."""
+    in the row is above it. `within` names, for a column, the column it is part of (evaluated of attended…),
+    which an intruder would know too; a relation the figures do not keep is not a rule and is left out.
+    `total`, when given, is the column-by-column sum of the rows (the groups partition the total). The
+    threshold is at least 3: below that, "fewer than 2" would itself say "1"."""
     if threshold < 3:
         raise ValueError("the disclosure threshold is at least 3")
     width = len(columns)
@@ -136,7 +139,11 @@ def protect(
         if cell[0] in small_rows or (mode is Mode.OUTPUT and 0 < value < threshold):
             marks[cell] = Mark.SMALL
 
-    audit = _Audit(values, row_ids, width, threshold, mode, small_rows, has_total=total is not None)
+    names = list(columns)
+    parts = {names.index(p): names.index(w) for p, w in (within or {}).items()}
+    parts = {c: parts.get(c, 0) for c in range(1, width)}  # by default, part of the group's size
+    parts = {p: w for p, w in parts.items() if all(values[(g, p)] <= values[(g, w)] for g in row_ids)}
+    audit = _Audit(values, row_ids, width, threshold, mode, small_rows, has_total=total is not None, parts=parts)
     if total is not None:
         _hide_single_unknowns(values, marks, row_ids, width, audit.complement_floor)
     withheld = False
@@ -189,16 +196,21 @@ def _hide_single_unknowns(values, marks, row_ids, width, floor: int) -> None:
 
 
 def _complement_for(cell, values, marks, row_ids, width, floor: int, *, column_only: bool = False):
-    """The count to hide next to protect `cell`: in its column (never a total), else in its row, a shown count
-    of at least `floor`, preferring a group that already has a hidden count (so hiding gathers in as few
-    groups as it can and the others stay whole), then the smallest; None when there is nothing left to hide."""
+    """The count to hide next to protect `cell`: in its column (never a total), else in its row, else anywhere,
+    a shown count of at least `floor`, preferring a group that already has a hidden count (so hiding gathers in
+    as few groups as it can and the others stay whole), then the smallest; None when nothing is left to hide."""
     r, c = cell
     touched = {g for g, _ in marks}
     in_column = [(values[(g, c)], g, c) for g in row_ids if g != TOTAL and (g, c) not in marks]
     in_row = [(values[(r, k)], r, k) for k in range(width) if (r, k) not in marks]
+    # Else anywhere: a count can be pinned through another column (by a count it is part of), and hiding
+    # one more count never makes another easier to work out; the audit says when it is enough.
+    anywhere = [(v, g, k) for (g, k), v in values.items() if g != TOTAL and (g, k) not in marks]
     if r == TOTAL or column_only:
         in_row = []
-    for candidates in (in_column, in_row):
+    if column_only:
+        anywhere = []
+    for candidates in (in_column, in_row, anywhere):
         eligible = sorted((g not in touched, v, g, k) for v, g, k in candidates if v >= floor)
         if eligible:
             _, _, g, k = eligible[0]
@@ -209,8 +221,9 @@ def _complement_for(cell, values, marks, row_ids, width, floor: int, *, column_o
 class _Audit:
     """What an intruder can work out: the range of each hidden count, by linear programming."""
 
-    def __init__(self, values, row_ids, width, threshold, mode, small_rows, *, has_total: bool):
+    def __init__(self, values, row_ids, width, threshold, mode, small_rows, *, has_total: bool, parts: dict):
         self.values = values
+        self.parts = parts  # column -> the column it is part of
         self.row_ids = row_ids
         self.width = width
         self.threshold = threshold
@@ -244,9 +257,10 @@ class _Audit:
             if value < low or (high is not None and value > high):
                 return False
             r, c = cell
-            if c == 0:  # a group's size stays at least each of its counts
-                return all(value >= values[(r, k)] for k in range(1, width))
-            return value <= values[(r, 0)]
+            # A count stays within the count it is part of, and at least each count that is part of it.
+            if c in self.parts and value > values[(r, self.parts[c])]:
+                return False
+            return all(value >= values[(r, p)] for p, w in self.parts.items() if w == c)
 
         for c in range(width):
             column = [cell for cell in hidden if cell[1] == c]
@@ -292,9 +306,9 @@ class _Audit:
                     equality_rhs.append(rhs)
         inequalities, inequality_rhs = [], []
         for g in self.row_ids:
-            for c in range(1, self.width):
-                # count <= the group's size
-                if (g, c) not in index and (g, 0) not in index:
+            for c, w in self.parts.items():
+                # a count <= the count it is part of (by default the group's size)
+                if (g, c) not in index and (g, w) not in index:
                     continue
                 coefficients = np.zeros(n)
                 rhs = 0.0
@@ -302,10 +316,10 @@ class _Audit:
                     coefficients[index[(g, c)]] += 1.0
                 else:
                     rhs -= self.values[(g, c)]
-                if (g, 0) in index:
-                    coefficients[index[(g, 0)]] -= 1.0
+                if (g, w) in index:
+                    coefficients[index[(g, w)]] -= 1.0
                 else:
-                    rhs += self.values[(g, 0)]
+                    rhs += self.values[(g, w)]
                 inequalities.append(coefficients)
                 inequality_rhs.append(rhs)
         bounds = [self.bounds(cell, marks[cell]) for cell in hidden]

@@ -39,6 +39,8 @@ def counts_table(name: str, table: ProtectedTable, group_heading: str, extra: di
 
 
 def list_table(name: str, table: ProtectedTable, heading: str) -> Table:
+    if table.withheld:
+        return name, [heading, "People"], [["Withheld: too few people to show any of these figures safely", ""]]
     rows = [[row.label, cell(row.figures[0], table.threshold)] for row in table.rows]
     if table.total is not None:
         rows.append([table.total.label, cell(table.total.figures[0], table.threshold)])
