@@ -102,6 +102,7 @@ def test_the_same_evaluation_works_without_javascript(app, nojs_page, survey, as
     assert_accessible(page)
 
     choose(page, CONFIDENCE, "5")
+    choose(page, RETROSPECTIVE_CONFIDENCE, "3")
     choose(page, KNOWLEDGE, "6")
     choose(page, "Overall, how was your experience of the training?", "Good")
     choose(page, "The session was relevant to my role", "Agree")
@@ -111,7 +112,8 @@ def test_the_same_evaluation_works_without_javascript(app, nojs_page, survey, as
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answers")
     assert_accessible(page)
     assert_no_sideways_scroll(page)
-    assert stored_answers(app, survey["booking_id"])["overall"] == "good"
+    answers = stored_answers(app, survey["booking_id"])
+    assert (answers["overall"], answers["confidence_before"]) == ("good", "3")
 
 
 @pytest.fixture
