@@ -167,7 +167,10 @@ def respondent_code(booking_id: int, keyed=None) -> str:
 
 
 def _keyed_hmac():
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), digestmod=hashlib.sha256)
+    # Keyed on the stable pseudonymisation key, never SECRET_KEY: a rotation must not change any code.
+    from mecc_volunteer import pseudonyms
+
+    return hmac.new(pseudonyms.pseudonymisation_key(current_app), digestmod=hashlib.sha256)
 
 
 def _held(query: sa.Select, filters: ReviewFilters, now: datetime) -> sa.Select:

@@ -1,5 +1,6 @@
 """All models, imported in one place so Alembic sees every table."""
 
+from mecc_volunteer.models.app_secret import AppSecret
 from mecc_volunteer.models.audit import ActorKind, AuditAction, AuditEvent
 from mecc_volunteer.models.base import Base, utcnow
 from mecc_volunteer.models.evaluation import DownloadRecord, EvaluationAnswer, EvaluationResponse, Survey
@@ -26,6 +27,7 @@ __all__ = [
     "HOLDING_PLACE_STATUSES",
     "LONDON",
     "ActorKind",
+    "AppSecret",
     "AuditAction",
     "AuditEvent",
     "Base",
