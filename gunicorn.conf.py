@@ -1,21 +1,34 @@
 """gunicorn settings for `make run` and production: 2 sync workers, access log without secrets."""
 
+import os
+
 from gunicorn.glogging import Logger
 
 workers = 2
 worker_class = "sync"
+# Seconds a worker may spend on one request before it is killed and restarted: long enough for the largest
+# download (a CSV or the evaluator pack of a whole pilot); GUNICORN_TIMEOUT changes it.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 accesslog = "-"
+# One line a request: time, the request id the app sent back (X-Request-ID, also on each of the app's log lines
+# of that request), request line, status, bytes, duration, Referer and browser. Never the client's address
+# (personal data): the request id leads from an access line to the app's log instead.
+access_log_format = '%(t)s %({x-request-id}o)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+# Which proxies to believe is the app's TRUSTED_PROXY_HOPS (Werkzeug's ProxyFix), for the scheme as for the
+# client's address and host. gunicorn's own default believes X-Forwarded-Proto from 127.0.0.1, so a local proxy
+# made requests https while the host stayed the proxy's upstream, and CSRF's referrer check refused every form.
+secure_scheme_headers: dict[str, str] = {}
 
 
 def _redact(text: str, *, load_app: bool = True) -> str:
     """Personal-link secrets out of a logged path: the patterns come from the app's URL map (every route with
-    a <secret:...> argument), learnt when the worker loaded the app."""
-    from mecc_volunteer import redaction
+    a <secret:...> argument), learnt when the worker loaded the app. Email addresses and searches too."""
+    from mecc_volunteer import logs, redaction
 
     if load_app and not redaction.has_patterns():
         import wsgi  # noqa: F401 - a worker has loaded it before its first request; this is a safety net
 
-    return redaction.redact(text)
+    return logs.scrub(redaction.redact(text))
 
 
 class RedactingLogger(Logger):

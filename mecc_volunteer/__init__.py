@@ -1,13 +1,20 @@
 """MECC Volunteer: the app factory."""
 
-import logging
 import os
 
 import sqlalchemy as sa
 from flask import Flask, has_request_context, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mecc_volunteer import extensions
-from mecc_volunteer.config import Config, database_url, default_base_url, instance_path_from_env
+from mecc_volunteer.config import (
+    Config,
+    check_deployment_settings,
+    database_url,
+    default_base_url,
+    engine_options,
+    instance_path_from_env,
+)
 from mecc_volunteer.extensions import csrf, db, login_manager, migrate
 
 
@@ -32,6 +39,18 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
         app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError("SECRET_KEY is not set: run `make run` once, or set FLASK_SECRET_KEY")
+    check_deployment_settings(app.config)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
+
+    from mecc_volunteer import logs
+
+    logs.init_app(app)  # first: every later hook's log lines, and every response, carry the request id
+
+    if hops := app.config["TRUSTED_PROXY_HOPS"]:
+        # The client's address, scheme, host, port and path prefix, as the nearest `hops` proxies saw them.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
 
     db.init_app(app)
     with app.app_context():
@@ -84,8 +103,6 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     from mecc_volunteer.cli import register_cli
 
     register_cli(app)
-
-    logging.getLogger("mecc_volunteer").setLevel(app.config.get("LOG_LEVEL", "INFO"))
     return app
 
 

@@ -28,6 +28,7 @@ STAFF_LINK = "staff link"
 MATRIX = {
     "static": PUBLIC,
     "health.healthz": PUBLIC,
+    "health.readyz": PUBLIC,
     "volunteers.index": PUBLIC,
     "volunteers.privacy": PUBLIC,
     "volunteers.accessibility": PUBLIC,

@@ -151,7 +151,7 @@ def test_demo_gives_every_section_of_the_pilot_review_real_figures(app, runner):
         assert all(s.kind is SessionKind.VOLUNTEER_TRAINING for s in run_by_trainer)
 
 
-def test_health_check_answers_503_when_the_database_is_unreachable(tmp_path):
+def test_readiness_answers_503_when_the_database_is_unreachable_and_liveness_still_200(tmp_path):
     app = create_app(
         {
             "TESTING": True,
@@ -161,9 +161,10 @@ def test_health_check_answers_503_when_the_database_is_unreachable(tmp_path):
         },
         instance_path=str(tmp_path),
     )
-    response = app.test_client().get("/healthz")
+    response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.json == {"status": "error", "database": "unreachable"}
+    assert response.json == {"status": "not ready", "reason": "database unreachable", "database": "unreachable"}
+    assert app.test_client().get("/healthz").status_code == 200  # the process answers: no restart
 
 
 # --- Staff accounts ------------------------------------------------------------------------------------
