@@ -1,4 +1,4 @@
-"""Strict security headers on every response."""
+"""Strict security headers on every response, and SECRET_KEY rotation for everything signed with it."""
 
 from flask import Flask, request
 
@@ -19,6 +19,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def init_app(app: Flask) -> None:
+    accept_secret_key_fallbacks(app)
+
     @app.after_request
     def set_security_headers(response):
         headers = response.headers
@@ -39,3 +41,22 @@ def init_app(app: Flask) -> None:
             headers["Cache-Control"] = "no-store"
             headers.pop("Expires", None)
         return response
+
+
+def accept_secret_key_fallbacks(app: Flask) -> None:
+    """Rotate SECRET_KEY without signing anyone out or failing an open form: put the old key in
+    SECRET_KEY_FALLBACKS (a list; FLASK_SECRET_KEY_FALLBACKS='["old"]' in the environment), sign with the new one,
+    and accept both until the old one is removed.
+
+    What signs with the key: Flask's session cookie, which reads the fallbacks itself (Flask 3.1), and Flask-WTF's
+    CSRF tokens, which do not (1.3): given a list of keys, itsdangerous signs with the last and accepts any, so the
+    CSRF key becomes the list. Nothing else is signed with it: personal and staff links are random secrets stored
+    hashed, the sign-in never sets Flask-Login's remember cookie, and respondent codes have a key of their own
+    (mecc_volunteer.pseudonyms). An operator's own WTF_CSRF_SECRET_KEY is left alone."""
+    fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
+    if isinstance(fallbacks, str | bytes):
+        # One key written without the list's brackets: Flask would take each of its characters for a key.
+        fallbacks = [fallbacks]
+    app.config["SECRET_KEY_FALLBACKS"] = list(fallbacks)
+    if fallbacks and app.config.get("WTF_CSRF_SECRET_KEY") is None:
+        app.config["WTF_CSRF_SECRET_KEY"] = [*fallbacks, app.config["SECRET_KEY"]]
