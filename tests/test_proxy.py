@@ -78,6 +78,28 @@ def test_behind_one_proxy_https_forms_pass_csrf_and_get_hsts_and_secure_cookies(
     assert "Your form expired" not in answer.text
 
 
+@pytest.mark.parametrize("hops", [0, 1])
+def test_an_https_request_with_the_proxys_upstream_host_passes_csrf_only_with_the_setting(app, make_app, auth, hops):
+    """What "Your form expired" was: the request reached the app as https (gunicorn's default believed a local
+    proxy's X-Forwarded-Proto) while its Host was the proxy's upstream address, so Flask-WTF's strict referrer
+    check compared the browser's https://mecc.example.org/... with https://127.0.0.1:8000/ and refused."""
+    email = auth.create("coordinator")
+    client = make_app(TRUSTED_PROXY_HOPS=hops).test_client()
+    headers = {"X-Forwarded-Host": "mecc.example.org", "X-Forwarded-Proto": "https"}
+    client.get("/manage/sign-in", base_url="https://127.0.0.1:8000", headers=headers)
+
+    answer = sign_in(
+        client,
+        email,
+        STAFF_PASSWORD,
+        base_url="https://127.0.0.1:8000",
+        headers={**headers, "Referer": f"{PUBLIC}/manage/sign-in"},
+    )
+
+    assert ("Your form expired" in answer.text) is (hops == 0)
+    assert answer.status_code == (400 if hops == 0 else 303)
+
+
 @pytest.mark.parametrize("app_config", [{"TRUSTED_PROXY_HOPS": 1}])
 def test_behind_one_proxy_csrf_still_refuses_a_post_from_another_site(app, auth):
     email = auth.create("coordinator")
