@@ -111,6 +111,48 @@ def register_cli(app: Flask) -> None:
         if report.failed:
             raise SystemExit(1)
 
+    @app.cli.command("backup")
+    @click.option(
+        "--out",
+        "out",
+        type=click.Path(dir_okay=False, writable=True),
+        default=None,
+        help="File to write (default: instance/backups/mecc_volunteer-<UTC time>.sqlite or .dump).",
+    )
+    def backup(out):
+        """Back up the database while the app runs: SQLite's online backup, or pg_dump --format=custom."""
+        from pathlib import Path
+
+        from mecc_volunteer import backups
+        from mecc_volunteer.models import utcnow
+
+        url = db.engine.url
+        path = Path(out) if out else backups.default_path(app.instance_path, url, utcnow())
+        try:
+            size = backups.back_up(url, path, pg_dump=app.config.get("PG_DUMP", "pg_dump"))
+        except backups.BackupError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"Backed up the database to {path} ({size} bytes).")
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--yes", is_flag=True, help="Replace a database that already holds data.")
+    def restore(path, yes):
+        """Restore a backup made by `flask backup` into this app's database (an SQLite file, or an existing
+        PostgreSQL database). Refuses a database holding data without --yes. Restart the app servers afterwards."""
+        from pathlib import Path
+
+        from mecc_volunteer import backups
+
+        db.session.remove()
+        try:
+            backups.restore(db.engine, Path(path), replace=yes, pg_restore=app.config.get("PG_RESTORE", "pg_restore"))
+        except backups.BackupError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(
+            f"Restored {path}. Restart the app servers; run `flask db upgrade` if the backup is from an older version."
+        )
+
     @app.cli.group()
     def export():
         """Evaluation downloads (pseudonymous), the same files as /manage/exports/."""
