@@ -7,7 +7,8 @@ of (by default the group's size, its first column), and what each mark means:
 - "fewer than N" (Mark.SMALL) is 0 to N-1 for a count in a hidden group (its size is small too, and 1 to N-1:
   a group of nobody shows its zeros), else 1 to N-1 (zeros are shown in a shown group);
 - "hidden" (Mark.HIDDEN) is at least the smallest count that could have been shown: 1 on screen, N in
-  outputs; when the whole table is withheld, any whole number.
+  outputs; when the whole table is withheld, or when some counts are hidden because a linked table hides
+  them (table.forced: a filtered view), any whole number.
 
 It asks for the smallest and largest whole number each hidden count can be. A cell is (row, column) by
 index, the total row being -1.
@@ -43,7 +44,7 @@ class _Problem:
         self.index = index = {cell: i for i, cell in enumerate(self.hidden)}
         n = len(self.hidden)
         width = len(table.columns)
-        floor = 0 if table.withheld else (1 if table.mode is Mode.SCREEN else table.threshold)
+        floor = 0 if table.withheld or table.forced else (1 if table.mode is Mode.SCREEN else table.threshold)
         low, high = np.zeros(n), np.full(n, float(UNBOUNDED))
         for cell, i in index.items():
             figure = cells[cell]

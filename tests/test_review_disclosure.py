@@ -20,6 +20,7 @@ from mecc_volunteer.evaluation.disclosure import Figure, Mark, Mode, Percent, Pr
 from mecc_volunteer.evaluation.filters import ReviewFilters
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
+    LONDON,
     Booking,
     BookingStatus,
     District,
@@ -251,12 +252,28 @@ def given_to_protect(monkeypatch) -> dict[int, tuple]:
     seen = Kept()
     protect = review.protect
 
+    subtotals_of: dict[int, tuple] = {}
+    subtotal_table = ProtectedTable.subtotal_table
+
     def recording(columns, rows, total, **options):
         table = protect(columns, rows, total, **options)
         seen[id(table)] = ([list(counts) for _, counts in rows], list(total) if total is not None else None)
+        if "subtotals" in options:
+            sums = [
+                [sum(rows[m][1][c] for m in members) for c in range(len(columns))]
+                for _, members in options["subtotals"]
+            ]
+            subtotals_of[id(table)] = (table, sums, seen[id(table)][1])
         return table
 
+    def recording_subtotals(table):
+        linked = subtotal_table(table)
+        _, sums, total = subtotals_of[id(table)]
+        seen[id(linked)] = (sums, total)
+        return linked
+
     monkeypatch.setattr(review, "protect", recording)
+    monkeypatch.setattr(ProtectedTable, "subtotal_table", recording_subtotals)
     return seen
 
 
@@ -420,13 +437,6 @@ def session_label(app, training_session) -> str:
         return dict(review.session_choices())[training_session.id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "across views: a filtered view is protected on its own, so it can undo the unfiltered breakdown's "
-        "secondary suppression (issue 10, still open)"
-    ),
-)
 def test_choosing_a_session_in_the_filter_does_not_show_what_the_breakdown_hides(app, make_training_session, book):
     """The issue's case: sessions of 7 and 1, total 8, the 7 hidden so the 1 cannot be worked out. Choosing the
     session of 7 in the filter must not then show its 7, or 8 - 7 says the other session had 1."""
@@ -437,21 +447,66 @@ def test_choosing_a_session_in_the_filter_does_not_show_what_the_breakdown_hides
         by_session = review.build_review(ReviewFilters()).breakdown("session").table
         chosen = review.build_review(ReviewFilters(session_id=seven.id)).funnel
     assert by_session.figure(by_session.rows[0], "registered").mark is Mark.HIDDEN
-    # Fails today: the filtered funnel shows registered 7 and attended 7.
     assert not worked_out(told(by_session, session_label(app, seven), chosen, chosen.total))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "across tables: each dimension is protected on its own; a kind with one session is the same people as "
-        "that session's row (issue 10, still open)"
-    ),
-)
+def test_a_period_shows_only_what_the_sessions_in_it_let_be_shown(app, make_training_session, book):
+    """Sessions of 7, 1 and 9: by session, the 1 is 'fewer than 5' and the 7 hidden to protect it. A period is
+    the sessions in it: the 7 alone, or the 1 with the 9, would give the 1 away (17 - 10 = 7, 17 - 7 = 10), so
+    they are hidden; the 7 with the 1 is 8, which 17 - 9 says already, and the whole pilot is the total."""
+    sessions = [make_training_session(days_ahead=-days) for days in (30, 20, 10)]
+    for training_session, people in zip(sessions, (7, 1, 9), strict=True):
+        book(training_session, people)
+    day = [s.starts_at.astimezone(LONDON).date() for s in sessions]
+
+    def registered(date_from, date_to) -> Figure:
+        funnel = review.build_review(ReviewFilters(date_from=date_from, date_to=date_to)).funnel
+        return funnel.figure(funnel.total, "registered")
+
+    with app.app_context():
+        by_session = review.build_review(ReviewFilters()).breakdown("session").table
+        assert [by_session.figure(row, "registered").mark for row in by_session.rows] == [
+            Mark.HIDDEN,
+            Mark.SMALL,
+            None,
+        ]
+        assert registered(day[0], day[0]) == Figure(None, Mark.HIDDEN)
+        assert registered(day[1], day[2]) == Figure(None, Mark.HIDDEN)
+        assert registered(day[0], day[1]) == Figure(8)
+        assert registered(day[0], day[2]) == Figure(17)
+        # The period's own tables keep what it hides: its by-session table cannot give the 7 back.
+        alone = review.build_review(ReviewFilters(date_from=day[0], date_to=day[0]))
+        assert not worked_out(alone.breakdown("session").table)
+        # Its 7 attended are the paired section's 7 not paired (no baseline): hidden there too.
+        assert alone.paired
+        assert all(not result.not_paired.total.figures[0].shown for result in alone.paired)
+
+
+def test_one_organisation_shows_what_the_table_by_organisation_shows_of_it(app, make_training_session, book):
+    """Organisations of 7 and 1 at one session: by organisation, the 7 is hidden to protect the 1, so the view
+    of that organisation hides its 7 too (and so every table in it that adds up to the 7)."""
+    training_session = make_training_session(days_ahead=-10)
+    with app.app_context():
+        query = sa.select(Organisation.id, Organisation.name).where(~Organisation.is_other).order_by(Organisation.id)
+        (big, big_name), (small, _) = db.session.execute(query.limit(2)).all()
+    book(training_session, 7, organisation_id=big)
+    book(training_session, 1, organisation_id=small)
+    with app.app_context():
+        by_organisation = review.build_review(ReviewFilters()).breakdown("organisation").table
+        big_row = next(row for row in by_organisation.rows if row.label == big_name)
+        assert by_organisation.figure(big_row, "registered") == Figure(None, Mark.HIDDEN)
+        view = review.build_review(ReviewFilters(organisation_id=big))
+    assert view.funnel.figure(view.funnel.total, "registered") == Figure(None, Mark.HIDDEN)
+    for item in [view.by_kind, *view.breakdowns, *view.inequalities]:
+        assert not worked_out(item.table), item.key
+
+
 def test_the_funnel_by_kind_does_not_show_a_session_the_breakdown_by_session_hides(app, make_training_session, book):
     """Volunteer-training sessions of 4, 4 and 9 and one train-the-trainer session of 6: by session, the two 4s
-    are 'fewer than 5', and the 6 is hidden (else 23 - 9 - 6 = 8 says both are 4). By kind, train the trainer
-    is that one session: showing its 6 there gives the same 8 away."""
+    are 'fewer than 5', so one more session must be hidden (else 23 - 9 - 6 = 8 says both are 4). By kind,
+    train the trainer is that one session, so hiding its 6 would be undone by the kind's row. The tables are
+    protected together: the 9 is hidden instead, and volunteer training's 17 says only that its three
+    sessions add up to 17."""
     first, second, third = (make_training_session(days_ahead=-days) for days in (20, 15, 12))
     trainers = make_training_session(days_ahead=-10, kind=SessionKind.TRAIN_THE_TRAINER)
     for training_session, attended, absent in [(first, 2, 2), (second, 3, 1), (third, 9, 0), (trainers, 6, 0)]:
@@ -461,11 +516,17 @@ def test_the_funnel_by_kind_does_not_show_a_session_the_breakdown_by_session_hid
         result = review.build_review(ReviewFilters())
     by_session, by_kind = result.breakdown("session").table, result.funnel
     train_the_trainer = next(row for row in by_kind.rows if row.label == SessionKind.TRAIN_THE_TRAINER.label)
+    volunteer_training = next(row for row in by_kind.rows if row.label == SessionKind.VOLUNTEER_TRAINING.label)
     assert not by_session.withheld
-    assert by_session.figure(by_session.rows[3], "registered") == Figure(None, Mark.HIDDEN)
+    assert by_session.figure(by_session.rows[2], "registered") == Figure(None, Mark.HIDDEN)
     assert not worked_out(by_session)
-    # Fails today: by kind shows train the trainer's 6, so both sessions of 4 can be worked out.
+    # The session of train the trainer shows what its kind's row shows.
+    assert by_session.rows[3].figures == train_the_trainer.figures
     assert not worked_out(told(by_session, session_label(app, trainers), by_kind, train_the_trainer))
+    # The three volunteer-training sessions, with their kind's row as their total, give nothing away either.
+    three = replace(by_session, rows=by_session.rows[:3], total=volunteer_training)
+    assert by_kind.figure(volunteer_training, "registered") == Figure(17)
+    assert not worked_out(three)
 
 
 def test_a_table_is_withheld_only_when_hiding_more_cannot_protect_it(app, make_training_session, book):

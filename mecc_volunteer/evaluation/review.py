@@ -10,7 +10,7 @@ in a single statement (never one query per booking), and nothing here writes.
 import dataclasses
 import statistics as stats_module
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -414,10 +414,8 @@ def _sum(facts: list[BookingFacts]) -> list[int]:
     return [sum(column) for column in zip(*(f.counts for f in facts), strict=True)]
 
 
-def breakdown(
-    dimension: Dimension, facts: list[BookingFacts], mode: Mode, threshold: int, overall: list[int]
-) -> Breakdown:
-    """One dimension's table: a row per group with anyone in it, in the list's order, and the total."""
+def _grouped(dimension: Dimension, facts: list[BookingFacts]):
+    """The groups of a dimension with anyone in them, in the list's order, and each group's bookings."""
     by_group: dict[object, list[BookingFacts]] = defaultdict(list)
     for fact in facts:
         by_group[fact.keys[dimension.key]].append(fact)
@@ -425,7 +423,20 @@ def breakdown(
     known = {key for key, _ in labels}
     # A group no longer in the list (e.g. an answer option since removed) still counts, under its key.
     labels += [(key, str(key)) for key in by_group if key not in known]
-    groups = [(key, label) for key, label in labels if by_group.get(key)]
+    return [(key, label) for key, label in labels if by_group.get(key)], by_group
+
+
+def breakdown(
+    dimension: Dimension,
+    facts: list[BookingFacts],
+    mode: Mode,
+    threshold: int,
+    overall: list[int],
+    *,
+    forced_total: Collection[str] = (),
+) -> Breakdown:
+    """One dimension's table: a row per group with anyone in it, in the list's order, and the total."""
+    groups, by_group = _grouped(dimension, facts)
     table = protect(
         COUNT_COLUMNS,
         [(label, _sum(by_group[key])) for key, label in groups],
@@ -433,8 +444,54 @@ def breakdown(
         threshold=threshold,
         mode=mode,
         within=COUNT_PARTS,
+        forced_total=forced_total,
+    )
+    return Breakdown(dimension.key, dimension.title, table, _mean_changes(table, groups, by_group, facts, threshold))
+
+
+def linked_breakdowns(
+    dimension: Dimension,
+    parent: Dimension,
+    facts: list[BookingFacts],
+    mode: Mode,
+    threshold: int,
+    overall: list[int],
+    *,
+    forced_total: Collection[str] = (),
+    forced_parent: dict[object, frozenset[str]] | None = None,
+) -> tuple[Breakdown, Breakdown]:
+    """A dimension and the coarser one its groups fall in (sessions in kinds, organisations in types),
+    protected together: a group of the parent is the same people as the groups in it, so a count hidden in
+    one table must not be shown in the other or worked out from it (disclosure.py, linked tables)."""
+    groups, by_group = _grouped(dimension, facts)
+    parent_groups, by_parent = _grouped(parent, facts)
+    index = {key: i for i, (key, _) in enumerate(groups)}
+    members = [sorted({index[f.keys[dimension.key]] for f in by_parent[parent_key]}) for parent_key, _ in parent_groups]
+    parent_position = {key: j for j, (key, _) in enumerate(parent_groups)}
+    table = protect(
+        COUNT_COLUMNS,
+        [(label, _sum(by_group[key])) for key, label in groups],
+        overall,
+        threshold=threshold,
+        mode=mode,
+        within=COUNT_PARTS,
+        subtotals=[(label, group) for (_, label), group in zip(parent_groups, members, strict=True)],
+        forced_total=forced_total,
+        forced_subtotals={parent_position[k]: v for k, v in (forced_parent or {}).items() if k in parent_position},
+    )
+    parent_table = table.subtotal_table()
+    return (
+        Breakdown(dimension.key, dimension.title, table, _mean_changes(table, groups, by_group, facts, threshold)),
+        Breakdown(
+            parent.key,
+            parent.title,
+            parent_table,
+            _mean_changes(parent_table, parent_groups, by_parent, facts, threshold),
+        ),
     )
 
+
+def _mean_changes(table: ProtectedTable, groups, by_group, facts, threshold: int) -> dict[str, float | None]:
     def changes_of(people: list[BookingFacts]) -> list[int]:
         return [f.confidence_change for f in people if f.confidence_change is not None]
 
@@ -460,7 +517,61 @@ def breakdown(
         paired = table.figure(table.total, "paired")
         shown = paired.shown and len(everyone) >= threshold and len(everyone) == paired.value
         mean_change[table.total.label] = round(stats_module.fmean(everyone), 1) if shown else None
-    return Breakdown(dimension.key, dimension.title, table, mean_change)
+    return mean_change
+
+
+@dataclass(frozen=True)
+class LinkedHidden:
+    """Counts a filtered view hides because the whole pilot's tables hide them: the view's total, and each
+    kind's row within it."""
+
+    total: frozenset[str] = frozenset()
+    kinds: dict[object, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.total) or any(self.kinds.values())
+
+
+def linked_hidden(
+    filters: ReviewFilters, facts: list[BookingFacts], now: datetime, mode: Mode, threshold: int
+) -> LinkedHidden:
+    """A view filtered to sessions (one, a period, a kind) is the same people as those sessions' rows in the
+    whole pilot's table by session, and a view of one organisation is that organisation's row by
+    organisation: each count of it is shown only if the whole pilot's table, beside it, still hides what it
+    hides. A view filtered on both (an organisation within a period) is no union of a published table's rows;
+    it is protected on its own (the method note says so)."""
+    if filters == ReviewFilters() or not facts:
+        return LinkedHidden()
+    by_sessions = filters.organisation_id is None
+    only_organisation = (
+        filters.organisation_id is not None
+        and filters.session_id is None
+        and filters.date_from is None
+        and filters.date_to is None
+        and filters.kind is None
+    )
+    if not (by_sessions or only_organisation):
+        return LinkedHidden()
+    everyone = booking_facts(ReviewFilters(), now)
+    overall = _sum(everyone)
+    dimension, parent = (SESSION, KIND) if by_sessions else (ORGANISATION, ORGANISATION_TYPE)
+    whole, _ = linked_breakdowns(dimension, parent, everyone, mode, threshold, overall)
+    groups, _ = _grouped(dimension, everyone)
+    index = {key: i for i, (key, _) in enumerate(groups)}
+    in_view = {f.keys[dimension.key] for f in facts}
+    unions = [sorted(index[k] for k in in_view)]
+    kinds: list[object] = []
+    if by_sessions:
+        kind_of = {f.keys[SESSION.key]: f.keys[KIND.key] for f in facts}
+        kinds = list(dict.fromkeys(kind_of[k] for k in sorted(in_view, key=index.__getitem__)))
+        unions += [sorted(index[k] for k in in_view if kind_of[k] == kind) for kind in kinds]
+    shown = whole.table.unions_shown(unions)
+
+    def hidden(flags: list[bool]) -> frozenset[str]:
+        return frozenset(name for name, ok in zip(COUNT_COLUMNS, flags, strict=True) if not ok)
+
+    return LinkedHidden(hidden(shown[0]), {kind: hidden(flags) for kind, flags in zip(kinds, shown[1:], strict=True)})
 
 
 # --- Paired before/after --------------------------------------------------------------------------------
@@ -488,9 +599,16 @@ def _label(question: Question) -> str:
 
 
 def paired_results(
-    filters: ReviewFilters, now: datetime, mode: Mode, threshold: int, instrument: Instrument | None = None
+    filters: ReviewFilters,
+    now: datetime,
+    mode: Mode,
+    threshold: int,
+    instrument: Instrument | None = None,
+    *,
+    hidden: bool = False,
 ) -> list[PairedResult]:
-    """Before and after per person, for every comparison: one query each, one row per attended booking."""
+    """Before and after per person, for every comparison: one query each, one row per attended booking.
+    `hidden`: the funnel hides the attended or paired count these add up to, so every count here is hidden."""
     results = []
     for comparison in comparisons(instrument):
         before = aliased(EvaluationAnswer)
@@ -525,6 +643,7 @@ def paired_results(
             threshold=threshold,
             mode=mode,
             total_label="Paired",
+            forced_total=["people"] if hidden else (),
         )
         before_reason = "No baseline answer" if comparison.design == "registration" else "Not asked or not answered"
         not_paired = protect(
@@ -534,6 +653,7 @@ def paired_results(
             threshold=threshold,
             mode=mode,
             total_label="Not paired",
+            forced_total=["people"] if hidden else (),
         )
         paired_shown = shares.total is not None and shares.total.figures[0].shown and change.n >= threshold
         results.append(PairedResult(comparison, change if paired_shown else None, change.n, shares, not_paired))
@@ -688,8 +808,21 @@ def build_review(
     questions = instruments.all_questions(instrument or instruments.CURRENT)
     facts = booking_facts(filters, now)
     overall = _sum(facts)
-    by_kind = breakdown(KIND, facts, mode, threshold, overall)
-    tables = {d.key: breakdown(d, facts, mode, threshold, overall) for d in DIMENSIONS}
+    linked = linked_hidden(filters, facts, now, mode, threshold)
+    forced = sorted(linked.total)
+    by_session, by_kind = linked_breakdowns(
+        SESSION, KIND, facts, mode, threshold, overall, forced_total=forced, forced_parent=linked.kinds
+    )
+    by_organisation, by_type = linked_breakdowns(
+        ORGANISATION, ORGANISATION_TYPE, facts, mode, threshold, overall, forced_total=forced
+    )
+    tables = {SESSION.key: by_session, ORGANISATION.key: by_organisation, ORGANISATION_TYPE.key: by_type}
+    for d in DIMENSIONS:
+        if d.key not in tables:
+            tables[d.key] = breakdown(d, facts, mode, threshold, overall, forced_total=forced)
+    # The paired section's counts add up to the funnel's attended and paired: hidden where those are.
+    total = by_kind.table.total
+    pairs_hidden = total is None or not all(by_kind.table.figure(total, c).shown for c in ("attended", "paired"))
 
     distributions = {
         Survey.AFTER_SESSION.value: choice_distributions(
@@ -721,7 +854,7 @@ def build_review(
         by_kind=by_kind,
         breakdowns=[tables[d.key] for d in BREAKDOWNS],
         inequalities=[tables[d.key] for d in INEQUALITIES],
-        paired=paired_results(filters, now, mode, threshold, instrument),
+        paired=paired_results(filters, now, mode, threshold, instrument, hidden=pairs_hidden),
         distributions=distributions,
         followup=followup,
         cascade=cascade_review(filters, now, mode, threshold, by_kind),
