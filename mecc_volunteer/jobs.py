@@ -22,6 +22,7 @@ from mecc_volunteer.evaluation.emails import (
     evaluation_reminders_due,
     followup_invitations_due,
 )
+from mecc_volunteer.exports import prepared as prepared_downloads
 from mecc_volunteer.extensions import db
 from mecc_volunteer.mail import DeliveryReport, deliver_pending
 from mecc_volunteer.models import LONDON, Booking, BookingStatus, TrainingSession, utcnow
@@ -113,11 +114,16 @@ class JobReport:
     done: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     mail: DeliveryReport = field(default_factory=DeliveryReport)
+    downloads_prepared: int = 0
+    downloads_failed: int = 0
 
     def __str__(self) -> str:
         parts = [f"{name} {count}" for name, count in self.done.items()]
         parts += [f"{name} FAILED (see the log)" for name in self.failed]
-        return f"{', '.join(parts)}; mail: {self.mail}"
+        text = f"{', '.join(parts)}; mail: {self.mail}"
+        if self.downloads_prepared or self.downloads_failed:  # said only when there were some
+            text += f"; downloads prepared {self.downloads_prepared}, failed {self.downloads_failed}"
+        return text
 
 
 def run_due_jobs(now: datetime | None = None, *, jobs: list[Job] | None = None) -> JobReport:
@@ -136,7 +142,21 @@ def run_due_jobs(now: datetime | None = None, *, jobs: list[Job] | None = None) 
                 log.exception("job %r failed", job.name)
             report.failed.append(job.name)
     report.mail = _deliver(max(now, utcnow()))  # what the jobs queued is due from when it was queued
+    if jobs is None:
+        _prepare_downloads(report, now)
     return report
+
+
+def _prepare_downloads(report: JobReport, now: datetime) -> None:
+    """Last, since a large file takes minutes: downloads an evaluator asked to be prepared (exports.prepared).
+    Safe on several servers at once: each request is claimed by a conditional update."""
+    with current_app.app_context():
+        try:
+            report.downloads_prepared, report.downloads_failed = prepared_downloads.prepare_due(max(now, utcnow()))
+        except Exception as error:
+            db.session.rollback()
+            log.error("preparing downloads failed: %s", type(error).__name__)
+            report.failed.append("downloads prepared")
 
 
 def _deliver(now: datetime) -> DeliveryReport:

@@ -121,6 +121,8 @@ MATRIX = {
     "exports.responses_xlsx": EVALUATOR,
     "exports.dictionary_csv": EVALUATOR,
     "exports.evaluator_pack": EVALUATOR,
+    "exports.prepare": EVALUATOR,
+    "exports.prepared_download": EVALUATOR,
 }
 
 VISITORS = ["anonymous", "volunteer", "coordinator", "evaluator", "admin"]
@@ -166,6 +168,7 @@ def world(app, make_training_session, make_booking):
             "email_id": email.id,
             "volunteer_id": booking.volunteer_id,
             "filename": "css/app.min.css",
+            "download_id": 1,  # none prepared: the evaluator's answer is a 404, anyone else's a refusal
             **admin_world,
         }
 
