@@ -282,12 +282,12 @@ def test_flask_jobs_run_prints_one_line_and_a_second_run_does_nothing(
     second = runner.invoke(args=["jobs", "run"])
 
     assert first.exit_code == 0, first.output
-    assert first.output == (
+    assert first.stdout == (
         "Jobs: day-before reminders 0, promoted from waiting lists 1, evaluation invitations 0, "
         "evaluation reminders 0, follow-up invitations 0, unfinished registrations forgotten 0, data retention 0; "
         "mail: sent 2, will retry 0, failed 0.\n"
     )
-    assert second.output == (
+    assert second.stdout == (
         "Jobs: day-before reminders 0, promoted from waiting lists 0, evaluation invitations 0, "
         "evaluation reminders 0, follow-up invitations 0, unfinished registrations forgotten 0, data retention 0; "
         "mail: sent 0, will retry 0, failed 0.\n"
@@ -311,7 +311,7 @@ def test_a_failing_job_is_reported_and_the_other_jobs_and_the_mail_still_run(app
     result = runner.invoke(args=["jobs", "run"])
 
     assert result.exit_code == 1
-    assert result.output == "Jobs: working 1, broken FAILED (see the log); mail: sent 1, will retry 0, failed 0.\n"
+    assert result.stdout == "Jobs: working 1, broken FAILED (see the log); mail: sent 1, will retry 0, failed 0.\n"
     assert [m["Subject"] for m in smtp_server.messages] == ["From a later job"]
     assert {row.status for row in outbox(app)} == {EmailStatus.SENT}
 
