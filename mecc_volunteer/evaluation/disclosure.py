@@ -215,7 +215,8 @@ def protect(
             withheld = True
             marks = dict.fromkeys(values, Mark.HIDDEN) | {c: m for c, m in marks.items() if m is Mark.SMALL}
             break
-        marks[complement] = Mark.HIDDEN
+        for cell in structure.tied(complement):
+            marks.setdefault(cell, Mark.HIDDEN)
 
     def row(r: int, label: str) -> Row:
         return Row(
@@ -266,6 +267,20 @@ class _Structure:
         # A count hidden to protect another was chosen from those that could be shown.
         return 1 if self.mode is Mode.SCREEN else self.threshold
 
+    def tied(self, cell: Cell) -> list[Cell]:
+        """The count and those in its row equal to it through the part-of relation (everyone registered
+        confirmed the e-learning): hidden alone, it would be pinned by the shown one, so they go together."""
+        r, _ = cell
+        found, todo = [cell], [cell]
+        while todo:
+            _, c = todo.pop()
+            near = [w for p, w in self.parts.items() if p == c] + [p for p, w in self.parts.items() if w == c]
+            for k in near:
+                if (r, k) not in found and self.values[(r, k)] == self.values[cell]:
+                    found.append((r, k))
+                    todo.append((r, k))
+        return found
+
     def shared(self, r: int, g: int) -> int:
         """How many sums hold both rows: a count in a row that shares more of them protects more."""
         count = int(self.has_total and (r == TOTAL or r in self.base) and g in self.base)
@@ -284,7 +299,8 @@ def _hide_single_unknowns(structure: _Structure, marks: dict) -> None:
             if len(hidden) == 1 and values[(TOTAL, c)] != 0:
                 complement = _complement_for(structure, (hidden[0], c), marks, column_only=True)
                 if complement is not None:
-                    marks[complement] = Mark.HIDDEN
+                    for cell in structure.tied(complement):
+                        marks.setdefault(cell, Mark.HIDDEN)
                     changed = True
 
 
