@@ -17,6 +17,9 @@ import sqlalchemy as sa
 from werkzeug.exceptions import HTTPException
 
 from mecc_volunteer.auth.services import create_staff
+from mecc_volunteer.evaluation.filters import ReviewFilters
+from mecc_volunteer.exports import prepared
+from mecc_volunteer.exports.services import RESPONSES_CSV
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     LONDON,
@@ -339,7 +342,7 @@ def build_world(app) -> World:
         }
         refs, tokens["staff_link"] = _admin_rows()
         db.session.commit()
-        return World(
+        world = World(
             staff=staff,
             sessions={
                 "open": open_session.id,
@@ -361,6 +364,13 @@ def build_world(app) -> World:
             counter=1000,
             refs=refs,
         )
+        # A download the jobs runner prepared for the evaluator (the page it is offered on, and the file).
+        evaluator = db.session.scalar(sa.select(StaffUser.id).where(StaffUser.email == staff["evaluator"]))
+        download = prepared.request_download(evaluator, RESPONSES_CSV, ReviewFilters())
+        db.session.commit()
+        prepared.prepare_due(utcnow())
+        world.refs["download_id"] = [download.id]
+        return world
 
 
 # --- Crawling ---------------------------------------------------------------------------------------------
