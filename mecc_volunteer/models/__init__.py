@@ -6,6 +6,7 @@ from mecc_volunteer.models.base import Base, utcnow
 from mecc_volunteer.models.evaluation import DownloadRecord, EvaluationAnswer, EvaluationResponse, Survey
 from mecc_volunteer.models.outbox import EmailStatus, OutgoingEmail
 from mecc_volunteer.models.pending import PendingRegistration, RateLimitHit
+from mecc_volunteer.models.prepared_download import PreparedDownload, PreparedDownloadPart, PreparedStatus
 from mecc_volunteer.models.programme import District, Organisation, OrganisationType, Programme
 from mecc_volunteer.models.retention import RetentionRun
 from mecc_volunteer.models.staff import RecoveryCode, SignInAttempt, StaffLink, StaffLinkPurpose, StaffRole, StaffUser
@@ -44,6 +45,9 @@ __all__ = [
     "OutgoingEmail",
     "PendingRegistration",
     "PersonalLink",
+    "PreparedDownload",
+    "PreparedDownloadPart",
+    "PreparedStatus",
     "Programme",
     "RateLimitHit",
     "RecoveryCode",
