@@ -1,5 +1,7 @@
 """HTMX helpers: one template per page, a named block per swappable region."""
 
+import re
+
 from flask import Flask, Response, make_response, render_template, request
 from jinja2_fragments.flask import render_block
 
@@ -18,6 +20,14 @@ def render(template: str, block: str | None = None, **context) -> Response:
     return response
 
 
+_HX_ATTRIBUTE = re.compile(r"\shx-[a-z-]+[\s=>]")
+
+
+def uses_htmx(html: str) -> bool:
+    """Whether rendered markup has an hx-* attribute: the base layout loads htmx only on such a page."""
+    return _HX_ATTRIBUTE.search(html) is not None
+
+
 def hx_location(url: str) -> Response:
     response = make_response("", 204)
     response.headers["HX-Location"] = url
@@ -26,3 +36,4 @@ def hx_location(url: str) -> Response:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["is_htmx"] = is_htmx
+    app.jinja_env.globals["uses_htmx"] = uses_htmx

@@ -155,7 +155,8 @@ def test_the_register_is_linked_from_the_session_page_and_the_roster(client, coo
 
 
 def test_the_printed_register_leaves_off_the_header_footer_navigation_and_buttons(client):
-    css = client.get("/static/css/app.min.css").get_data(as_text=True)
+    # The register is a staff page: its print rules are in the staff stylesheet (tests/test_page_weight.py).
+    css = client.get("/static/css/staff.min.css").get_data(as_text=True)
     hidden = {
         selector
         for selectors in re.findall(r"@media print\{([^{}]+)\{display:none ?!important\}", css)
