@@ -18,6 +18,7 @@ waits, wherever it runs.
 """
 
 import argparse
+import gzip
 import http.client
 import multiprocessing
 import os
@@ -109,15 +110,17 @@ class HungServer:
 
 
 class Browser:
-    """Cookies and one request per new connection, as throughput.py's clients do."""
+    """Cookies and one request per new connection, as throughput.py's clients do; `headers` go on every request
+    (bench/table.py sends Accept-Encoding: gzip, and X-Forwarded-For for a server that trusts one proxy)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, headers: dict[str, str] | None = None):
         self.port = port
         self.cookies: dict[str, str] = {}
+        self.headers = {"User-Agent": "mecc-bench/1", **(headers or {})}
 
     def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, str, str]:
         connection = http.client.HTTPConnection(HOST, self.port, timeout=REQUEST_TIMEOUT)
-        headers = {"User-Agent": "mecc-bench/1"}
+        headers = dict(self.headers)
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
         body = None
@@ -127,7 +130,10 @@ class Browser:
         try:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
-            text = response.read().decode("utf-8", "replace")
+            body = response.read()
+            if response.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            text = body.decode("utf-8", "replace")
             for header in response.headers.get_all("Set-Cookie") or []:
                 name, _, rest = header.partition("=")
                 self.cookies[name.strip()] = rest.split(";", 1)[0]
@@ -144,9 +150,9 @@ def csrf_token(page: str) -> str:
     return VALUE.search(field.group(0)).group(1)
 
 
-def register_once(port: int, session_id: int, form: dict) -> float:
-    """One whole registration; returns the confirming POST's latency."""
-    browser = Browser(port)
+def register_once(port: int, session_id: int, form: dict, headers: dict | None = None) -> tuple[float, str]:
+    """One whole registration by a new browser; returns the confirming POST's latency and the page it ends on."""
+    browser = Browser(port, headers)
     path = f"/sessions/{session_id}/register"
     status, _, page = browser.request("GET", path)
     expect(status, 200, page)
@@ -160,7 +166,7 @@ def register_once(port: int, session_id: int, form: dict) -> float:
     expect(status, 303, page)
     status, _, page = browser.request("GET", done)
     expect(status, 200, page)
-    return confirmed
+    return confirmed, page
 
 
 def expect(status: int, wanted: int, page: str) -> None:
@@ -177,13 +183,26 @@ def registrar(port: int, session_id: int, form: dict, measure_from: float, until
     while time.monotonic() < until:
         number += 1
         started = time.monotonic()
-        confirmed = register_once(
+        confirmed, _ = register_once(
             port, session_id, form | {"email": f"bench{number}@example.org", "name": f"Bench {number}"}
         )
         finished = time.monotonic()
         if started >= measure_from and finished <= until:
             results.append((finished - started, confirmed))
     return results
+
+
+def registration_answers(engine: sa.Engine) -> dict[str, str]:
+    """The registration form's answers but name and email, as a volunteer fills it in (the first organisation
+    and area of the database)."""
+    with engine.connect() as connection:
+        organisation = connection.execute(sa.text("SELECT id FROM organisations ORDER BY sort_order, id")).scalar()
+        district = connection.execute(sa.text("SELECT id FROM districts ORDER BY sort_order, id")).scalar()
+    return {
+        "phone": "", "organisation": str(organisation), "organisation_other": "", "role": "Library assistant",
+        "district": str(district), "baseline_confidence": "4", "baseline_knowledge": "3",
+        "privacy_acknowledged": "y",
+    }  # fmt: skip
 
 
 # --- One scenario -------------------------------------------------------------------------------------
@@ -196,14 +215,7 @@ def run_scenario(server_class, args) -> dict:
     try:
         database_uri, open_id = prepare_database(folder)
         engine = sa.create_engine(database_uri)
-        with engine.connect() as connection:
-            organisation = connection.execute(sa.text("SELECT id FROM organisations ORDER BY sort_order, id")).scalar()
-            district = connection.execute(sa.text("SELECT id FROM districts ORDER BY sort_order, id")).scalar()
-        form = {
-            "phone": "", "organisation": str(organisation), "organisation_other": "", "role": "Library assistant",
-            "district": str(district), "baseline_confidence": "4", "baseline_knowledge": "3",
-            "privacy_acknowledged": "y",
-        }  # fmt: skip
+        form = registration_answers(engine)
         env = {
             key: value for key, value in os.environ.items() if key != "DATABASE_URL" and not key.startswith("FLASK_")
         }

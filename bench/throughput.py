@@ -57,9 +57,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare_database(folder: str) -> tuple[str, int]:
-    """Migrate a SQLite database in `folder`, load the demo data; return its URL and an open session id."""
-    url = f"sqlite:///{folder}/bench.sqlite"
+def prepare_database(folder: str, url: str | None = None) -> tuple[str, int]:
+    """Migrate a database (a new SQLite file in `folder` unless `url` names an empty one), load the demo data;
+    return its URL and an open session id."""
+    url = url or f"sqlite:///{folder}/bench.sqlite"
     app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url}, instance_path=folder)
     with app.app_context():
         flask_migrate.upgrade()
