@@ -5,11 +5,14 @@ The intruder (tests/disclosure_intruder.py) is independent of the method's own a
 what each mark means, and asks for the smallest and largest whole number each hidden count can be.
 """
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mecc_volunteer.evaluation.disclosure import Mark, Mode, protect
+from mecc_volunteer.evaluation.review import COUNT_COLUMNS, COUNT_PARTS
 from tests.disclosure_intruder import intruder_ranges, zero_total_columns
 
 THRESHOLD = 5
@@ -102,3 +105,64 @@ def test_a_percentage_on_a_hidden_count_is_hidden():
 def test_the_threshold_is_at_least_three():
     with pytest.raises(ValueError, match="at least 3"):
         protect(["people"], [("A", [1])], None, threshold=2, mode=Mode.SCREEN)
+
+
+def test_a_subtotal_is_protected_with_the_rows_it_adds_up():
+    """Sessions of 4, 4 and 9 of one kind and 6 of another: the kinds' rows are published too. The kind of one
+    session is that session; the other kind's 17 would give both 4s away beside a shown 9, so the 9 is hidden."""
+    table = protect(
+        ["people"],
+        [("A", [4]), ("B", [4]), ("C", [9]), ("D", [6])],
+        [23],
+        threshold=5,
+        mode=Mode.SCREEN,
+        subtotals=[("Volunteer training", [0, 1, 2]), ("Train the trainer", [3])],
+    )
+    marks = [row.figures[0].mark for row in table.rows]
+    assert marks == [Mark.SMALL, Mark.SMALL, Mark.HIDDEN, None]
+    kinds = table.subtotal_table()
+    assert [row.figures[0].value for row in kinds.rows] == [17, 6]
+    assert kinds.rows[1].figures == table.rows[3].figures  # one session's kind shows what that session shows
+    three = replace(table, rows=table.rows[:3], total=kinds.rows[0])  # the kind's sessions, its row as their total
+    assert all(low != high for low, high in intruder_ranges(three).values())
+
+
+def test_a_count_a_linked_table_hides_is_hidden_and_cannot_be_worked_out():
+    table = protect(
+        ["people"],
+        [("A", [8]), ("B", [9]), ("C", [10])],
+        [27],
+        threshold=5,
+        mode=Mode.SCREEN,
+        forced_rows={0: ["people"]},
+    )
+    assert table.forced
+    assert table.rows[0].figures[0].mark is Mark.HIDDEN
+    assert table.hidden_count == 2  # and one more, or 27 - 9 - 10 gives it
+    assert all(low != high for low, high in intruder_ranges(table).values())
+
+
+def test_a_union_of_groups_is_shown_only_where_it_leaves_every_hidden_count_unknown():
+    """Sessions of 7, 1 and 9 (total 17): the 1 is small and the 7 hidden. The 7 alone, or the 1 and the 9,
+    would give the 1 away; the 7 and the 1 together are 8, which the table says already (17 - 9)."""
+    table = protect(["people"], [("A", [7]), ("B", [1]), ("C", [9])], [17], threshold=5, mode=Mode.SCREEN)
+    shown = table.unions_shown([[0], [1, 2], [0, 1], [0, 1, 2], [2]])
+    assert [flags[0] for flags in shown] == [False, False, True, True, True]
+
+
+def test_a_hidden_count_goes_with_the_counts_in_its_row_that_equal_it():
+    """The demo's table by gender. Everyone registered confirmed the e-learning: hiding a registered count alone
+    would leave it pinned by the e-learning count beside it (and the method went on hiding until every group
+    was hidden whole), so they are hidden together, and the other groups stay whole."""
+    rows = [
+        ("Woman", [63, 63, 55, 46, 30, 25, 46, 46, 31]),
+        ("Man", [19, 19, 16, 13, 4, 2, 13, 13, 7]),
+        ("In another way", [1, 1, 1, 1, 1, 1, 1, 1, 1]),
+        ("Prefer not to say", [1, 1, 1, 1, 0, 0, 1, 1, 1]),
+        ("Not answered", [16, 16, 14, 11, 5, 2, 11, 11, 10]),
+    ]
+    total = [100, 100, 87, 72, 40, 30, 72, 72, 50]
+    table = protect(COUNT_COLUMNS, rows, total, threshold=5, mode=Mode.SCREEN, within=COUNT_PARTS)
+    assert all(f.shown for row in table.rows[:2] for f in row.figures)
+    assert [f.shown for f in table.rows[4].figures] == [False, False] + [True] * 7
+    assert all(low != high for low, high in intruder_ranges(table, COUNT_PARTS).values())

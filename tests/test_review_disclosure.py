@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from mecc_volunteer.evaluation import review
 from mecc_volunteer.evaluation.disclosure import Figure, Mark, Mode, Percent, ProtectedTable
 from mecc_volunteer.evaluation.filters import ReviewFilters
+from mecc_volunteer.evaluation.review_tables import output_tables
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
     LONDON,
@@ -362,6 +363,30 @@ def in_view(pilot_sessions, sessions, world: World, filters: ReviewFilters):
                 yield b
 
 
+def hidden_in(table: ProtectedTable, row) -> set[str]:
+    return {column for column, figure in zip(table.columns, row.figures, strict=True) if not figure.shown}
+
+
+def check_linked(filters: ReviewFilters, mode: Mode, view: review.Review, whole: review.Review) -> None:
+    """A filtered view hides at least what the whole pilot's tables hide of the same people: each session's row
+    (on screen, where the table by session is shown), one organisation's row, one kind's row."""
+    if filters.organisation_id is not None:
+        by_organisation = whole.breakdown("organisation").table
+        label = dict(review.organisation_choices())[filters.organisation_id]
+        row = next((r for r in by_organisation.rows if r.label == label), None)
+        if row is not None:
+            assert hidden_in(view.funnel, view.funnel.total) >= hidden_in(by_organisation, row), filters
+        return
+    if mode is Mode.SCREEN:
+        there = {row.label: row for row in whole.breakdown("session").table.rows}
+        table = view.breakdown("session").table
+        for row in table.rows:
+            assert hidden_in(table, row) >= hidden_in(whole.breakdown("session").table, there[row.label]), row.label
+    there_kind = next((r for r in whole.funnel.rows if filters.kind and r.label == filters.kind.label), None)
+    if there_kind is not None:  # the kind has people in it
+        assert hidden_in(view.funnel, view.funnel.total) >= hidden_in(whole.funnel, there_kind), filters
+
+
 # --- The property ------------------------------------------------------------------------------------------------
 
 
@@ -377,6 +402,7 @@ def test_no_figure_the_review_hides_can_be_worked_out_from_its_table(app, world,
                 *(ReviewFilters(organisation_id=o) for o in world.organisation_ids),
                 *(ReviewFilters(kind=k) for k in SessionKind),
             ]
+            whole: dict[Mode, review.Review] = {}
             for filters, mode in itertools.product(views, Mode):
                 given_to_protect.clear()
                 result = review.build_review(filters, mode=mode)
@@ -391,6 +417,9 @@ def test_no_figure_the_review_hides_can_be_worked_out_from_its_table(app, world,
                 assert attended == sum(b["status"] is BookingStatus.ATTENDED for b in expected)
                 if filters == ReviewFilters():
                     assert given_to_protect[id(result.upcoming)][0] == [[pilot["to_come"]]]
+                    whole[mode] = result
+                else:
+                    check_linked(filters, mode, result, whole[mode])
         finally:
             db.session.rollback()
             empty_the_pilot()
@@ -480,6 +509,33 @@ def test_a_period_shows_only_what_the_sessions_in_it_let_be_shown(app, make_trai
         # Its 7 attended are the paired section's 7 not paired (no baseline): hidden there too.
         assert alone.paired
         assert all(not result.not_paired.total.figures[0].shown for result in alone.paired)
+
+
+def test_a_session_in_a_period_hides_what_the_table_by_session_hides(app, make_training_session, book):
+    """Sessions of 1, 7 and 9: the whole pilot's table by session hides the 7 to protect the 1. On screen, a
+    period of the 7 and the 9 shows the 7 hidden too (else 17 - 7 - 9 gives the 1) and so its total (16 less
+    the 9). The board report of that period shows its total: what leaves the app has no table by session."""
+    sessions = [make_training_session(days_ahead=-days) for days in (30, 20, 10)]
+    for training_session, people in zip(sessions, (1, 7, 9), strict=True):
+        book(training_session, people)
+    day = [s.starts_at.astimezone(LONDON).date() for s in sessions]
+    period = ReviewFilters(date_from=day[1], date_to=day[2])
+    with app.app_context():
+        whole = review.build_review(ReviewFilters()).breakdown("session").table
+        view = review.build_review(period)
+        report = review.build_review(period, mode=Mode.OUTPUT)
+        tables = {name for name, _, _ in output_tables(review.build_review(ReviewFilters(), mode=Mode.OUTPUT))}
+    seven = session_label(app, sessions[1])
+    by_session = view.breakdown("session").table
+    seven_there = next(row for row in whole.rows if row.label == seven)
+    seven_here = next(row for row in by_session.rows if row.label == seven)
+    assert whole.figure(seven_there, "registered") == Figure(None, Mark.HIDDEN)
+    assert by_session.figure(seven_here, "registered") == Figure(None, Mark.HIDDEN)
+    assert not worked_out(told(whole, seven, by_session, seven_here))
+    assert view.funnel.figure(view.funnel.total, "registered") == Figure(None, Mark.HIDDEN)
+    assert report.funnel.figure(report.funnel.total, "registered") == Figure(16)
+    assert "breakdown_session.csv" not in tables
+    assert "breakdown_organisation.csv" in tables
 
 
 def test_one_organisation_shows_what_the_table_by_organisation_shows_of_it(app, make_training_session, book):

@@ -143,6 +143,7 @@ def protect(
     subtotals: Sequence[tuple[str, Sequence[int]]] = (),
     forced_total: Collection[str] = (),
     forced_subtotals: dict[int, Collection[str]] | None = None,
+    forced_rows: dict[int, Collection[str]] | None = None,
 ) -> ProtectedTable:
     """Hide what must be hidden in a table of counts about people.
 
@@ -151,8 +152,8 @@ def protect(
     which an intruder would know too; a relation the figures do not keep is not a rule and is left out.
     `total`, when given, is the column-by-column sum of the rows (the groups partition the total).
     `subtotals` are unions of rows (label, row indices) published in a linked table, protected with this one.
-    `forced_total` and `forced_subtotals` name counts hidden before anything else (a linked table hides
-    them), which may be 0. The threshold is at least 3: below that, "fewer than 2" would itself say "1"."""
+    `forced_total`, `forced_subtotals` and `forced_rows` name counts hidden before anything else (a linked
+    table hides them), which may be 0. The threshold is at least 3: below that, "fewer than 2" would itself say "1"."""
     if threshold < 3:
         raise ValueError("the disclosure threshold is at least 3")
     width = len(columns)
@@ -195,6 +196,8 @@ def protect(
         forced |= {(TOTAL, names.index(name)) for name in forced_total}
     for j, hidden_names in (forced_subtotals or {}).items():
         forced |= {(mirrors[j], names.index(name)) for name in hidden_names}
+    for r, hidden_names in (forced_rows or {}).items():
+        forced |= {(r, names.index(name)) for name in hidden_names}
     for cell in forced:
         marks.setdefault(cell, Mark.HIDDEN)
 

@@ -459,6 +459,7 @@ def linked_breakdowns(
     *,
     forced_total: Collection[str] = (),
     forced_parent: dict[object, frozenset[str]] | None = None,
+    forced_groups: dict[object, frozenset[str]] | None = None,
 ) -> tuple[Breakdown, Breakdown]:
     """A dimension and the coarser one its groups fall in (sessions in kinds, organisations in types),
     protected together: a group of the parent is the same people as the groups in it, so a count hidden in
@@ -478,6 +479,7 @@ def linked_breakdowns(
         subtotals=[(label, group) for (_, label), group in zip(parent_groups, members, strict=True)],
         forced_total=forced_total,
         forced_subtotals={parent_position[k]: v for k, v in (forced_parent or {}).items() if k in parent_position},
+        forced_rows={index[k]: v for k, v in (forced_groups or {}).items() if k in index},
     )
     parent_table = table.subtotal_table()
     return (
@@ -527,6 +529,7 @@ class LinkedHidden:
 
     total: frozenset[str] = frozenset()
     kinds: dict[object, frozenset[str]] = field(default_factory=dict)
+    sessions: dict[object, frozenset[str]] = field(default_factory=dict)  # each session's row, as it is there
 
     @property
     def any(self) -> bool:
@@ -536,42 +539,53 @@ class LinkedHidden:
 def linked_hidden(
     filters: ReviewFilters, facts: list[BookingFacts], now: datetime, mode: Mode, threshold: int
 ) -> LinkedHidden:
-    """A view filtered to sessions (one, a period, a kind) is the same people as those sessions' rows in the
-    whole pilot's table by session, and a view of one organisation is that organisation's row by
-    organisation: each count of it is shown only if the whole pilot's table, beside it, still hides what it
-    hides. A view filtered on both (an organisation within a period) is no union of a published table's rows;
-    it is protected on its own (the method note says so)."""
+    """What a filtered view must hide because the whole pilot's tables hide it.
+
+    On screen, a view filtered to sessions (one, a period, a kind) is the same people as those sessions' rows
+    in the whole pilot's table by session: each session's row hides what it hides there, and each count of
+    the view's total (and of each kind within it) is shown only if the table by session, beside it, still
+    hides what it hides. What leaves the app has no table by session (the board report and the pack's tables
+    stop at kinds, so any period can be reported): there a view of one kind is that kind's row. A view of one
+    organisation is that organisation's row by organisation, in both. A view filtered on both (an organisation
+    within a period) is no union of a published table's rows: it is protected on its own (the method note
+    says so)."""
     if filters == ReviewFilters() or not facts:
         return LinkedHidden()
     by_sessions = filters.organisation_id is None
-    only_organisation = (
-        filters.organisation_id is not None
-        and filters.session_id is None
-        and filters.date_from is None
-        and filters.date_to is None
-        and filters.kind is None
-    )
-    if not (by_sessions or only_organisation):
+    only_organisation = filters == ReviewFilters(organisation_id=filters.organisation_id)
+    only_kind = filters == ReviewFilters(kind=filters.kind)
+    if not (by_sessions or only_organisation) or (mode is Mode.OUTPUT and by_sessions and not only_kind):
         return LinkedHidden()
     everyone = booking_facts(ReviewFilters(), now)
     overall = _sum(everyone)
-    dimension, parent = (SESSION, KIND) if by_sessions else (ORGANISATION, ORGANISATION_TYPE)
-    whole, _ = linked_breakdowns(dimension, parent, everyone, mode, threshold, overall)
-    groups, _ = _grouped(dimension, everyone)
-    index = {key: i for i, (key, _) in enumerate(groups)}
-    in_view = {f.keys[dimension.key] for f in facts}
-    unions = [sorted(index[k] for k in in_view)]
-    kinds: list[object] = []
-    if by_sessions:
-        kind_of = {f.keys[SESSION.key]: f.keys[KIND.key] for f in facts}
-        kinds = list(dict.fromkeys(kind_of[k] for k in sorted(in_view, key=index.__getitem__)))
-        unions += [sorted(index[k] for k in in_view if kind_of[k] == kind) for kind in kinds]
-    shown = whole.table.unions_shown(unions)
 
     def hidden(flags: list[bool]) -> frozenset[str]:
         return frozenset(name for name, ok in zip(COUNT_COLUMNS, flags, strict=True) if not ok)
 
-    return LinkedHidden(hidden(shown[0]), {kind: hidden(flags) for kind, flags in zip(kinds, shown[1:], strict=True)})
+    def marked(row) -> frozenset[str]:
+        return hidden([figure.shown for figure in row.figures])
+
+    if mode is Mode.OUTPUT and filters.kind is not None:  # a view of one kind
+        _, whole_kinds = linked_breakdowns(SESSION, KIND, everyone, mode, threshold, overall)
+        row = next(r for r in whole_kinds.table.rows if r.label == filters.kind.label)
+        return LinkedHidden(marked(row), {filters.kind: marked(row)})
+    dimension, parent = (SESSION, KIND) if by_sessions else (ORGANISATION, ORGANISATION_TYPE)
+    whole, _ = linked_breakdowns(dimension, parent, everyone, mode, threshold, overall)
+    groups, _ = _grouped(dimension, everyone)
+    index = {key: i for i, (key, _) in enumerate(groups)}
+    in_view = sorted({f.keys[dimension.key] for f in facts}, key=index.__getitem__)
+    unions = [[index[k] for k in in_view]]
+    kinds: list[object] = []
+    sessions: dict[object, frozenset[str]] = {}
+    if by_sessions:
+        kind_of = {f.keys[SESSION.key]: f.keys[KIND.key] for f in facts}
+        kinds = list(dict.fromkeys(kind_of[k] for k in in_view))
+        unions += [[index[k] for k in in_view if kind_of[k] == kind] for kind in kinds]
+        sessions = {k: marked(whole.table.rows[index[k]]) for k in in_view}
+    shown = whole.table.unions_shown(unions)
+    return LinkedHidden(
+        hidden(shown[0]), {kind: hidden(flags) for kind, flags in zip(kinds, shown[1:], strict=True)}, sessions
+    )
 
 
 # --- Paired before/after --------------------------------------------------------------------------------
@@ -811,7 +825,15 @@ def build_review(
     linked = linked_hidden(filters, facts, now, mode, threshold)
     forced = sorted(linked.total)
     by_session, by_kind = linked_breakdowns(
-        SESSION, KIND, facts, mode, threshold, overall, forced_total=forced, forced_parent=linked.kinds
+        SESSION,
+        KIND,
+        facts,
+        mode,
+        threshold,
+        overall,
+        forced_total=forced,
+        forced_parent=linked.kinds,
+        forced_groups=linked.sessions,
     )
     by_organisation, by_type = linked_breakdowns(
         ORGANISATION, ORGANISATION_TYPE, facts, mode, threshold, overall, forced_total=forced

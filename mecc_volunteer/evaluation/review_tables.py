@@ -55,6 +55,10 @@ def output_tables(review: Review) -> list[Table]:
     tables: list[Table] = [counts_table("funnel_by_kind.csv", review.funnel, "Kind of session")]
     tables.append(list_table("registered_for_sessions_to_come.csv", review.upcoming, "Registrations"))
     for item in [*review.breakdowns, *review.inequalities]:
+        if item.key == "session":
+            # Outputs stop at kinds of session: a table by session beside a report of any chosen period would
+            # let the period's total undo the table's suppression (review.linked_hidden).
+            continue
         name = f"breakdown_{item.key}.csv"
         if any(existing[0] == name for existing in tables):
             continue  # the same table serves both sections
