@@ -469,7 +469,8 @@ def main() -> None:
     admin: sa.Engine | None = None
     bare_server = None
     bare_port = free_port()
-    apps = [sqlite_app]
+    on_pages = bool(wanted & {"1", "2", "3", "7"})  # the bare server and the app on SQLite
+    apps = [sqlite_app] if on_pages or wanted & {"4s", "5s"} else []
     try:
         # --- Databases ---
         print("preparing the databases ...", file=sys.stderr, flush=True)
@@ -505,8 +506,9 @@ def main() -> None:
 
         # --- Servers ---
         print("starting the servers ...", file=sys.stderr, flush=True)
-        bare_env = server_env(sqlite_app.url, folder / "bare", bare_port)
-        bare_server = serve("bare_app:app", bare_port, bare_env, folder / "bare.log", "/")
+        if on_pages:
+            bare_env = server_env(sqlite_app.url, folder / "bare", bare_port)
+            bare_server = serve("bare_app:app", bare_port, bare_env, folder / "bare.log", "/")
         for app in apps:
             app.port = free_port()
             # The export server's timeout is raised so that a slow download is measured, not cut off.
@@ -525,7 +527,7 @@ def main() -> None:
             ("My booking page", sqlite_app.server, sqlite_app.port, f"/my-booking/{sqlite_app.token}"),
         ]
         page_rows = [number for number in ("1", "2", "3") if number in wanted]
-        if page_rows:
+        if on_pages:
             for _name, _server, port, path in pages:
                 wrk(port, path, timing.warmup)  # discarded: first requests compile templates, fill caches
         registering = [
