@@ -39,6 +39,10 @@ def volunteer_pages(open_id: int, token: str) -> list[tuple[str, str]]:
         ("your data", f"/my-booking/{token}/your-data"),
         ("delete your data", f"/my-booking/{token}/delete-your-data"),
         ("privacy notice", "/privacy"),
+        ("accessibility statement", "/accessibility"),
+        ("e-learning", f"/my-booking/{token}/elearning"),
+        ("move", f"/my-booking/{token}/move"),
+        ("cancel", f"/my-booking/{token}/cancel"),
     ]
 
 
