@@ -446,8 +446,9 @@ def parse_args() -> argparse.Namespace:
     if not (1 <= args.rounds <= 20 and 1 <= args.export_rows <= 10_000_000):
         parser.error("--rounds must be in [1, 20] and --export-rows in [1, 10,000,000]")
     args.only = set(args.only or range(1, 9))
-    missing = [tool for tool in ("wrk", "sqlite3") if shutil.which(tool) is None]
-    if missing and args.only & {1, 2, 3, 6}:
+    needed = {"wrk": {1, 2, 3, 7}, "sqlite3": {6}}
+    missing = [tool for tool, rows in needed.items() if args.only & rows and shutil.which(tool) is None]
+    if missing:
         parser.error(f"{' and '.join(missing)} not found: install Debian's (apt-get install {' '.join(missing)})")
     return args
 
@@ -475,7 +476,8 @@ def main() -> None:
         # --- Databases ---
         print("preparing the databases ...", file=sys.stderr, flush=True)
         sqlite_app.folder.mkdir()
-        prepare_app(sqlite_app)
+        if apps or "8" in wanted:
+            prepare_app(sqlite_app)
         if "8" in wanted:
             flask_app = create_app(
                 {"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": sqlite_app.url},
