@@ -70,17 +70,22 @@ def prepare(url: str, rows: int, folder: str) -> None:
         db.engine.dispose()
 
 
-def worker_peak_mb(master: int) -> float:
-    """The largest peak resident memory (VmHWM) of the gunicorn master's workers."""
-    peaks = []
+def worker_peaks_mb(master: int) -> dict[int, float]:
+    """The peak resident memory (VmHWM) of each of the gunicorn master's workers, by pid."""
+    peaks = {}
     for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
         try:
             for line in Path(f"/proc/{child}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
-                    peaks.append(int(line.split()[1]) / 1024)
+                    peaks[int(child)] = int(line.split()[1]) / 1024
         except OSError:
             continue
-    return max(peaks, default=0.0)
+    return peaks
+
+
+def worker_peak_mb(master: int) -> float:
+    """The largest peak resident memory (VmHWM) of the gunicorn master's workers."""
+    return max(worker_peaks_mb(master).values(), default=0.0)
 
 
 def sign_in(port: int) -> VirtualUser:

@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from long_downloads import download, prepare, sign_in, worker_peak_mb  # noqa: E402
+from long_downloads import download, prepare, sign_in, worker_peaks_mb  # noqa: E402
 from mail_latency import register_once, registration_answers  # noqa: E402
 from page_weight import BUDGET, manage_link, page_weights  # noqa: E402
 from throughput import (  # noqa: E402
@@ -131,6 +131,9 @@ class Row:
     met: Callable[[float], bool]
     values: list[float] = field(default_factory=list)
     note: str = ""
+    # What the goal is checked on: the median of the rounds, or for a high-water mark (a worker's peak memory
+    # grows on the first download and never falls after it) the largest.
+    summary: Callable[[list[float]], float] = statistics.median
 
     def shown(self, value: float) -> str:
         if self.unit == "x":
@@ -367,11 +370,14 @@ def sqlite3_csv(path: Path, sql: str) -> tuple[float, int]:
 
 
 def measure_export(app: App, user, sql: str, rows: int) -> dict:
-    peak_before = worker_peak_mb(app.server.pid)
+    peaks_before = worker_peaks_mb(app.server.pid)
     status, first, total, size = download(app.port, user, "/manage/exports/responses.csv")
     if status != 200:
         raise RuntimeError(f"the CSV download answered {status}")
-    peak_after = worker_peak_mb(app.server.pid)
+    peaks_after = worker_peaks_mb(app.server.pid)
+    # The worker that served it grew the most (a worker's peak never falls): its growth, before and after.
+    grown = max(peaks_after, key=lambda pid: peaks_after[pid] - peaks_before.get(pid, 0.0))
+    peak_before, peak_after = peaks_before.get(grown, 0.0), peaks_after[grown]
     sqlite_seconds, lines = sqlite3_csv(Path(sa.make_url(app.url).database), sql)
     if lines != rows + 1:
         raise RuntimeError(f"sqlite3 wrote {lines} lines for {rows} responses")
@@ -401,7 +407,12 @@ def make_rows(export_rows: int) -> dict[str, Row]:
         Row("5p", "registrations/s at 32 users, PostgreSQL", ">= 80/s", "/s", at_least(80)),
         Row("6", f"CSV of {export_rows:,} responses vs sqlite3 -csv", "<= 2x", "x", at_most(2)),
         Row(
-            "6m", "  the worker's peak RSS growth meanwhile", f"< {MEMORY_FLAT_MB:g} MB", "MB", at_most(MEMORY_FLAT_MB)
+            "6m",
+            "  the worker's peak RSS growth meanwhile (largest)",
+            f"< {MEMORY_FLAT_MB:g} MB",
+            "MB",
+            at_most(MEMORY_FLAT_MB),
+            summary=max,
         ),
         Row("7", "unloaded start page p50", "<= 1.5 ms", "ms", at_most(1.5)),
         Row("8", "first visit, gzip, heaviest volunteer page", "<= 30 KB", "KB", at_most(BUDGET / 1024)),
@@ -415,7 +426,7 @@ def print_table(rows: dict[str, Row]) -> None:
         if not row.values:
             measured, met = f"not run{': ' + row.note if row.note else ''}", "-"
         else:
-            median = statistics.median(row.values)
+            median = row.summary(row.values)
             measured = row.shown(median)
             if len(row.values) > 1:
                 measured += f" ({row.shown(min(row.values))}-{row.shown(max(row.values))})"
