@@ -18,6 +18,9 @@ access_log_format = '%(t)s %({x-request-id}o)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)
 # client's address and host. gunicorn's own default believes X-Forwarded-Proto from 127.0.0.1, so a local proxy
 # made requests https while the host stayed the proxy's upstream, and CSRF's referrer check refused every form.
 secure_scheme_headers: dict[str, str] = {}
+# No runtime control socket (gunicorn 25+): nothing here manages workers through it, and every server on a machine
+# would share its default path (~/.gunicorn/gunicorn.ctl), the last to start taking it from the others.
+control_socket_disable = True
 
 
 def _redact(text: str, *, load_app: bool = True) -> str:
