@@ -503,7 +503,7 @@ def test_flask_mail_deliver_prints_one_line_with_the_counts(app, runner, smtp_se
     result = runner.invoke(args=["mail", "deliver"])
 
     assert result.exit_code == 0, result.output
-    assert result.output == "Mail: sent 2, will retry 0, failed 0.\n"
+    assert result.stdout == "Mail: sent 2, will retry 0, failed 0.\n"
     assert len(smtp_server.messages) == 2
 
 
