@@ -61,8 +61,9 @@ def create_app(test_config: dict | None = None, *, instance_path: str | None = N
     # Not `mail` here: importing the submodule mecc_volunteer.mail rebinds that package attribute.
     extensions.mail.init_app(app)
 
-    from mecc_volunteer import compression, htmx, redaction, security, templating
+    from mecc_volunteer import compression, htmx, page_cache, redaction, security, templating
 
+    page_cache.init_app(app)
     templating.init_app(app)
     security.init_app(app)
     htmx.init_app(app)

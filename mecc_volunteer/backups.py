@@ -11,6 +11,7 @@ once complete. A restore refuses a database that already holds data unless told 
 """
 
 import os
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 # Tables a database freshly made by `flask db upgrade` already fills: it still counts as empty.
-_FILLED_BY_MIGRATIONS = {"alembic_version", "app_secrets"}
+_FILLED_BY_MIGRATIONS = {"alembic_version", "app_secrets", "data_version"}
 
 
 class BackupError(Exception):
@@ -65,6 +66,17 @@ def restore(engine: sa.Engine, backup: Path, *, replace: bool, pg_restore: str =
         # --clean --if-exists: a migrated database's tables make way; --single-transaction: all of it or nothing.
         arguments = ["--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname", libpq_url(url)]
         _run(_program(pg_restore), [*arguments, str(backup)], url)
+    _move_the_data_version_past_any_kept_page(engine)
+
+
+def _move_the_data_version_past_any_kept_page(engine: sa.Engine) -> None:
+    """The restored data version is the backup's, and servers still running may keep pages rendered at that number
+    from the data written since (mecc_volunteer.page_cache). A jump no server can have reached makes them render
+    again. Nothing to do for a backup made before the data version existed."""
+    with engine.begin() as connection:
+        if sa.inspect(connection).has_table("data_version"):
+            jump = 2**32 + secrets.randbelow(2**32)
+            connection.execute(sa.text("UPDATE data_version SET version = version + :jump"), {"jump": jump})
 
 
 def holds_data(engine: sa.Engine) -> bool:

@@ -28,6 +28,14 @@ def uses_htmx(html: str) -> bool:
     return _HX_ATTRIBUTE.search(html) is not None
 
 
+_HX_POST = re.compile(r"\shx-(?:post|put|patch|delete)[\s=>]")
+
+
+def htmx_posts(html: str) -> bool:
+    """Whether rendered markup sends a request that changes something through htmx (and so needs the CSRF header)."""
+    return _HX_POST.search(html) is not None
+
+
 def hx_location(url: str) -> Response:
     response = make_response("", 204)
     response.headers["HX-Location"] = url
@@ -37,3 +45,4 @@ def hx_location(url: str) -> Response:
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["is_htmx"] = is_htmx
     app.jinja_env.globals["uses_htmx"] = uses_htmx
+    app.jinja_env.globals["htmx_posts"] = htmx_posts

@@ -17,6 +17,18 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
+# Every response has these, unless a view set its own.
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    # Personal links carry a secret in the path: never send it to another site.
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+)
+
 
 def init_app(app: Flask) -> None:
     accept_secret_key_fallbacks(app)
@@ -24,22 +36,19 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def set_security_headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        # Personal links carry a secret in the path: never send it to another site.
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
-        if request.is_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        # One pass over the headers the response has (a view may have set its own), not one search per header:
+        # this runs on every response, kept pages included.
+        present = {name.lower() for name in headers}
+        headers.extend((name, value) for name, value in SECURITY_HEADERS if name.lower() not in present)
+        if request.is_secure and "strict-transport-security" not in present:
+            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         if request.endpoint != "static":
             # Only static files may be cached. Pages, fragments and downloads can hold personal data (a
             # roster CSV holds names and organisations): keep them out of every cache, shared or not, and
             # out of the back-forward cache, whatever send_file or a view set.
             headers["Cache-Control"] = "no-store"
-            headers.pop("Expires", None)
+            if "expires" in present:
+                del headers["Expires"]
         return response
 
 

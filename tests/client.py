@@ -49,7 +49,8 @@ class BrowserLikeClient(FlaskClient):
     - a plain POST carries the CSRF token from the hidden field of the form on the page that posts to that
       URL: the last page this client got, or else the page at that URL or the nearest page above it, as a
       person would open it first. A form that posts to the URL without a CSRF field fails the test.
-    - an htmx POST (HX-Request: true) carries the token from the body's hx-headers, as htmx does.
+    - an htmx POST (HX-Request: true) carries the token from the body's hx-headers, as htmx does, or, on a page
+      without one (it posts only from forms), the form's hidden field, which htmx sends with the form.
     - every request asks for gzip, and the body is decompressed as a browser would (the headers still say
       Content-Encoding: gzip; `response.wire_size` is the compressed size).
     `post(..., csrf=False)` sends no token: for the tests of what happens without one."""
@@ -102,7 +103,8 @@ class BrowserLikeClient(FlaskClient):
             if page is not None and page.header_token:
                 headers["X-CSRFToken"] = page.header_token
                 kwargs["headers"] = headers
-            return
+                return
+            # A page that posts only from forms has no token in hx-headers: htmx sends the form's hidden field.
         token = self._form_token(self.page, path)
         if token is None:
             page = self._open_page_for(path)
@@ -110,6 +112,11 @@ class BrowserLikeClient(FlaskClient):
             if token is None and page is not None:
                 # No page shows a form for this URL (a closed session, a stale tab): post as a stale page would.
                 token = page.header_token or next((f["csrf"] for f in page.forms if f["csrf"]), None)
+            if token is None:
+                # A stale tab got its token when the form was still there; a page without a form sets no session
+                # (nothing to post), so take this visitor's token from a page that always has a form.
+                self.get("/lost-link")
+                token = self._form_token(self.page, "/lost-link")
         if token is not None:
             fields["csrf_token"] = token
             kwargs["data"] = fields

@@ -3,6 +3,7 @@
 from mecc_volunteer.models.app_secret import AppSecret
 from mecc_volunteer.models.audit import ActorKind, AuditAction, AuditEvent
 from mecc_volunteer.models.base import Base, utcnow
+from mecc_volunteer.models.data_version import PUBLIC_TABLES, DataVersion
 from mecc_volunteer.models.evaluation import DownloadRecord, EvaluationAnswer, EvaluationResponse, Survey
 from mecc_volunteer.models.outbox import EmailStatus, OutgoingEmail
 from mecc_volunteer.models.pending import PendingRegistration, RateLimitHit
@@ -27,6 +28,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "HOLDING_PLACE_STATUSES",
     "LONDON",
+    "PUBLIC_TABLES",
     "ActorKind",
     "AppSecret",
     "AuditAction",
@@ -34,6 +36,7 @@ __all__ = [
     "Base",
     "Booking",
     "BookingStatus",
+    "DataVersion",
     "District",
     "DownloadRecord",
     "EmailStatus",

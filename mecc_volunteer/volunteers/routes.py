@@ -2,7 +2,7 @@
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 
-from mecc_volunteer import errors, settings
+from mecc_volunteer import errors, page_cache, settings
 from mecc_volunteer.bookings import lifecycle
 from mecc_volunteer.calendar import booking_ics
 from mecc_volunteer.extensions import db
@@ -27,9 +27,12 @@ REGISTRATION_KEY = "registration_key"
 
 
 @bp.get("/")
+@page_cache.public_page
 def index():
     kind = _kind_filter(request.args.get("kind"))
-    sessions = services.list_upcoming_sessions(kind=kind)
+    now = utcnow()
+    sessions = services.list_upcoming_sessions(kind=kind, now=now)
+    page_cache.valid_until(services.next_status_change(sessions, now=now))
     return render("volunteers/index.html", block="session_list", sessions=sessions, kind=kind, kinds=SessionKind)
 
 
@@ -41,11 +44,13 @@ def _kind_filter(value: str | None) -> SessionKind | None:
 
 
 @bp.get("/privacy")
+@page_cache.public_page
 def privacy():
     return render_template("volunteers/privacy.html")
 
 
 @bp.get("/accessibility")
+@page_cache.public_page
 def accessibility():
     return render_template("volunteers/accessibility.html")
 
@@ -61,6 +66,8 @@ def _open_session_or_explain(session_id: int):
         abort(404)
     except errors.DomainError as error:
         training_session = db.session.get(TrainingSession, session_id)
+        if training_session is not None and training_session.ends_at > utcnow():
+            page_cache.valid_until(training_session.ends_at)  # closed, then finished
         page = render_template("volunteers/session_unavailable.html", training_session=training_session, error=error)
         return None, page
 
@@ -76,11 +83,13 @@ def _registration_form(saved_answers: dict | None = None, *, to_check: bool = Fa
 
 
 @bp.route("/sessions/<int:session_id>/register", methods=["GET", "POST"])
+@page_cache.public_page
 def register(session_id: int):
     training_session, unavailable = _open_session_or_explain(session_id)
     if unavailable:
         return unavailable
     if request.method == "GET":
+        page_cache.valid_until(training_session.registration_closes_at)
         form = _registration_form(pending.load_answers(session.get(REGISTRATION_KEY), session_id) or {})
     else:
         form = _registration_form()

@@ -66,6 +66,18 @@ def list_upcoming_sessions(*, now: datetime | None = None, kind=None) -> list[Se
     ]
 
 
+def next_status_change(sessions: list[SessionSummary], *, now: datetime) -> datetime | None:
+    """When a list of sessions would read differently with no write: the next registration closing or session end
+    (a status from then on is CLOSED or FINISHED, and a finished session leaves the list)."""
+    moments = [
+        moment
+        for summary in sessions
+        for moment in (summary.training_session.registration_closes_at, summary.training_session.ends_at)
+        if moment > now
+    ]
+    return min(moments, default=None)
+
+
 def list_sessions_to_move_to(booking: Booking, *, now: datetime | None = None) -> list[SessionSummary]:
     """Other sessions of the same kind that have places now."""
     return list_sessions_with_places(booking.session_kind, other_than=booking.training_session, now=now)
