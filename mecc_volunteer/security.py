@@ -38,7 +38,7 @@ def init_app(app: Flask) -> None:
         headers = response.headers
         # One pass over the headers the response has (a view may have set its own), not one search per header:
         # this runs on every response, kept pages included.
-        present = {name.lower() for name in headers}
+        present = {name.lower() for name in headers.keys()}  # noqa: SIM118 (iterating Headers gives pairs)
         headers.extend((name, value) for name, value in SECURITY_HEADERS if name.lower() not in present)
         if request.is_secure and "strict-transport-security" not in present:
             headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
