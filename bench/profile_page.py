@@ -1,11 +1,12 @@
 """Where a page's time goes: cProfile over many requests made straight into the WSGI app (no server, no network).
 
 Run by hand:  .venv/bin/python bench/profile_page.py [PATH] [--requests 2000] [--top 30] [--cookie]
-PATH is `/` by default; `register` stands for the registration form of an open session and `booking` for a
-My booking page (a personal link). The app is built as production builds it (create_app from the environment's
-settings, CSRF, compression and security headers on) on a throwaway SQLite database migrated and loaded with the
-demo data. Prints the mean wall time per request, unprofiled, then the profile's top functions by own time and by
-cumulative time.
+PATH is `/` by default; `register` stands for the registration form of an open session, `booking` for a
+My booking page (a personal link) and `registration` for a whole registration by a new visitor (the form, the
+answers posted, Check your answers, the confirmation posted, the done page), each from an address of its own.
+The app is built as production builds it (create_app from the environment's settings, CSRF, compression and
+security headers on) on a throwaway SQLite database migrated and loaded with the demo data. Prints the mean
+wall time per request, unprofiled, then the profile's top functions by own time and by cumulative time.
 """
 
 import argparse
@@ -42,6 +43,9 @@ def main() -> None:
     from mecc_volunteer import create_app
 
     app = create_app()
+    if args.path == "registration":
+        profile_registrations(app, open_id, args)
+        return
     path = {"register": f"/sessions/{open_id}/register", "booking": None}.get(args.path, args.path)
     if path is None:
         path = _a_booking_link(app)
@@ -86,6 +90,71 @@ def main() -> None:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
         print(out.getvalue())
+
+
+def profile_registrations(app, open_id: int, args) -> None:
+    import itertools
+    import re
+
+    import sqlalchemy as sa
+    from mail_latency import registration_answers
+    from werkzeug.test import Client
+
+    from mecc_volunteer.extensions import db
+
+    with app.app_context():
+        db.session.execute(sa.text("UPDATE training_sessions SET capacity = 1000000 WHERE id = :id"), {"id": open_id})
+        db.session.commit()
+        answers = registration_answers(db.engine)
+    token = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+    numbers = itertools.count()
+    path = f"/sessions/{open_id}/register"
+
+    def one() -> None:
+        n = next(numbers)
+        browser = Client(app.wsgi_app, use_cookies=True)
+        base = {"REMOTE_ADDR": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}
+
+        def send(method, url, data=None, status=200):
+            response = browser.open(url, method=method, data=data, environ_base=base)
+            body = response.get_data(as_text=True)
+            if response.status_code != status:
+                raise SystemExit(f"{method} {url}: {response.status_code}\n{body[:400]}")
+            return response, body
+
+        _, page = send("GET", path)
+        form = answers | {"name": f"Volunteer {n}", "email": f"profile-{n}@example.net"}
+        response, _ = send("POST", path, form | {"csrf_token": _token(token, page)}, 303)
+        check = response.headers["Location"]
+        _, page = send("GET", check)
+        response, _ = send("POST", check, {"confirm": "yes", "csrf_token": _token(token, page)}, 303)
+        _, page = send("GET", response.headers["Location"])
+        if "Registration complete" not in page:
+            raise SystemExit(f"no Registration complete: {page[:3000]}")
+
+    for _ in range(20):
+        one()
+    started = time.perf_counter()
+    for _ in range(args.requests):
+        one()
+    mean = (time.perf_counter() - started) / args.requests
+    print(f"a whole registration: {mean * 1000:.2f} ms, unprofiled, mean of {args.requests}")
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(args.requests):
+        one()
+    profile.disable()
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
+        print(out.getvalue())
+
+
+def _token(pattern, page: str) -> str:
+    match = pattern.search(page)
+    if not match:
+        raise SystemExit("no CSRF token on the page")
+    return next(group for group in match.groups() if group)
 
 
 def _a_booking_link(app) -> str:

@@ -7,9 +7,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import abort
+from sqlalchemy.orm import joinedload
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import Booking, LinkPurpose, PersonalLink, Volunteer, utcnow
+from mecc_volunteer.models import Booking, LinkPurpose, PersonalLink, TrainingSession, Volunteer, utcnow
 from mecc_volunteer.transactions import rows_changed
 
 TOKEN_BYTES = 32
@@ -48,17 +49,25 @@ def find_booking(token: str, purpose: LinkPurpose) -> Booking | None:
     """The booking a live link points to, or None for an unknown, revoked or malformed one."""
     if len(token) != TOKEN_LENGTH or not token.isascii():
         return None
-    link = db.session.scalar(
-        sa.select(PersonalLink).where(
-            PersonalLink.token_hash == _hash(token),
+    token_hash = _hash(token)
+    # One query for what every page behind a link shows: the booking, its session and programme, its volunteer.
+    found = db.session.execute(
+        sa.select(Booking, PersonalLink.token_hash)
+        .join(PersonalLink, PersonalLink.booking_id == Booking.id)
+        .where(
+            PersonalLink.token_hash == token_hash,
             PersonalLink.purpose == purpose,
             PersonalLink.revoked_at.is_(None),
         )
-    )
+        .options(
+            joinedload(Booking.training_session).joinedload(TrainingSession.programme),
+            joinedload(Booking.volunteer),
+        )
+    ).first()
     # The lookup is by hash; compare again in constant time so the index is the only oracle.
-    if link is None or not hmac.compare_digest(link.token_hash, _hash(token)):
+    if found is None or not hmac.compare_digest(found.token_hash, token_hash):
         return None
-    return link.booking
+    return found.Booking
 
 
 def booking_or_404(token: str, purpose: LinkPurpose) -> Booking:
