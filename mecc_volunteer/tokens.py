@@ -45,25 +45,29 @@ def _revoke(booking: Booking, purpose: LinkPurpose, now: datetime) -> None:
     )
 
 
+# One query for what every page behind a link shows: the booking, its session and programme, its volunteer. Built
+# once: making the select afresh for each visit would cost more than running it.
+_BOOKING_OF_LINK = (
+    sa.select(Booking, PersonalLink.token_hash)
+    .join(PersonalLink, PersonalLink.booking_id == Booking.id)
+    .where(
+        PersonalLink.token_hash == sa.bindparam("token_hash"),
+        PersonalLink.purpose == sa.bindparam("purpose"),
+        PersonalLink.revoked_at.is_(None),
+    )
+    .options(
+        joinedload(Booking.training_session).joinedload(TrainingSession.programme),
+        joinedload(Booking.volunteer),
+    )
+)
+
+
 def find_booking(token: str, purpose: LinkPurpose) -> Booking | None:
     """The booking a live link points to, or None for an unknown, revoked or malformed one."""
     if len(token) != TOKEN_LENGTH or not token.isascii():
         return None
     token_hash = _hash(token)
-    # One query for what every page behind a link shows: the booking, its session and programme, its volunteer.
-    found = db.session.execute(
-        sa.select(Booking, PersonalLink.token_hash)
-        .join(PersonalLink, PersonalLink.booking_id == Booking.id)
-        .where(
-            PersonalLink.token_hash == token_hash,
-            PersonalLink.purpose == purpose,
-            PersonalLink.revoked_at.is_(None),
-        )
-        .options(
-            joinedload(Booking.training_session).joinedload(TrainingSession.programme),
-            joinedload(Booking.volunteer),
-        )
-    ).first()
+    found = db.session.execute(_BOOKING_OF_LINK, {"token_hash": token_hash, "purpose": purpose}).first()
     # The lookup is by hash; compare again in constant time so the index is the only oracle.
     if found is None or not hmac.compare_digest(found.token_hash, token_hash):
         return None

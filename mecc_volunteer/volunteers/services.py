@@ -43,27 +43,42 @@ LINK_REQUEST_INTERVAL = timedelta(minutes=2)
 # --- Reading ---------------------------------------------------------------------------------------
 
 
+# Built once: a select made afresh costs more than running it (SQLAlchemy memoises a statement's cache key on the
+# statement itself), and the start page, My booking and Move each run one on every miss or visit.
+_WAITING_COUNT = (
+    sa.select(sa.func.count(Booking.id))
+    .where(Booking.training_session_id == TrainingSession.id, Booking.status == BookingStatus.WAITING)
+    .correlate(TrainingSession)
+    .scalar_subquery()
+)
+_UPCOMING = (
+    sa.select(TrainingSession, _WAITING_COUNT)
+    .options(joinedload(TrainingSession.programme))
+    .where(TrainingSession.ends_at > sa.bindparam("now"))
+    .order_by(TrainingSession.starts_at, TrainingSession.id)
+)
+_UPCOMING_OF_KIND = _UPCOMING.where(TrainingSession.kind == sa.bindparam("kind"))
+# Those that may have a place (the status still decides: registration may have closed).
+_WITH_PLACES = _UPCOMING_OF_KIND.where(
+    TrainingSession.cancelled_at.is_(None),
+    TrainingSession.places_taken < TrainingSession.capacity,
+    TrainingSession.id != sa.bindparam("other_than"),
+)
+
+
+def _summaries(statement: sa.Select, now: datetime, **parameters) -> list[SessionSummary]:
+    return [
+        SessionSummary(training_session=ts, status=ts.status(now), waiting_count=count)
+        for ts, count in db.session.execute(statement, {"now": now, **parameters})
+    ]
+
+
 def list_upcoming_sessions(*, now: datetime | None = None, kind=None) -> list[SessionSummary]:
     """Sessions that have not ended, soonest first, with their derived status and waiting-list length."""
     now = now or utcnow()
-    waiting = (
-        sa.select(sa.func.count(Booking.id))
-        .where(Booking.training_session_id == TrainingSession.id, Booking.status == BookingStatus.WAITING)
-        .correlate(TrainingSession)
-        .scalar_subquery()
-    )
-    query = (
-        sa.select(TrainingSession, waiting)
-        .options(joinedload(TrainingSession.programme))
-        .where(TrainingSession.ends_at > now)
-        .order_by(TrainingSession.starts_at, TrainingSession.id)
-    )
-    if kind is not None:
-        query = query.where(TrainingSession.kind == kind)
-    return [
-        SessionSummary(training_session=ts, status=ts.status(now), waiting_count=count)
-        for ts, count in db.session.execute(query)
-    ]
+    if kind is None:
+        return _summaries(_UPCOMING, now)
+    return _summaries(_UPCOMING_OF_KIND, now, kind=kind)
 
 
 def next_status_change(sessions: list[SessionSummary], *, now: datetime) -> datetime | None:
@@ -87,12 +102,8 @@ def list_sessions_with_places(
     kind: SessionKind, *, other_than: TrainingSession, now: datetime | None = None
 ) -> list[SessionSummary]:
     """Sessions of this kind, other than the one given, with a place now: where a booking may move to."""
-    return [
-        summary
-        for summary in list_upcoming_sessions(now=now, kind=kind)
-        if summary.training_session.id != other_than.id
-        and summary.status in (SessionStatus.OPEN, SessionStatus.FEW_PLACES)
-    ]
+    summaries = _summaries(_WITH_PLACES, now or utcnow(), kind=kind, other_than=other_than.id)
+    return [summary for summary in summaries if summary.status in (SessionStatus.OPEN, SessionStatus.FEW_PLACES)]
 
 
 def get_session_open_for_registration(session_id: int, *, now: datetime | None = None) -> TrainingSession:
