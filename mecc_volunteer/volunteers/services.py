@@ -108,7 +108,8 @@ def list_sessions_with_places(
 
 def get_session_open_for_registration(session_id: int, *, now: datetime | None = None) -> TrainingSession:
     """The session, or a DomainError that says why it cannot be booked."""
-    training_session = db.session.get(TrainingSession, session_id)
+    # With its programme: the cut-off needs it, and every registration page asks.
+    training_session = db.session.get(TrainingSession, session_id, options=[joinedload(TrainingSession.programme)])
     if training_session is None:
         raise errors.SessionNotFound()
     lifecycle.check_accepts_registrations(training_session, now=now)
