@@ -13,6 +13,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
+from itertools import islice
 
 # Characters that make a spreadsheet treat a cell as a formula or a command (OWASP "CSV injection", with
 # `|` and `%`, which some spreadsheets read as the start of a DDE command or a reference), plus their
@@ -53,15 +54,40 @@ def write_csv(headers: Sequence[str], rows: Iterable[Sequence]) -> bytes:
     return b"".join(stream_csv(headers, rows))
 
 
-def stream_csv(headers: Sequence[str], rows: Iterable[Sequence], chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+class _SafeCells(dict):
+    """safe_cell, remembered: `cells[value]` is safe_cell(value), looked up in C for a value seen before. A large
+    export repeats the same few names, answers and empty cells on every row, so most cells cost one dict lookup.
+
+    Only text and None are kept: 1, 1.0 and True are equal dict keys but different cells ("1", "1.0", "Yes").
+    The memory stays bounded, however much free text passes: the whole memory is dropped when it grows too large."""
+
+    LIMIT = 10_000
+
+    def __missing__(self, value):
+        if type(value) is int:  # as safe_cell does, sooner: the numbers of a large export
+            return value
+        cell = safe_cell(value)
+        if value is None or type(value) is str:
+            if len(self) >= self.LIMIT:
+                self.clear()
+            self[value] = cell
+        return cell
+
+
+def stream_csv(
+    headers: Sequence[str], rows: Iterable[Sequence], chunk_size: int = 64 * 1024, batch: int = 100
+) -> Iterator[bytes]:
     """The same file as write_csv, yielded in chunks of about `chunk_size` bytes (the first starts with the
-    byte-order mark), so a large export streams with flat memory."""
+    byte-order mark), so a large export streams with flat memory. Rows are written `batch` at a time: one call
+    into the C writer for many rows, with each cell converted by a C-level lookup (_SafeCells)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([safe_cell(header) for header in headers])
+    cell = _SafeCells().__getitem__
     prefix = "\ufeff"
-    for row in rows:
-        writer.writerow([safe_cell(cell) for cell in row])
+    rows = iter(rows)
+    while some := [map(cell, row) for row in islice(rows, batch)]:
+        writer.writerows(some)
         if buffer.tell() >= chunk_size:
             yield (prefix + buffer.getvalue()).encode("utf-8")
             prefix = ""

@@ -26,6 +26,7 @@ from flask import current_app
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from sqlalchemy.orm import InstrumentedAttribute
 
 from mecc_volunteer import settings
 from mecc_volunteer.csv_export import plain_cell
@@ -36,6 +37,7 @@ from mecc_volunteer.models import (
     HOLDING_PLACE_STATUSES,
     LONDON,
     Booking,
+    BookingStatus,
     District,
     DownloadRecord,
     EvaluationAnswer,
@@ -193,17 +195,38 @@ def count_responses(filters: ReviewFilters, *, now: datetime | None = None) -> i
     return db.session.scalar(query) or 0
 
 
-def _cell(question: Question, value: str):
-    if question.type in NUMERIC:
-        try:
-            return int(value)
-        except ValueError:
-            return value
-    return value
+def _number_or_text(value: str) -> int | str:
+    try:
+        return int(value)
+    except ValueError:
+        return value
 
 
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
+# Read as stored: sa.Enum keeps a member's name, and reading the name as text saves making an enum for every row.
+def _stored(column: sa.ColumnElement | InstrumentedAttribute) -> sa.ColumnElement[str]:
+    return sa.type_coerce(column, sa.String)
+
+
+STATUS_VALUES = {status.name: status.value for status in BookingStatus}
+YES_NO_CELLS = ("no", "yes")  # indexed by a bool
+
+
+def _sessions_by_id(ids: Iterable[int], followup_after: timedelta, now: datetime) -> dict[int, tuple[str, str, str]]:
+    """Each session's cells, made once for all its bookings: its London date, its kind, whether the follow-up is
+    due (the rule of evaluation.services.survey_window, which needs a loaded Booking, applied to its end time)."""
+    found = db.session.execute(
+        sa.select(TrainingSession.id, TrainingSession.starts_at, TrainingSession.ends_at, TrainingSession.kind).where(
+            TrainingSession.id.in_(ids)
+        )
+    )
+    return {
+        session_id: (
+            starts_at.astimezone(LONDON).date().isoformat(),
+            kind.value,
+            YES_NO_CELLS[ends_at + followup_after <= now],
+        )
+        for session_id, starts_at, ends_at, kind in found
+    }
 
 
 def response_rows(
@@ -215,33 +238,32 @@ def response_rows(
 ) -> Iterator[list]:
     """One row per booking holding a place at a held session, page by page: memory stays flat in the number of
     bookings. The after-session and follow-up versions come from the answers: a submitted survey always stores its
-    answers under its own version, and each of those surveys has a question that must be answered."""
+    answers under its own version, and each of those surveys has a question that must be answered.
+
+    A large export's time is spent per row and per answer, so both are read as plain Core rows (no ORM loading,
+    enums as stored) and what is the same for many rows (a session's cells) is made once."""
     now = now or utcnow()
     cols = columns(instrument)
     names = [c.name for c in cols]
-    # (survey, question key) -> (the question's column, the question, the versions that asked it)
+    # (stored survey name, question key) -> (the question's column, whether it holds numbers, the versions asking it)
     index = {
-        (q.survey, q.key): (i, q, set(versions_of(q.survey, q.key, instrument)))
+        (q.survey.name, q.key): (i, q.type in NUMERIC, frozenset(versions_of(q.survey, q.key, instrument)))
         for i, q in enumerate(c.question for c in cols)
         if q is not None
     }
-    version_at = {survey: names.index(version_column(survey)) for survey in SURVEYS}
-    # The follow-up survey opens this long after the session ends: the rule of evaluation.services.survey_window
-    # (which needs a loaded Booking), applied to each session's end time here.
+    version_at = {survey.name: names.index(version_column(survey)) for survey in SURVEYS}
     followup_after = timedelta(weeks=settings.current().followup_after_weeks)
     page_query = _held(
         sa.select(
             Booking.id,
-            TrainingSession.starts_at,
-            TrainingSession.ends_at,
-            TrainingSession.kind,
+            Booking.training_session_id,
             Organisation.name,
             OrganisationType.name,
             District.name,
             Volunteer.age_band,
             Volunteer.gender,
             Volunteer.ethnic_group,
-            Booking.status,
+            _stored(Booking.status),
             Booking.elearning_confirmed_at.is_not(None),
             Volunteer.followup_consent,
         ).select_from(Booking),
@@ -254,30 +276,28 @@ def response_rows(
         .outerjoin(District, Volunteer.district_id == District.id)
         .order_by(Booking.id)
     )
+    answers_query = sa.select(
+        EvaluationAnswer.booking_id,
+        _stored(EvaluationAnswer.survey),
+        EvaluationAnswer.question_key,
+        EvaluationAnswer.value,
+        EvaluationAnswer.instrument_version,
+    ).where(EvaluationAnswer.booking_id.in_(sa.bindparam("ids", expanding=True)))
+    connection = db.session.connection()
     keyed = _keyed_hmac()
-    per_session: dict[tuple, tuple[str, str]] = {}  # many bookings share a session: its date, follow-up due
+    sessions: dict[int, tuple[str, str, str]] = {}
+    blank = [None] * (len(cols) - version_at[SURVEYS[0].name])  # the survey columns, filled from the answers
     last_id = 0
     while True:
-        page = db.session.execute(page_query.where(Booking.id > last_id).limit(page_size)).all()
+        page = connection.execute(page_query.where(Booking.id > last_id).limit(page_size)).all()
         if not page:
             return
-        ids = [row[0] for row in page]
-        answers: dict[int, list] = {}
-        for booking_id, survey, key, value, version in db.session.execute(
-            sa.select(
-                EvaluationAnswer.booking_id,
-                EvaluationAnswer.survey,
-                EvaluationAnswer.question_key,
-                EvaluationAnswer.value,
-                EvaluationAnswer.instrument_version,
-            ).where(EvaluationAnswer.booking_id.in_(ids))
-        ):
-            answers.setdefault(booking_id, []).append((survey, key, value, version))
+        if new_sessions := {row[1] for row in page} - sessions.keys():
+            sessions.update(_sessions_by_id(new_sessions, followup_after, now))
+        rows: dict[int, list] = {}  # by booking id, in the page's order
         for (
             booking_id,
-            starts_at,
-            ends_at,
-            kind,
+            session_id,
             organisation,
             organisation_type,
             district,
@@ -288,36 +308,33 @@ def response_rows(
             elearning_confirmed,
             followup_consent,
         ) in page:
-            if (starts_at, ends_at) not in per_session:
-                due = ends_at + followup_after <= now
-                per_session[starts_at, ends_at] = (starts_at.astimezone(LONDON).date().isoformat(), _yes_no(due))
-            session_date, followup_due = per_session[starts_at, ends_at]
-            row: list[object] = [
+            session_date, kind, followup_due = sessions[session_id]
+            rows[booking_id] = [
                 respondent_code(booking_id, keyed),
                 session_date,
-                kind.value,
+                kind,
                 organisation,
                 organisation_type,
                 district,
                 age_band,
                 gender,
                 ethnic_group,
-                status.value,
-                _yes_no(elearning_confirmed),
-                _yes_no(followup_consent),
+                STATUS_VALUES[status],
+                YES_NO_CELLS[elearning_confirmed],
+                YES_NO_CELLS[followup_consent],
                 followup_due,
+                *blank,
             ]
-            row.extend([None] * (len(cols) - len(row)))
-            versions: dict[Survey, int] = {}
-            for survey, key, value, version in answers.get(booking_id, ()):
-                versions[survey] = max(versions.get(survey, version), version)
-                found = index.get((survey, key))
-                if found is not None and version in found[2]:  # never a question of another version
-                    row[found[0]] = _cell(found[1], value)
-            for survey, version in versions.items():
-                row[version_at[survey]] = version
-            yield row
-        last_id = ids[-1]
+        for booking_id, survey, key, value, version in connection.execute(answers_query, {"ids": list(rows)}):
+            row = rows[booking_id]
+            at = version_at[survey]  # a survey's version is the highest of its answers'
+            if row[at] is None or version > row[at]:
+                row[at] = version
+            found = index.get((survey, key))
+            if found is not None and version in found[2]:  # never a question of another version
+                row[found[0]] = _number_or_text(value) if found[1] else value
+        yield from rows.values()
+        last_id = page[-1][0]
         if len(page) < page_size:
             return
 
