@@ -21,6 +21,9 @@ from itertools import islice
 # HYPHEN-MINUS, COMMERCIAL AT, VERTICAL LINE and PERCENT SIGN (U+FF1D, FF0B, FF0D, FF20, FF5C, FF05).
 FORMULA_STARTS = ("=", "+", "-", "@", "|", "%", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\uff5c", "\uff05")
 _NEWLINES = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+# Text that safe_cell would change: a newline anywhere, or a formula start after any leading spaces. Most text
+# matches neither and is its own cell, found by one search instead of the whole of safe_cell.
+_NEEDS_CARE = re.compile(f"^ *[{re.escape(''.join(FORMULA_STARTS))}]|{_NEWLINES.pattern}")
 
 
 def plain_cell(value) -> str | int | float:
@@ -66,11 +69,15 @@ class _SafeCells(dict):
     def __missing__(self, value):
         if type(value) is int:  # as safe_cell does, sooner: the numbers of a large export
             return value
-        cell = safe_cell(value)
-        if value is None or type(value) is str:
-            if len(self) >= self.LIMIT:
-                self.clear()
-            self[value] = cell
+        if type(value) is str:
+            cell = value if _NEEDS_CARE.search(value) is None else safe_cell(value)
+        elif value is None:
+            cell = ""
+        else:
+            return safe_cell(value)
+        if len(self) >= self.LIMIT:
+            self.clear()
+        self[value] = cell
         return cell
 
 

@@ -66,3 +66,22 @@ def test_numbers_dates_and_empty_cells_are_written_plainly():
 def test_names_in_any_script_survive_the_round_trip():
     names = ["Zoë Ó'Brien", "محمد علي", "Nguyễn Thị Thu", "李华"]
     assert [row[0] for row in read(write_csv(["Name"], [[n] for n in names]))[1:]] == names
+
+
+def test_a_long_file_guards_every_cell_as_a_single_cell_is_guarded(monkeypatch):
+    """stream_csv remembers each text's cell (a large export repeats the same few): however often a value comes,
+    and after the memory is dropped, its cell is safe_cell's, and 1, 1.0 and True (equal as dict keys) stay apart."""
+    import random
+    from datetime import date
+
+    from mecc_volunteer import csv_export
+
+    monkeypatch.setattr(csv_export._SafeCells, "LIMIT", 100)
+    rng = random.Random(12)
+    alphabet = " =+-@|%\t\r\n\v\f\x85\u2028\uff1d\uff0d\uff5c\uff05ab1,\"'"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5))) for _ in range(2000)]
+    rows = [[text, 1, True, 1.0, 0, False, 0.0, None, -5, date(2026, 9, 22)] for text in texts + texts[::-1]]
+
+    expected = [[str(safe_cell(cell)) for cell in row] for row in rows]
+    assert read(write_csv([f"c{i}" for i in range(10)], rows))[1:] == expected
+    assert expected[0][1:] == ["1", "Yes", "1.0", "0", "No", "0.0", "", "-5", "2026-09-22"]

@@ -245,13 +245,21 @@ def response_rows(
     now = now or utcnow()
     cols = columns(instrument)
     names = [c.name for c in cols]
-    # (stored survey name, question key) -> (the question's column, whether it holds numbers, the versions asking it)
-    index = {
-        (q.survey.name, q.key): (i, q.type in NUMERIC, frozenset(versions_of(q.survey, q.key, instrument)))
-        for i, q in enumerate(c.question for c in cols)
-        if q is not None
-    }
-    version_at = {survey.name: names.index(version_column(survey)) for survey in SURVEYS}
+    version_at = {survey: names.index(version_column(survey)) for survey in SURVEYS}
+    # Where an answer goes, by a number the answers query gives it (cheaper to read and look up than the survey
+    # and key): (its survey's version column, its question's column or None, whether it holds numbers, the
+    # versions that asked it). A key no version of the instrument has still counts for its survey's version.
+    places: list[tuple[int, int | None, bool, frozenset[int]]] = []
+    place_by_key: dict[str, sa.Case] = {}
+    for survey in SURVEYS:
+        numbers = {}
+        for i, q in enumerate(c.question for c in cols):
+            if q is not None and q.survey is survey:
+                numbers[q.key] = len(places)
+                versions = frozenset(versions_of(q.survey, q.key, instrument))
+                places.append((version_at[survey], i, q.type in NUMERIC, versions))
+        place_by_key[survey.name] = sa.case(numbers, value=EvaluationAnswer.question_key, else_=len(places))
+        places.append((version_at[survey], None, False, frozenset()))
     followup_after = timedelta(weeks=settings.current().followup_after_weeks)
     page_query = _held(
         sa.select(
@@ -278,15 +286,14 @@ def response_rows(
     )
     answers_query = sa.select(
         EvaluationAnswer.booking_id,
-        _stored(EvaluationAnswer.survey),
-        EvaluationAnswer.question_key,
+        sa.case(place_by_key, value=_stored(EvaluationAnswer.survey)),
         EvaluationAnswer.value,
         EvaluationAnswer.instrument_version,
     ).where(EvaluationAnswer.booking_id.in_(sa.bindparam("ids", expanding=True)))
     connection = db.session.connection()
     keyed = _keyed_hmac()
     sessions: dict[int, tuple[str, str, str]] = {}
-    blank = [None] * (len(cols) - version_at[SURVEYS[0].name])  # the survey columns, filled from the answers
+    blank = [None] * (len(cols) - version_at[SURVEYS[0]])  # the survey columns, filled from the answers
     last_id = 0
     while True:
         page = connection.execute(page_query.where(Booking.id > last_id).limit(page_size)).all()
@@ -325,14 +332,13 @@ def response_rows(
                 followup_due,
                 *blank,
             ]
-        for booking_id, survey, key, value, version in connection.execute(answers_query, {"ids": list(rows)}):
+        for booking_id, place, value, version in connection.execute(answers_query, {"ids": list(rows)}):
             row = rows[booking_id]
-            at = version_at[survey]  # a survey's version is the highest of its answers'
-            if row[at] is None or version > row[at]:
+            at, column, numeric, versions = places[place]
+            if row[at] is None or version > row[at]:  # a survey's version is the highest of its answers'
                 row[at] = version
-            found = index.get((survey, key))
-            if found is not None and version in found[2]:  # never a question of another version
-                row[found[0]] = _number_or_text(value) if found[1] else value
+            if version in versions:  # never a question of another version
+                row[column] = _number_or_text(value) if numeric else value
         yield from rows.values()
         last_id = page[-1][0]
         if len(page) < page_size:
