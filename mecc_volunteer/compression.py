@@ -56,6 +56,7 @@ def _serve_static_precompressed(app: Flask) -> None:
     """Static files gzipped once, not chunk by chunk on every request. Flask's own view still answers first, so
     conditional requests (304), the year-long caching and 404s stay as they are; only a 200's body is swapped
     for the kept gzip when the browser accepts it."""
+
     def static(filename: str):
         response = app.send_static_file(filename)
         if response.status_code != 200 or response.mimetype not in COMPRESS_MIMETYPES:

@@ -23,8 +23,8 @@ import struct
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ from flask import Response, current_app, g, request, session
 from flask_wtf.csrf import generate_csrf
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import utcnow
+from mecc_volunteer.models import PUBLIC_DATA, REFERENCE_DATA, utcnow
 
 # Pages kept per process: a few per session on sale, the start page's filters and the static pages.
 MAX_PAGES = 256
@@ -40,7 +40,7 @@ GZIP_LEVEL = 6  # as Flask-Compress's default, so a kept page weighs what a rend
 
 # Stands for the visitor's CSRF token while a page is rendered for everyone; random, so no input can forge it.
 _PLACEHOLDER = "csrf-" + secrets.token_hex(16)
-_VERSION_QUERY = "SELECT version FROM data_version WHERE id = 1"
+_VERSION_QUERY = "SELECT id, version FROM data_version"
 
 
 def data_version() -> int | None:
@@ -50,21 +50,38 @@ def data_version() -> int | None:
     machinery would cost more than the page served. Whatever the view then reads, through the session, it reads
     later, so it is at least as new as this version (what a kept page needs: never older than its version)."""
     if "data_version" not in g:
-        dbapi = db.engine.dialect.loaded_dbapi
-        try:
-            connection = db.engine.raw_connection()
-            try:
-                cursor = connection.cursor()
-                cursor.execute(_VERSION_QUERY)
-                row = cursor.fetchone()
-                cursor.close()
-            finally:
-                connection.close()  # back to the pool, rolled back
-        except dbapi.Error as error:
-            # As SQLAlchemy would have raised it: the error pages answer a database that is down with a 503.
-            raise sa.exc.DBAPIError.instance(_VERSION_QUERY, None, error, dbapi.Error) from error
-        g.data_version = row[0] if row else None
+        versions = _read_versions()
+        g.data_version, g.reference_version = versions.get(PUBLIC_DATA), versions.get(REFERENCE_DATA)
     return g.data_version
+
+
+def reference_version() -> int | None:
+    """The version of the programme and the registration form's choices alone, read with data_version()."""
+    data_version()
+    return g.reference_version
+
+
+def _read_versions() -> dict[int, int]:
+    dbapi = db.engine.dialect.loaded_dbapi
+    try:
+        connection = db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(_VERSION_QUERY)
+            rows = cursor.fetchall()
+            cursor.close()
+        finally:
+            connection.close()  # back to the pool, rolled back
+    except dbapi.Error as error:
+        # As SQLAlchemy would have raised it: the error pages answer a database that is down with a 503.
+        raise sa.exc.DBAPIError.instance(_VERSION_QUERY, None, error, dbapi.Error) from error
+    return dict(rows)
+
+
+def rendered_from(content: Hashable) -> None:
+    """Called by a view of a page kept with `content=`: what the page was rendered from, worked out from the very
+    objects rendered (see public_page)."""
+    g.page_content = content
 
 
 def valid_until(moment: datetime | None) -> None:
@@ -84,11 +101,15 @@ class KeptPage:
     parts: tuple[bytes, ...]
     # Each part compressed once, as deflate blocks that stand alone (see _gzip).
     deflated: tuple[bytes, ...]
+    # What the view said the page was rendered from (rendered_from), for a view kept with `content=`.
+    content: Hashable | None = None
+
+    def in_time(self, now: datetime) -> bool:
+        # A clock set back (a test travelling in time) must not see a page from its future.
+        return self.rendered_at <= now and (self.valid_until is None or now < self.valid_until)
 
     def fresh(self, version: int, now: datetime) -> bool:
-        # A clock set back (a test travelling in time) must not see a page from its future.
-        in_time = self.rendered_at <= now and (self.valid_until is None or now < self.valid_until)
-        return self.version == version and in_time
+        return self.version == version and self.in_time(now)
 
 
 class _Pages:
@@ -123,8 +144,17 @@ def _pages() -> _Pages:
     return current_app.extensions["page_cache"]
 
 
-def public_page(view: Callable) -> Callable:
-    """Serve the view's page from the process's kept copy when it is fresh, and keep each new rendering."""
+def public_page(view: Callable | None = None, *, content: Callable[..., Hashable] | None = None):
+    """Serve the view's page from the process's kept copy when it is fresh, and keep each new rendering.
+
+    A kept page is fresh while the public data's version is the one it was rendered at. With `content`, a function
+    of the view's arguments that reads, afresh and cheaply, everything the page shows (the reference data's version
+    and one session's own state, say), a page older than the version is still served when what it was rendered from
+    (rendered_from, worked out by the view from the objects it rendered) equals what `content` reads now: another
+    person's booking moves the version on but leaves the registration form of a session with places as it was.
+    The page then takes the new version, so the next visitor needs only the version again."""
+    if view is None:
+        return functools.partial(public_page, content=content)
 
     @functools.wraps(view)
     def kept_or_rendered(**kwargs):
@@ -134,8 +164,16 @@ def public_page(view: Callable) -> Callable:
         if version is None:
             return view(**kwargs)
         key = (request.path, request.query_string, request.headers.get("HX-Request") == "true")
+        now = utcnow()
         page = _pages().get(key)
-        if page is None or not page.fresh(version, utcnow()):
+        if page is not None and not page.fresh(version, now):
+            kept_content = page.content if content is not None and page.in_time(now) else None
+            if content is not None and kept_content is not None and content(**kwargs) == kept_content:
+                page = replace(page, version=version)
+                _pages().put(key, page)
+            else:
+                page = None
+        if page is None:
             page, response = _render_for_everyone(view, kwargs, version)
             if page is None:
                 return response
@@ -149,20 +187,32 @@ def _same_for_everyone() -> bool:
     """A GET from a visitor with nothing of their own in their session (a CSRF token at most)."""
     if request.method not in ("GET", "HEAD") or request.headers.get("HX-History-Restore-Request") == "true":
         return False
-    return all(name == "csrf_token" for name in session)
+    return _holds_nothing_personal()
+
+
+# Flask-Login marks any session it sees without a signed-in user "_fresh": False (basic session protection), which
+# says nothing about the visitor.
+_NOT_PERSONAL = ("csrf_token", "_fresh")
+
+
+def _holds_nothing_personal() -> bool:
+    return all(name in _NOT_PERSONAL for name in session)
 
 
 def _render_for_everyone(view: Callable, kwargs: dict, version: int) -> tuple[KeptPage | None, Response]:
     rendered_at = utcnow()
     g.page_valid_until = None
+    g.page_content = None
     # Flask-WTF keeps the request's signed token on g and makes one only when g has none: with the placeholder
     # there, the page renders without touching the session, and the real token is made when it is served.
     g.csrf_token = _PLACEHOLDER
+    token_before = session.get("csrf_token")
     try:
         response = current_app.make_response(view(**kwargs))
     finally:
         g.pop("csrf_token", None)
-    if response.status_code != 200 or response.is_streamed or "Set-Cookie" in response.headers or session.modified:
+    personal = not _holds_nothing_personal() or session.get("csrf_token") != token_before
+    if response.status_code != 200 or response.is_streamed or "Set-Cookie" in response.headers or personal:
         # Not a page every visitor sees alike (a redirect, an error, something of their own): not kept.
         return None, _with_the_token(response)
     body = response.get_data()
@@ -171,7 +221,9 @@ def _render_for_everyone(view: Callable, kwargs: dict, version: int) -> tuple[Ke
         (name, value) for name, value in response.headers.items() if name not in ("Content-Length", "Set-Cookie")
     )
     deflated = tuple(_deflate(part, last=index == len(parts) - 1) for index, part in enumerate(parts))
-    page = KeptPage(version, rendered_at, g.page_valid_until, response.status_code, headers, parts, deflated)
+    page = KeptPage(
+        version, rendered_at, g.page_valid_until, response.status_code, headers, parts, deflated, g.page_content
+    )
     return page, response
 
 

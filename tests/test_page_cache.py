@@ -13,7 +13,10 @@ import time_machine
 from mecc_volunteer import page_cache
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
+    PUBLIC_DATA,
     PUBLIC_TABLES,
+    REFERENCE_DATA,
+    REFERENCE_TABLES,
     Booking,
     BookingStatus,
     DataVersion,
@@ -24,12 +27,17 @@ from mecc_volunteer.models import (
     TrainingSession,
     utcnow,
 )
-from tests.helpers import my_booking_path, register_through_the_form, session_form
+from tests.helpers import my_booking_path, register_through_the_form, session_form, without_csrf_tokens
 
 
-def version(app) -> int:
+def version(app, row: int = PUBLIC_DATA) -> int:
     with app.app_context():
-        return db.session.scalar(sa.select(DataVersion.version))
+        return db.session.scalar(sa.select(DataVersion.version).where(DataVersion.id == row))
+
+
+def kept(app, path: str):
+    (page,) = [page for key, page in app.extensions["page_cache"]._pages.items() if key[0] == path]
+    return page
 
 
 def card(page: str, training_session: TrainingSession) -> str:
@@ -309,6 +317,46 @@ def test_a_write_that_is_rolled_back_leaves_the_kept_page_served(app, make_train
     assert "99 places" not in visitor.get("/").text
 
 
+def test_the_registration_form_is_kept_through_bookings_that_leave_it_as_it_was(
+    app, make_training_session, make_booking
+):
+    training_session = make_training_session(capacity=10)
+    other = make_training_session(days_ahead=40)
+    path = f"/sessions/{training_session.id}/register"
+    visitor = app.test_client()
+    first = visitor.get(path).text
+    rendered = kept(app, path)
+
+    make_booking(other.id)  # someone else's booking elsewhere
+    make_booking(training_session.id)  # and one here: 9 places left, still open
+    assert version(app) > rendered.version
+    assert without_csrf_tokens(visitor.get(path).text) == without_csrf_tokens(first)
+    again = kept(app, path)
+    assert again.rendered_at == rendered.rendered_at  # served from what was kept, not rendered again
+    assert again.version == version(app)  # and takes the new version, so the next visitor checks only that
+    assert "Register for a training session</h1>" in visitor.get(path).text
+
+
+def test_the_registration_form_is_rendered_again_when_its_session_fills_up_or_changes(
+    app, make_training_session, make_booking
+):
+    training_session = make_training_session(capacity=5)
+    path = f"/sessions/{training_session.id}/register"
+    visitor = app.test_client()
+    visitor.get(path)
+    first = kept(app, path)
+    for _ in range(4):  # one place left of five: few places
+        make_booking(training_session.id)
+    assert "Few places left" in visitor.get(path).text
+    few = kept(app, path)
+    assert few.rendered_at != first.rendered_at
+
+    with app.app_context():
+        db.session.get(TrainingSession, training_session.id).location = "Banbury Library"
+        db.session.commit()
+    assert "Banbury Library" in visitor.get(path).text
+
+
 # --- Never stale as the clock passes ----------------------------------------------------------------------------
 
 
@@ -358,12 +406,15 @@ def test_every_write_to_a_public_table_moves_the_version_on_in_its_own_transacti
     }
     assert set(statements) == set(PUBLIC_TABLES)
     for table, statement in statements.items():
-        before = version(app)
+        before, reference_before = version(app), version(app, REFERENCE_DATA)
         with app.app_context():
             db.session.execute(sa.text(statement))
-            assert db.session.scalar(sa.select(DataVersion.version)) > before, table  # in the same transaction
+            now = db.session.scalar(sa.select(DataVersion.version).where(DataVersion.id == PUBLIC_DATA))
+            assert now > before, table  # in the same transaction
             db.session.commit()
         assert version(app) > before, table
+        # The reference data's version moves only with the programme and the form's choices.
+        assert (version(app, REFERENCE_DATA) > reference_before) is (table in REFERENCE_TABLES), table
 
     before = version(app)
     with app.app_context():

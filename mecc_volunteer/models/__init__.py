@@ -3,7 +3,13 @@
 from mecc_volunteer.models.app_secret import AppSecret
 from mecc_volunteer.models.audit import ActorKind, AuditAction, AuditEvent
 from mecc_volunteer.models.base import Base, utcnow
-from mecc_volunteer.models.data_version import PUBLIC_TABLES, DataVersion
+from mecc_volunteer.models.data_version import (
+    PUBLIC_DATA,
+    PUBLIC_TABLES,
+    REFERENCE_DATA,
+    REFERENCE_TABLES,
+    DataVersion,
+)
 from mecc_volunteer.models.evaluation import DownloadRecord, EvaluationAnswer, EvaluationResponse, Survey
 from mecc_volunteer.models.outbox import EmailStatus, OutgoingEmail
 from mecc_volunteer.models.pending import PendingRegistration, RateLimitHit
@@ -28,7 +34,10 @@ __all__ = [
     "ACTIVE_STATUSES",
     "HOLDING_PLACE_STATUSES",
     "LONDON",
+    "PUBLIC_DATA",
     "PUBLIC_TABLES",
+    "REFERENCE_DATA",
+    "REFERENCE_TABLES",
     "ActorKind",
     "AppSecret",
     "AuditAction",

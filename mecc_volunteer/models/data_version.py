@@ -10,14 +10,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mecc_volunteer.models.base import Base
 
 # What the volunteer pages show: sessions and their places, the programme's settings and the registration
-# form's choices. A write to any of them changes the version.
+# form's choices. A write to any of them moves row PUBLIC_DATA on.
 PUBLIC_TABLES = ("programmes", "organisation_types", "organisations", "districts", "training_sessions", "bookings")
+# The programme and the form's choices, which change a few times a pilot: a write to them also moves row
+# REFERENCE_DATA on (migration 0014), and a page built from them and one session's own state is kept through
+# other people's bookings.
+REFERENCE_TABLES = ("programmes", "organisation_types", "organisations", "districts")
+PUBLIC_DATA = 1
+REFERENCE_DATA = 2
 
 
 class DataVersion(Base):
     __tablename__ = "data_version"
 
-    # One row, id 1, made by the migration.
+    # Two rows made by the migrations: PUBLIC_DATA and REFERENCE_DATA.
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 

@@ -66,8 +66,10 @@ def _open_session_or_explain(session_id: int):
         abort(404)
     except errors.DomainError as error:
         training_session = db.session.get(TrainingSession, session_id)
-        if training_session is not None and training_session.ends_at > utcnow():
-            page_cache.valid_until(training_session.ends_at)  # closed, then finished
+        if training_session is not None:
+            page_cache.rendered_from(services.registration_page_content_of(training_session))
+            if training_session.ends_at > utcnow():
+                page_cache.valid_until(training_session.ends_at)  # closed, then finished
         page = render_template("volunteers/session_unavailable.html", training_session=training_session, error=error)
         return None, page
 
@@ -83,12 +85,13 @@ def _registration_form(saved_answers: dict | None = None, *, to_check: bool = Fa
 
 
 @bp.route("/sessions/<int:session_id>/register", methods=["GET", "POST"])
-@page_cache.public_page
+@page_cache.public_page(content=services.registration_page_content)
 def register(session_id: int):
     training_session, unavailable = _open_session_or_explain(session_id)
     if unavailable:
         return unavailable
     if request.method == "GET":
+        page_cache.rendered_from(services.registration_page_content_of(training_session))
         page_cache.valid_until(training_session.registration_closes_at)
         form = _registration_form(pending.load_answers(session.get(REGISTRATION_KEY), session_id) or {})
     else:

@@ -11,7 +11,7 @@ from enum import Enum
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from mecc_volunteer import audit, errors, instrument, limits, settings
+from mecc_volunteer import audit, errors, instrument, limits, page_cache, settings
 from mecc_volunteer.bookings import emails, lifecycle
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import (
@@ -104,6 +104,39 @@ def list_sessions_with_places(
     """Sessions of this kind, other than the one given, with a place now: where a booking may move to."""
     summaries = _summaries(_WITH_PLACES, now or utcnow(), kind=kind, other_than=other_than.id)
     return [summary for summary in summaries if summary.status in (SessionStatus.OPEN, SessionStatus.FEW_PLACES)]
+
+
+# What a session's registration form shows of the session itself; with the reference data's version, all the page
+# is rendered from (its places only as open, few or full).
+_REGISTRATION_PAGE_SESSION = sa.select(
+    TrainingSession.id,
+    TrainingSession.kind,
+    TrainingSession.starts_at,
+    TrainingSession.ends_at,
+    TrainingSession.location,
+    TrainingSession.cancelled_at,
+    TrainingSession.cutoff_days,
+    TrainingSession.capacity,
+    TrainingSession.places_taken,
+).where(TrainingSession.id == sa.bindparam("session_id"))
+
+
+def registration_page_content(session_id: int) -> tuple | None:
+    """What the registration form of a session is rendered from, read afresh (page_cache.public_page)."""
+    row = db.session.execute(_REGISTRATION_PAGE_SESSION, {"session_id": session_id}).first()
+    return None if row is None else _registration_page_content(row)
+
+
+def registration_page_content_of(training_session: TrainingSession) -> tuple:
+    """The same, from the session a view rendered."""
+    return _registration_page_content(training_session)
+
+
+def _registration_page_content(ts) -> tuple:
+    places_left = max(ts.capacity - ts.places_taken, 0)
+    full, few = ts.places_taken >= ts.capacity, places_left * 5 <= ts.capacity  # as TrainingSession.status
+    fields = (ts.id, ts.kind, ts.starts_at, ts.ends_at, ts.location, ts.cancelled_at, ts.cutoff_days, full, few)
+    return (page_cache.reference_version(), fields)
 
 
 def get_session_open_for_registration(session_id: int, *, now: datetime | None = None) -> TrainingSession:
