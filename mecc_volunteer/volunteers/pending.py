@@ -54,14 +54,16 @@ def _unseal(sealed: str, key: str) -> str | None:
         return None
 
 
+# Built once: every step of a registration looks its row up.
+_LIVE_ROW = sa.select(PendingRegistration).where(
+    PendingRegistration.key_hash == sa.bindparam("key_hash"), PendingRegistration.expires_at > sa.bindparam("now")
+)
+
+
 def _row(key: str | None, *, now: datetime) -> PendingRegistration | None:
     if not key or not isinstance(key, str) or len(key) > 100:
         return None
-    return db.session.scalar(
-        sa.select(PendingRegistration).where(
-            PendingRegistration.key_hash == _hash(key), PendingRegistration.expires_at > now
-        )
-    )
+    return db.session.scalar(_LIVE_ROW, {"key_hash": _hash(key), "now": now})
 
 
 def save_answers(key: str | None, session_id: int, answers: dict, *, now: datetime | None = None) -> str:
