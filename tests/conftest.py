@@ -25,6 +25,7 @@ from mecc_volunteer.models import (
     TrainingSession,
     utcnow,
 )
+from tests import compiled_once
 from tests.client import BrowserLikeClient
 from tests.helpers import (
     STAFF_PASSWORD,
@@ -37,6 +38,7 @@ from tests.helpers import (
     london,
     next_authenticator_code,
     seed_reference_data,
+    staff_password_hashed_once,
 )
 from tests.mail_servers import ALLOWED_SMTP_PORTS, SilentSMTPServer, SMTPServer, real_smtp_connect, wait_for_mail
 
@@ -48,6 +50,11 @@ def _database_url(tmp_path_factory) -> str:
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         return url
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite")
+
+
+def pytest_configure(config):
+    """Every test app reuses the URL builders and templates the apps before it compiled (tests/compiled_once.py)."""
+    compiled_once.install()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -329,7 +336,7 @@ class AuthActions:
 
         self.counter += 1
         email = email or f"{role}{self.counter}@example.org"
-        with self.app.app_context():
+        with self.app.app_context(), staff_password_hashed_once():
             staff = create_staff(
                 email, name=kw.get("name", f"Test {role}"), role=StaffRole(role), password=STAFF_PASSWORD
             )

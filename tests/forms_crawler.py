@@ -36,7 +36,14 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
-from tests.helpers import STAFF_PASSWORD, STAFF_TOTP_SECRET, add_volunteer, london, next_authenticator_code
+from tests.helpers import (
+    STAFF_PASSWORD,
+    STAFF_TOTP_SECRET,
+    add_volunteer,
+    london,
+    next_authenticator_code,
+    staff_password_hashed_once,
+)
 
 # "signing in" and "enrolling" have given the password of an account with an authenticator app (the code page)
 # and of one without (the enrolment page): the second step's forms are only ever seen between the two steps.
@@ -298,7 +305,7 @@ def _admin_rows() -> tuple[dict[str, list[int]], str]:
 def build_world(app) -> World:
     """Staff of each role; an open session (booked, ready, waiting, a failed email), another to move to, one
     under way (attendance), one that ended yesterday (evaluation) and one that ended 8 weeks ago (follow-up)."""
-    with app.app_context():
+    with app.app_context(), staff_password_hashed_once():
         staff = {}
         for role in ("coordinator", "evaluator", "admin", "signing in", "enrolling"):
             staff[role] = f"forms-{role.replace(' ', '-')}@example.org"

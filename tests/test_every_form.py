@@ -104,6 +104,8 @@ from tests.helpers import (
     london,
     next_authenticator_code,
     seed_reference_data,
+    staff_password_hash,
+    staff_password_hashed_once,
 )
 from tests.mail_servers import ALLOWED_SMTP_PORTS, SMTPServer, wait_for_mail
 
@@ -742,7 +744,7 @@ def _new_staff(env: Env, sub: Sub, *, active=True, second_factor=False, password
     """A fresh staff account (never a visitor's own), committed."""
     from mecc_volunteer.auth.services import create_staff
 
-    with env.app.app_context():
+    with env.app.app_context(), staff_password_hashed_once():
         email, name = f"forms.staff.{sub.n}@example.org", f"Forms Staff {sub.n}"
         if password:
             staff = create_staff(email, name=name, role=StaffRole.COORDINATOR, password=STAFF_PASSWORD)
@@ -1513,21 +1515,18 @@ class SignInPlan(Plan):
 
 SECOND_STEP = "/manage/sign-in/code"
 ENROLMENT = "/manage/sign-in/set-up-authenticator"
-# Made once: a new account for each submission below needs no hashing of its own.
-_PASSWORD_HASH: list[str] = []
 
 
 def _account_part_way_signed_in(env, sub, *, enrolled: bool) -> str:
-    """A staff account of its own for one submission (the brake on wrong codes is per account)."""
-    from werkzeug.security import generate_password_hash
-
+    """A staff account of its own for one submission (the brake on wrong codes is per account); its password
+    hash is the run's one hash of STAFF_PASSWORD (tests.helpers.staff_password_hash)."""
     from mecc_volunteer.models import StaffRole, StaffUser
 
-    if not _PASSWORD_HASH:
-        _PASSWORD_HASH.append(generate_password_hash(STAFF_PASSWORD))
     email = f"second-step-{sub.n}@example.org"
     with env.app.app_context():
-        staff = StaffUser(email=email, name="Second step", role=StaffRole.COORDINATOR, password_hash=_PASSWORD_HASH[0])
+        staff = StaffUser(
+            email=email, name="Second step", role=StaffRole.COORDINATOR, password_hash=staff_password_hash()
+        )
         if enrolled:
             staff.totp_secret, staff.totp_confirmed_at = STAFF_TOTP_SECRET, utcnow()
         db.session.add(staff)
