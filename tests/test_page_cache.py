@@ -449,6 +449,7 @@ def test_a_write_elsewhere_leaves_the_version_alone(app, make_training_session):
 def test_without_the_version_row_pages_are_rendered_for_each_visitor(app, make_training_session):
     make_training_session()
     with app.app_context():
+        rows = [(row.id, row.version) for row in db.session.scalars(sa.select(DataVersion))]
         db.session.execute(sa.delete(DataVersion))
         db.session.commit()
     try:
@@ -456,7 +457,27 @@ def test_without_the_version_row_pages_are_rendered_for_each_visitor(app, make_t
         assert kept_pages(app) == 0
     finally:
         with app.app_context():
-            db.session.add(DataVersion(id=1, version=1))
+            db.session.add_all(DataVersion(id=id, version=version) for id, version in rows)
+            db.session.commit()
+
+
+def test_without_the_reference_row_a_registration_form_is_not_kept_past_a_change(app, make_training_session):
+    training_session = make_training_session(days_ahead=30)
+    path = f"/sessions/{training_session.id}/register"
+    with app.app_context():
+        reference = db.session.get(DataVersion, REFERENCE_DATA)
+        kept = reference.version
+        db.session.delete(reference)
+        db.session.commit()
+    try:
+        assert "Register" in app.test_client().get(path).text
+        with app.app_context():
+            db.session.execute(sa.update(Programme).values(service_name="Wellbeing Conversations"))
+            db.session.commit()
+        assert "Wellbeing Conversations" in app.test_client().get(path).text
+    finally:
+        with app.app_context():
+            db.session.add(DataVersion(id=REFERENCE_DATA, version=kept))
             db.session.commit()
 
 

@@ -127,16 +127,19 @@ def registration_page_content(session_id: int) -> tuple | None:
     return None if row is None else _registration_page_content(row)
 
 
-def registration_page_content_of(training_session: TrainingSession) -> tuple:
+def registration_page_content_of(training_session: TrainingSession) -> tuple | None:
     """The same, from the session a view rendered."""
     return _registration_page_content(training_session)
 
 
-def _registration_page_content(ts) -> tuple:
+def _registration_page_content(ts) -> tuple | None:
+    reference = page_cache.reference_version()
+    if reference is None:  # the row is missing: nothing to compare, so the page is rendered again
+        return None
     places_left = max(ts.capacity - ts.places_taken, 0)
     full, few = ts.places_taken >= ts.capacity, places_left * 5 <= ts.capacity  # as TrainingSession.status
     fields = (ts.id, ts.kind, ts.starts_at, ts.ends_at, ts.location, ts.cancelled_at, ts.cutoff_days, full, few)
-    return (page_cache.reference_version(), fields)
+    return (reference, fields)
 
 
 def get_session_open_for_registration(session_id: int, *, now: datetime | None = None) -> TrainingSession:
