@@ -85,16 +85,21 @@ def seed_reference_data() -> None:
 def empty_all_tables() -> None:
     """Every table but app_secrets and data_version: the pseudonymisation key and the data version's one row come
     with the migrated database, as in production, where nothing deletes them (a test of a missing key deletes it
-    itself)."""
+    itself). Rows are deleted, children first; on PostgreSQL the id sequences then start again at 1, as SQLite's
+    ids do once a table is empty. (TRUNCATE took 0.17 s a test, whatever the test wrote: it replaces every
+    table's files; a DELETE of the few rows a test makes takes a few milliseconds.)"""
     tables = [table for table in Base.metadata.sorted_tables if table.name not in ("app_secrets", "data_version")]
     with db.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # One statement, and no row-by-row foreign-key checks however many rows a test made.
-            names = ", ".join(f'"{table.name}"' for table in tables)
-            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            return
         for table in reversed(tables):
             connection.execute(table.delete())
+        if connection.dialect.name == "postgresql":
+            sequences = ", ".join(
+                f"pg_get_serial_sequence('{table.name}', '{table.autoincrement_column.name}')"
+                for table in tables
+                if table.autoincrement_column is not None
+            )
+            # The names come from the models, not from input.
+            connection.execute(sa.text(f"SELECT setval(s, 1, false) FROM unnest(ARRAY[{sequences}]) AS s"))  # noqa: S608
 
 
 # The test accounts' password hash: scrypt, as the app's own, at a cost of 2**10 rather than werkzeug's 2**15, so a
