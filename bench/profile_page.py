@@ -1,12 +1,13 @@
 """Where a page's time goes: cProfile over many requests made straight into the WSGI app (no server, no network).
 
-Run by hand:  .venv/bin/python bench/profile_page.py [PATH] [--requests 2000] [--top 30] [--cookie]
+Run by hand:  .venv/bin/python bench/profile_page.py [PATH] [--requests 2000] [--top 30] [--cookie] [--by-package]
 PATH is `/` by default; `register` stands for the registration form of an open session, `booking` for a
 My booking page (a personal link) and `registration` for a whole registration by a new visitor (the form, the
 answers posted, Check your answers, the confirmation posted, the done page), each from an address of its own.
 The app is built as production builds it (create_app from the environment's settings, CSRF, compression and
 security headers on) on a throwaway SQLite database migrated and loaded with the demo data. Prints the mean
-wall time per request, unprofiled, then the profile's top functions by own time and by cumulative time.
+wall time per request, unprofiled, then the profile's top functions by own time and by cumulative time, or with
+--by-package each package's share of the own time (sqlalchemy, jinja2, the app, ...).
 """
 
 import argparse
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--cookie", action="store_true", help="send the cookie the first response set")
+    parser.add_argument("--by-package", action="store_true", help="own time summed by package")
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="mecc-profile-")
@@ -86,10 +88,7 @@ def main() -> None:
     for _ in range(args.requests):
         one()
     profile.disable()
-    for order in ("tottime", "cumulative"):
-        out = io.StringIO()
-        pstats.Stats(profile, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
-        print(out.getvalue())
+    _report(profile, args)
 
 
 def profile_registrations(app, open_id: int, args) -> None:
@@ -144,10 +143,36 @@ def profile_registrations(app, open_id: int, args) -> None:
     for _ in range(args.requests):
         one()
     profile.disable()
+    _report(profile, args)
+
+
+def _report(profile: cProfile.Profile, args) -> None:
+    if args.by_package:
+        _by_package(profile, args.requests)
+        return
     for order in ("tottime", "cumulative"):
         out = io.StringIO()
         pstats.Stats(profile, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
         print(out.getvalue())
+
+
+def _by_package(profile: cProfile.Profile, requests: int) -> None:
+    """Own time by where the code lives: a site-packages package by name, the app by module, the rest by file."""
+    totals: dict[str, float] = {}
+    for (filename, _line, function), (_cc, _nc, own, _cum, _callers) in pstats.Stats(profile).stats.items():
+        if "site-packages/" in filename:
+            where = filename.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+        elif "/mecc_volunteer/" in filename:
+            where = "mecc_volunteer/" + filename.split("/mecc_volunteer/", 1)[1]
+        elif filename == "~":
+            where = "built-in: " + function.strip("{}<>")
+        else:
+            where = "python: " + Path(filename).name
+        totals[where] = totals.get(where, 0.0) + own
+    whole = sum(totals.values())
+    print(f"profiled: {whole / requests * 1000:.2f} ms each (the profiler's own cost included)")
+    for where, own in sorted(totals.items(), key=lambda item: -item[1])[:40]:
+        print(f"  {own / requests * 1000:7.3f} ms  {own / whole:6.1%}  {where}")
 
 
 def _token(pattern, page: str) -> str:

@@ -66,8 +66,8 @@ def programme() -> Programme | None:
 
 def current() -> Settings:
     """The settings in force, read once per request (or app context) and kept on flask.g; a GET request takes them
-    from the process's last reading while the public data's version is the one they were read at (every page needs
-    them, and they change a few times a pilot)."""
+    from the process's last reading while the reference data's version is the one they were read at (every page
+    needs them, and they change a few times a pilot)."""
     if not has_app_context():  # pragma: no cover - every caller runs inside the app
         raise RuntimeError("settings.current() needs an app context")
     cached = g.get("programme_settings")
@@ -82,7 +82,9 @@ def _kept_or_read() -> Settings:
         return _from_row(programme())
     from mecc_volunteer import page_cache
 
-    version = page_cache.data_version()  # before the row, so the row is no older than the version kept with it
+    # The reference version (the programme's row moves it on; bookings do not), read before the row, so the row is
+    # no older than the version kept with it.
+    version = page_cache.reference_version()
     kept = current_app.extensions.get("programme_settings")
     if version is not None and kept is not None and kept[0] == version:
         return kept[1]

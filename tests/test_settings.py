@@ -108,3 +108,34 @@ def test_days_before_reads_as_people_say_it():
     assert format_days_before(10) == "ten days before"
     assert format_days_before(1) == "one day before"
     assert format_days_before(0) == "on the day of"
+
+
+def test_pages_read_the_programme_again_after_it_changes_and_not_after_a_booking(
+    app, make_training_session, make_booking
+):
+    training_session = make_training_session(days_ahead=30)
+    with app.app_context():
+        engine = db.engine
+    reads = []
+
+    def count_programme_reads(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM programmes" in statement:
+            reads.append(statement)
+
+    def programme_reads_for_a_page() -> int:
+        reads.clear()
+        # The start page, rendered again after any booking (the places it shows), so its view runs each time.
+        assert app.test_client().get("/").status_code == 200
+        return len(reads)
+
+    sa.event.listen(engine, "before_cursor_execute", count_programme_reads)
+    try:
+        programme_reads_for_a_page()
+        make_booking(training_session.id)  # someone else books: the programme is as it was
+        assert programme_reads_for_a_page() == 0
+        change_programme(app, cutoff_days=21)
+        assert programme_reads_for_a_page() >= 1
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count_programme_reads)
+    page = app.test_client().get("/").text
+    assert f"Registration closes {format_days_before(21)} each session" in page

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mecc_volunteer import audit, errors
 from mecc_volunteer.audit import By
@@ -102,14 +104,17 @@ def lock_session(training_session: TrainingSession) -> None:
     db.session.scalars(
         sa.select(TrainingSession)
         .where(TrainingSession.id == training_session.id)
-        .with_for_update()
+        # With its programme, which the cut-off needs: reloading the session forgets the one it had.
+        .options(joinedload(TrainingSession.programme))
+        .with_for_update(of=TrainingSession)
         .execution_options(populate_existing=True)
     ).one()
 
 
 def take_place(training_session: TrainingSession) -> bool:
-    """One atomic conditional update: capacity holds whatever the concurrency (never count, then insert)."""
-    taken = rows_changed(
+    """One atomic conditional update: capacity holds whatever the concurrency (never count, then insert). The
+    count it leaves comes back with it (RETURNING), so the session object needs no second read."""
+    places_taken = db.session.execute(
         sa.update(TrainingSession)
         .where(
             TrainingSession.id == training_session.id,
@@ -117,9 +122,14 @@ def take_place(training_session: TrainingSession) -> bool:
             TrainingSession.cancelled_at.is_(None),
         )
         .values(places_taken=TrainingSession.places_taken + 1)
-    )
-    db.session.refresh(training_session, ["places_taken"])
-    return taken == 1
+        .returning(TrainingSession.places_taken)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if places_taken is None:
+        db.session.refresh(training_session, ["places_taken"])
+        return False
+    set_committed_value(training_session, "places_taken", places_taken)
+    return True
 
 
 def release_place(training_session: TrainingSession) -> None:
@@ -138,25 +148,26 @@ def release_place(training_session: TrainingSession) -> None:
 def create(training_session: TrainingSession, volunteer: Volunteer, *, by: By, now: datetime) -> Booking:
     """A new booking: a place if there is one, else the end of the waiting list. The caller holds the session's
     lock and has checked the session takes registrations."""
-    booking = Booking(
-        training_session=training_session,
-        volunteer=volunteer,
-        session_kind=training_session.kind,
-        status=BookingStatus.WAITING,
-        created_at=now,
-    )
-    db.session.add(booking)
-    if take_place(training_session):
-        booking.status = BookingStatus.BOOKED
-        booking.booked_at = now
-    else:
+    # The place (or the place in the queue) first, so the booking is written once, as it is.
+    booked, waitlisted_at = take_place(training_session), None
+    if not booked:
         # Never ahead of someone already waiting, so queue order is the order registrations committed.
         latest = db.session.scalar(
             sa.select(sa.func.max(Booking.waitlisted_at)).where(
                 Booking.training_session_id == training_session.id, Booking.status == BookingStatus.WAITING
             )
         )
-        booking.waitlisted_at = max(now, latest) if latest else now
+        waitlisted_at = max(now, latest) if latest else now
+    booking = Booking(
+        training_session=training_session,
+        volunteer=volunteer,
+        session_kind=training_session.kind,
+        status=BookingStatus.BOOKED if booked else BookingStatus.WAITING,
+        booked_at=now if booked else None,
+        waitlisted_at=waitlisted_at,
+        created_at=now,
+    )
+    db.session.add(booking)
     # Flushing here lets the database's one-active-booking index catch a double submission.
     db.session.flush()
     action = AuditAction.BOOKED if booking.status is BookingStatus.BOOKED else AuditAction.WAITLISTED

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import Booking, PendingRegistration, utcnow
+from mecc_volunteer.models import Booking, PendingRegistration, TrainingSession, utcnow
 from mecc_volunteer.transactions import rows_changed
 
 # Long enough to fill in the form and check it; short enough that a shared computer forgets.
@@ -111,13 +112,20 @@ def record_result(
     row.expires_at = now + RESULT_KEPT_FOR
 
 
+_WITH_WHAT_THE_PAGE_SHOWS = [
+    joinedload(Booking.volunteer),
+    joinedload(Booking.training_session).joinedload(TrainingSession.programme),
+]
+
+
 def load_result(key: str | None, session_id: int, *, now: datetime | None = None) -> Result | None:
     row = _row(key, now=now or utcnow())
     if key is None or row is None or row.outcome is None or row.training_session_id != session_id:
         return None
     if row.booking_id is None:
         return None
-    booking = db.session.get(Booking, row.booking_id)
+    # With all the confirmation page shows of it: one query, not four.
+    booking = db.session.get(Booking, row.booking_id, options=_WITH_WHAT_THE_PAGE_SHOWS)
     if booking is None:
         return None
     return Result(
