@@ -555,3 +555,34 @@ def test_asking_for_a_link_emails_one_and_asking_again_within_two_minutes_sends_
 
     services.request_link("sam@example.org", now=now + timedelta(minutes=3))
     assert len(emails("your_link")) == 2
+
+
+# (days ahead, capacity, places taken, what else) of the one other session there is; whether a booking may move.
+OTHER_SESSIONS = {
+    "open": ((30, 10, 0, {}), True),
+    "few places left": ((30, 10, 9, {}), True),
+    "full": ((30, 10, 10, {}), False),
+    "cancelled": ((30, 10, 0, {"cancelled": True}), False),
+    "past its cut-off": ((3, 10, 0, {}), False),
+    "past its own longer cut-off": ((10, 10, 0, {"cutoff_days": 14}), False),
+    "before its own shorter cut-off": ((3, 10, 0, {"cutoff_days": 1}), True),
+    "finished": ((-2, 10, 0, {}), False),
+    "of the other kind": ((30, 10, 0, {"kind": SessionKind.TRAIN_THE_TRAINER}), False),
+}
+
+
+@pytest.mark.parametrize("other", OTHER_SESSIONS.values(), ids=OTHER_SESSIONS.keys())
+def test_my_booking_offers_a_move_exactly_when_the_move_page_lists_a_session(
+    app, make_training_session, make_booking, other
+):
+    (days_ahead, capacity, places_taken, extra), may_move = other
+    booked = make_training_session(days_ahead=40)
+    booking_id = make_booking(booked.id)
+    columns = {"places_taken": places_taken, **{k: v for k, v in extra.items() if k != "cancelled"}}
+    if extra.get("cancelled"):
+        columns["cancelled_at"] = utcnow()
+    make_training_session(days_ahead=days_ahead, capacity=capacity, **columns)
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        assert services.can_move_somewhere(booking) is may_move
+        assert bool(services.list_sessions_to_move_to(booking)) is may_move

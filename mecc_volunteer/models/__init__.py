@@ -27,6 +27,7 @@ from mecc_volunteer.models.training import (
     SessionStatus,
     SessionSummary,
     TrainingSession,
+    registration_closes_at,
 )
 from mecc_volunteer.models.volunteer import LinkPurpose, PersonalLink, Volunteer
 
@@ -75,5 +76,6 @@ __all__ = [
     "Survey",
     "TrainingSession",
     "Volunteer",
+    "registration_closes_at",
     "utcnow",
 ]

@@ -19,6 +19,13 @@ if TYPE_CHECKING:  # the other side of a relationship, named for the type checke
 LONDON = ZoneInfo("Europe/London")
 
 
+def registration_closes_at(starts_at: datetime, cutoff_days: int) -> datetime:
+    """The cut-off in wall-clock days in Europe/London, so a clock change does not shift it an hour."""
+    local_start = starts_at.astimezone(LONDON)
+    # Aware-datetime arithmetic in one zone is wall-clock arithmetic; normalise through UTC.
+    return (local_start - timedelta(days=cutoff_days)).astimezone(LONDON).astimezone(ZoneInfo("UTC"))
+
+
 class SessionKind(enum.Enum):
     VOLUNTEER_TRAINING = "volunteer_training"
     TRAIN_THE_TRAINER = "train_the_trainer"
@@ -98,11 +105,8 @@ class TrainingSession(Base):
 
     @property
     def registration_closes_at(self) -> datetime:
-        """The cut-off in wall-clock days in Europe/London, so a clock change does not shift it an hour."""
         days = self.cutoff_days if self.cutoff_days is not None else self.programme.cutoff_days
-        local_start = self.starts_at.astimezone(LONDON)
-        # Aware-datetime arithmetic in one zone is wall-clock arithmetic; normalise through UTC.
-        return (local_start - timedelta(days=days)).astimezone(LONDON).astimezone(ZoneInfo("UTC"))
+        return registration_closes_at(self.starts_at, days)
 
     @property
     def promotion_ends_at(self) -> datetime:

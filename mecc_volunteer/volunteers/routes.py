@@ -206,7 +206,7 @@ def _my_booking_context(booking, token: str) -> dict:
         "training_session": booking.training_session,
         "session_status": booking.training_session.status(),
         "position": services.waiting_position(booking),
-        "can_move": can_change and bool(services.list_sessions_to_move_to(booking)),
+        "can_move": can_change and services.can_move_somewhere(booking),
         "elearning_url": settings.current().elearning_url,
         # Released only to a booked volunteer who has confirmed the e-learning (SPEC 3).
         "joining_link": training_session.joining_link if booking.ready_for_joining_link else None,

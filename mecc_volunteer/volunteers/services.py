@@ -23,12 +23,14 @@ from mecc_volunteer.models import (
     LinkPurpose,
     Organisation,
     OutgoingEmail,
+    Programme,
     SessionKind,
     SessionStatus,
     SessionSummary,
     Survey,
     TrainingSession,
     Volunteer,
+    registration_closes_at,
     utcnow,
 )
 from mecc_volunteer.tokens import issue_link
@@ -96,6 +98,29 @@ def next_status_change(sessions: list[SessionSummary], *, now: datetime) -> date
 def list_sessions_to_move_to(booking: Booking, *, now: datetime | None = None) -> list[SessionSummary]:
     """Other sessions of the same kind that have places now."""
     return list_sessions_with_places(booking.session_kind, other_than=booking.training_session, now=now)
+
+
+# Only when each session that may have a place closes: My booking asks on every visit, and needs a yes or no.
+_CUT_OFFS_WITH_PLACES = (
+    sa.select(TrainingSession.starts_at, sa.func.coalesce(TrainingSession.cutoff_days, Programme.cutoff_days))
+    .join(Programme, TrainingSession.programme_id == Programme.id)
+    .where(
+        TrainingSession.kind == sa.bindparam("kind"),
+        TrainingSession.ends_at > sa.bindparam("now"),
+        TrainingSession.cancelled_at.is_(None),
+        TrainingSession.places_taken < TrainingSession.capacity,
+        TrainingSession.id != sa.bindparam("other_than"),
+    )
+)
+
+
+def can_move_somewhere(booking: Booking, *, now: datetime | None = None) -> bool:
+    """Whether list_sessions_to_move_to offers any session, without loading them: a session is open or has few
+    places (SessionStatus) when it is not cancelled, not finished, not past its cut-off and not full."""
+    now = now or utcnow()
+    parameters = {"kind": booking.session_kind, "now": now, "other_than": booking.training_session_id}
+    cut_offs = db.session.execute(_CUT_OFFS_WITH_PLACES, parameters)
+    return any(now < registration_closes_at(starts_at, days) for starts_at, days in cut_offs)
 
 
 def list_sessions_with_places(
