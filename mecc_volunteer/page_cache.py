@@ -15,6 +15,9 @@ Never stale: a kept page is served only while
 Only GET and HEAD requests use it (they never write, so they never read uncommitted data), and only for a visitor
 whose session holds nothing but a CSRF token. The token is the one part that differs between visitors: the page
 is rendered with a placeholder and each response gets the visitor's own token.
+
+It also keeps, per process, values made from the reference data alone (the programme's settings, the registration
+form's choices) while the reference version holds: kept_while_the_reference_holds.
 """
 
 import functools
@@ -26,13 +29,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
-from flask import Response, current_app, g, request, session
+from flask import Response, current_app, g, has_request_context, request, session
 from flask_wtf.csrf import generate_csrf
 
 from mecc_volunteer.extensions import db
-from mecc_volunteer.models import PUBLIC_DATA, REFERENCE_DATA, utcnow
+from mecc_volunteer.models import PUBLIC_DATA, REFERENCE_DATA, DataVersion, utcnow
 
 # Pages kept per process: a few per session on sale, the start page's filters and the static pages.
 MAX_PAGES = 256
@@ -76,6 +80,34 @@ def _read_versions() -> dict[int, int]:
         # As SQLAlchemy would have raised it: the error pages answer a database that is down with a 503.
         raise sa.exc.DBAPIError.instance(_VERSION_QUERY, None, error, dbapi.Error) from error
     return dict(rows)
+
+
+T = TypeVar("T")
+_REFERENCE_VERSION_IN_THIS_TRANSACTION = sa.select(DataVersion.version).where(DataVersion.id == REFERENCE_DATA)
+
+
+def kept_while_the_reference_holds(name: str, read: Callable[[], T]) -> T:
+    """A value made from the programme and the registration form's choices alone (the settings, the organisations
+    and areas offered), kept per process while the reference version is the one it was made at.
+
+    A GET or HEAD, which never writes, compares the version read at the start of the request and keeps what it
+    reads (committed data, at least as new as that version). Any other request compares the version as its own
+    transaction sees it, which a write of its own to those tables has already moved on (the triggers run within
+    it), and never keeps what it reads: the transaction may yet roll back."""
+    if not has_request_context():
+        return read()
+    if request.method in ("GET", "HEAD"):
+        version, keep = reference_version(), True
+    else:
+        version, keep = db.session.scalar(_REFERENCE_VERSION_IN_THIS_TRANSACTION), False
+    values = current_app.extensions["reference_values"]
+    kept = values.get(name)
+    if version is not None and kept is not None and kept[0] == version:
+        return kept[1]
+    value = read()
+    if keep and version is not None:
+        values[name] = (version, value)
+    return value
 
 
 def rendered_from(content: Hashable) -> None:
@@ -287,3 +319,4 @@ def _gzip(page: KeptPage, token: bytes) -> bytes:
 
 def init_app(app) -> None:
     app.extensions["page_cache"] = _Pages(MAX_PAGES)
+    app.extensions["reference_values"] = {}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g, has_app_context, has_request_context, request
+from flask import g, has_app_context
 
 from mecc_volunteer.extensions import db
 from mecc_volunteer.models import Programme
@@ -65,9 +65,9 @@ def programme() -> Programme | None:
 
 
 def current() -> Settings:
-    """The settings in force, read once per request (or app context) and kept on flask.g; a GET request takes them
-    from the process's last reading while the reference data's version is the one they were read at (every page
-    needs them, and they change a few times a pilot)."""
+    """The settings in force, read once per request (or app context) and kept on flask.g, from the process's last
+    reading while the reference data's version is the one they were read at (every page needs them, and they change
+    a few times a pilot; page_cache.kept_while_the_reference_holds)."""
     if not has_app_context():  # pragma: no cover - every caller runs inside the app
         raise RuntimeError("settings.current() needs an app context")
     cached = g.get("programme_settings")
@@ -77,21 +77,9 @@ def current() -> Settings:
 
 
 def _kept_or_read() -> Settings:
-    # Only a GET or HEAD, which never writes: a write's own transaction may read settings it later rolls back.
-    if not (has_request_context() and request.method in ("GET", "HEAD")):
-        return _from_row(programme())
     from mecc_volunteer import page_cache
 
-    # The reference version (the programme's row moves it on; bookings do not), read before the row, so the row is
-    # no older than the version kept with it.
-    version = page_cache.reference_version()
-    kept = current_app.extensions.get("programme_settings")
-    if version is not None and kept is not None and kept[0] == version:
-        return kept[1]
-    read = _from_row(programme())
-    if version is not None:
-        current_app.extensions["programme_settings"] = (version, read)
-    return read
+    return page_cache.kept_while_the_reference_holds("programme settings", lambda: _from_row(programme()))
 
 
 def forget() -> None:

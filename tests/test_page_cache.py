@@ -486,3 +486,41 @@ def test_the_pages_kept_are_bounded(app, pages):
     for n in range(pages + 20):
         app.test_client().get(f"/?kind=x{n}")
     assert kept_pages(app) == pages
+
+
+# --- Values kept while the reference data holds (settings, the registration form's choices) -------------------
+
+
+def test_an_organisation_retired_after_the_choices_were_kept_is_refused_at_once(
+    app, client, make_training_session, registration_form
+):
+    training_session = make_training_session()
+    form = registration_form()
+    path = f"/sessions/{training_session.id}/register"
+    assert client.post(path, data=form).status_code == 303
+    assert client.get(f"{path}/check").status_code == 200  # a GET that keeps the choices it read
+    with app.app_context():  # an admin retires the organisation
+        db.session.get(Organisation, int(form["organisation"])).retired_at = utcnow()
+        db.session.commit()
+
+    page = app.test_client().post(path, data=form)  # another visitor, with the same answers
+    assert page.status_code == 200
+    assert "There is a problem" in page.text
+    assert "Select your organisation" in page.text
+
+
+def test_a_value_read_by_a_write_that_is_rolled_back_is_never_kept(app):
+    def service_name() -> str:
+        return db.session.scalar(sa.select(Programme.service_name))
+
+    with app.test_request_context("/", method="GET"):
+        assert page_cache.kept_while_the_reference_holds("name", service_name) == "MECC Volunteer"
+    with app.test_request_context("/manage/settings", method="POST"):
+        db.session.execute(sa.update(Programme).values(service_name="Not saved"))
+        # This transaction's own version has moved on: it reads its own change, and keeps nothing.
+        assert page_cache.kept_while_the_reference_holds("name", service_name) == "Not saved"
+        db.session.rollback()
+    with app.test_request_context("/manage/settings", method="POST"):
+        assert page_cache.kept_while_the_reference_holds("name", lambda: "read again") == "MECC Volunteer"
+    with app.test_request_context("/", method="GET"):
+        assert page_cache.kept_while_the_reference_holds("name", lambda: "read again") == "MECC Volunteer"

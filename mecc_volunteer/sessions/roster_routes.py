@@ -31,7 +31,7 @@ from mecc_volunteer.sessions.roster_forms import (
 )
 from mecc_volunteer.templating import format_date, format_session_time
 from mecc_volunteer.transactions import attempt
-from mecc_volunteer.volunteers.services import Outcome, list_districts, list_organisations
+from mecc_volunteer.volunteers.services import Outcome, registration_choices
 
 COORDINATORS = (StaffRole.COORDINATOR,)
 
@@ -272,7 +272,7 @@ def record_elearning(session_id: int, booking_id: int):
 @roles_required(*COORDINATORS)
 def add_volunteer(session_id: int):
     training_session = db.get_or_404(TrainingSession, session_id)
-    form = AddVolunteerForm(organisations=list_organisations(), districts=list_districts())
+    form = AddVolunteerForm(**registration_choices())
     cannot_add = roster_actions.reason_cannot_add(training_session)
     if request.method == "POST" and cannot_add is None and form.validate_on_submit():
         done = attempt(

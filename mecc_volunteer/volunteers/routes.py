@@ -77,7 +77,7 @@ def _open_session_or_explain(session_id: int):
 def _registration_form(saved_answers: dict | None = None, *, to_check: bool = False) -> RegistrationForm:
     """The form from the request; or filled in from saved answers, to show again (with its CSRF field, so
     it can be posted without JavaScript) or to check again before registering (no token to check then)."""
-    choices = {"organisations": services.list_organisations(), "districts": services.list_districts()}
+    choices = services.registration_choices()
     if saved_answers is None:
         return RegistrationForm(**choices)
     meta = {"csrf": False} if to_check else {}

@@ -4,9 +4,11 @@ Services flush when they need ids and never commit: the calling view or command 
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
+from types import MappingProxyType
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -177,23 +179,41 @@ def get_session_open_for_registration(session_id: int, *, now: datetime | None =
     return training_session
 
 
-def list_organisations() -> list[Organisation]:
-    """The organisations offered to a new registration (a retired one stays only on what already has it)."""
-    return list(
-        db.session.scalars(
-            sa.select(Organisation)
-            .where(Organisation.retired_at.is_(None))
-            .order_by(Organisation.sort_order, Organisation.name)
-        )
-    )
+@dataclass(frozen=True)
+class Choice:
+    """An organisation or area the registration form offers."""
+
+    id: int
+    name: str
+    is_other: bool = False  # an organisation that asks for its name ("Other")
 
 
-def list_districts() -> list[District]:
-    """The areas offered to a new registration (not the retired ones)."""
-    return list(
-        db.session.scalars(
-            sa.select(District).where(District.retired_at.is_(None)).order_by(District.sort_order, District.name)
-        )
+_ORGANISATIONS_OFFERED = (
+    sa.select(Organisation.id, Organisation.name, Organisation.is_other)
+    .where(Organisation.retired_at.is_(None))
+    .order_by(Organisation.sort_order, Organisation.name)
+)
+_DISTRICTS_OFFERED = (
+    sa.select(District.id, District.name)
+    .where(District.retired_at.is_(None))
+    .order_by(District.sort_order, District.name)
+)
+
+
+def registration_choices() -> Mapping[str, tuple[Choice, ...]]:
+    """The organisations offered to a new registration (a retired one stays only on what already has it) and the
+    areas (not the retired ones), as the form takes them; kept per process until the reference data changes (each
+    registration step shows or checks them)."""
+    return page_cache.kept_while_the_reference_holds("registration choices", _read_registration_choices)
+
+
+def _read_registration_choices() -> Mapping[str, tuple[Choice, ...]]:
+    # Read-only: one process's requests share it.
+    return MappingProxyType(
+        {
+            "organisations": tuple(Choice(*row) for row in db.session.execute(_ORGANISATIONS_OFFERED)),
+            "districts": tuple(Choice(*row) for row in db.session.execute(_DISTRICTS_OFFERED)),
+        }
     )
 
 
