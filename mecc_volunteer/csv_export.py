@@ -21,9 +21,9 @@ from itertools import islice
 # HYPHEN-MINUS, COMMERCIAL AT, VERTICAL LINE and PERCENT SIGN (U+FF1D, FF0B, FF0D, FF20, FF5C, FF05).
 FORMULA_STARTS = ("=", "+", "-", "@", "|", "%", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\uff5c", "\uff05")
 _NEWLINES = re.compile(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
-# Text that safe_cell would change: a newline anywhere, or a formula start after any leading spaces. Most text
-# matches neither and is its own cell, found by one search instead of the whole of safe_cell.
-_NEEDS_CARE = re.compile(f"^ *[{re.escape(''.join(FORMULA_STARTS))}]|{_NEWLINES.pattern}")
+# Any newline character, to find text with a newline: a character class is searched about twice as fast as
+# _NEWLINES (or one pattern that also finds a formula start), which also has to try "\r\n" everywhere.
+_HAS_NEWLINE = re.compile(r"[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def plain_cell(value) -> str | int | float:
@@ -70,7 +70,9 @@ class _SafeCells(dict):
         if type(value) is int:  # as safe_cell does, sooner: the numbers of a large export
             return value
         if type(value) is str:
-            cell = value if _NEEDS_CARE.search(value) is None else safe_cell(value)
+            # Most text has no newline and no formula start and is its own cell, found without safe_cell.
+            plain = not value.lstrip(" ").startswith(FORMULA_STARTS) and _HAS_NEWLINE.search(value) is None
+            cell = value if plain else safe_cell(value)
         elif value is None:
             cell = ""
         else:
