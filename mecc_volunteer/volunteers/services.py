@@ -324,7 +324,7 @@ def register(
             )
         )
 
-    token = issue_link(booking, LinkPurpose.MANAGE, now=now)
+    token = issue_link(booking, LinkPurpose.MANAGE, now=now, replace=False)  # a new booking has no link to replace
     if booking.status is BookingStatus.BOOKED:
         emails.queue_booking_confirmation(booking, token)
         return RegistrationResult(Outcome.BOOKED, booking, token)
