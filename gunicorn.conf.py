@@ -2,7 +2,7 @@
 
 import os
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger, SafeAtoms
 
 workers = 2
 worker_class = "sync"
@@ -34,11 +34,22 @@ def _redact(text: str, *, load_app: bool = True) -> str:
     return logs.scrub(redaction.redact(text))
 
 
+class RedactedAtoms(SafeAtoms):
+    """The access log's atoms, each redacted, then its quotes escaped as gunicorn's SafeAtoms does, when the log
+    format reads it. Any atom can hold the path (the request line, URL, Referer, headers, the raw environ copies);
+    a request has some fifty and the format reads eight, and redacting all of them was 6% of a worker's time
+    serving registrations (a profile of the worker)."""
+
+    def __init__(self, atoms):
+        dict.__init__(self, atoms)
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        return _redact(value).replace('"', '\\"') if isinstance(value, str) else value
+
+
 class RedactingLogger(Logger):
-    def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
-        # Every atom that can hold the path: the request line, URL, Referer, headers and the raw environ copies.
-        return {key: _redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+    atoms_wrapper_class = RedactedAtoms
 
     # gunicorn's own messages can name the request too ("Error handling request /my-booking/...").
     def critical(self, msg, *args, **kwargs):
