@@ -176,10 +176,10 @@ class RespondentCodes:
         return "R-" + mac.hexdigest()[:10]
 
 
-def respondent_code(booking_id: int, codes: RespondentCodes | None = None) -> str:
-    """A stable pseudonym: the same booking always gets the same code; it cannot be reversed without the key.
-    `codes` holds the key already (RespondentCodes()), to save preparing it for every row."""
-    return (codes or RespondentCodes())(booking_id)
+def respondent_code(booking_id: int) -> str:
+    """A stable pseudonym: the same booking always gets the same code; it cannot be reversed without the key (for
+    many rows, make one RespondentCodes and call it for each)."""
+    return RespondentCodes()(booking_id)
 
 
 def _held(query: sa.Select, filters: ReviewFilters, now: datetime) -> sa.Select:

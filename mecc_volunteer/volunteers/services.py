@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
 from types import MappingProxyType
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -102,17 +103,12 @@ def list_sessions_to_move_to(booking: Booking, *, now: datetime | None = None) -
     return list_sessions_with_places(booking.session_kind, other_than=booking.training_session, now=now)
 
 
-# Only when each session that may have a place closes: My booking asks on every visit, and needs a yes or no.
+# Only when each of those sessions closes (_WITH_PLACES's conditions): My booking asks on every visit, and needs a
+# yes or no.
 _CUT_OFFS_WITH_PLACES = (
     sa.select(TrainingSession.starts_at, sa.func.coalesce(TrainingSession.cutoff_days, Programme.cutoff_days))
     .join(Programme, TrainingSession.programme_id == Programme.id)
-    .where(
-        TrainingSession.kind == sa.bindparam("kind"),
-        TrainingSession.ends_at > sa.bindparam("now"),
-        TrainingSession.cancelled_at.is_(None),
-        TrainingSession.places_taken < TrainingSession.capacity,
-        TrainingSession.id != sa.bindparam("other_than"),
-    )
+    .where(cast(sa.ColumnElement[bool], _WITH_PLACES.whereclause))  # never None: _WITH_PLACES has conditions
 )
 
 
