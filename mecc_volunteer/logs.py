@@ -130,8 +130,9 @@ def _install_record_factory() -> None:
 
 def _scrub_record(record: logging.LogRecord) -> None:
     message = record.getMessage()
-    if EMAIL.search(message):
-        record.msg, record.args = EMAIL.sub(EMAIL_REDACTED, message), ()
+    # Kept formatted: each later reader (redaction's factory, the handler) has the text without formatting it again
+    # (gunicorn's access line reads and redacts its atoms each time it is formatted).
+    record.msg, record.args = EMAIL.sub(EMAIL_REDACTED, message) if EMAIL.search(message) else message, ()
     if record.exc_info and not record.exc_text:
         # Formatted now, so personal-link secrets go with the email addresses (redaction's factory, which
         # may run after this one, leaves a traceback already formatted as it is).
