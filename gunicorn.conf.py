@@ -40,12 +40,17 @@ class RedactedAtoms(SafeAtoms):
     a request has some fifty and the format reads eight, and redacting all of them was 6% of a worker's time
     serving registrations (a profile of the worker)."""
 
+    # Made by gunicorn from the clock and the response's status and length, never from what the client sent.
+    MADE_BY_THE_SERVER = frozenset({"t", "s", "b", "B", "T", "D", "M", "L", "p"})
+
     def __init__(self, atoms):
         dict.__init__(self, atoms)
 
     def __getitem__(self, key):
         value = super().__getitem__(key)
-        return _redact(value).replace('"', '\\"') if isinstance(value, str) else value
+        if not isinstance(value, str) or key in self.MADE_BY_THE_SERVER:
+            return value
+        return _redact(value).replace('"', '\\"')
 
 
 class RedactingLogger(Logger):
