@@ -31,6 +31,11 @@ def format_session_time(starts_at: datetime, ends_at: datetime) -> str:
     return f"{format_date(starts_at)}, {format_time(starts_at)} to {format_time(ends_at)}"
 
 
+def format_session_label(starts_at: datetime, kind_label: str) -> str:
+    """Tuesday 22 September 2026, 10:30am (Volunteer training): a session named in a list, a table or a report."""
+    return f"{format_date(starts_at)}, {format_time(starts_at)} ({kind_label})"
+
+
 def format_datetime(value: datetime) -> str:
     """10:30am on Tuesday 22 September 2026."""
     return f"{format_time(value)} on {format_date(value)}"

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from mecc_volunteer import instrument as instrument_module
 from mecc_volunteer.extensions import db
 from mecc_volunteer.instrument import AGREE, CURRENT, Question, QuestionType
-from mecc_volunteer.models import Base, BookingStatus, Survey
-from tests.helpers import store_answers
+from mecc_volunteer.models import LONDON, Base, BookingStatus, Survey
+from mecc_volunteer.templating import format_date
+from tests.helpers import london, store_answers
 
 URL = "/manage/review/"
 
@@ -240,3 +241,33 @@ def test_the_number_of_queries_does_not_grow_with_the_number_of_bookings(
     few = queries_for_one_page()
     add_people(10)
     assert queries_for_one_page() == few
+
+
+def test_sessions_on_the_same_day_are_named_apart_in_the_filter_and_the_table_by_session(
+    client, auth, make_training_session, make_booking
+):
+    """Found by the disclosure property test: a morning and an afternoon session of one day had one name, so an
+    evaluator could not tell their rows (or their filter options) apart."""
+    morning = make_training_session(days_ahead=-3)
+    day = morning.starts_at.astimezone(LONDON).date()
+    afternoon = [
+        make_training_session(starts_at=london(day, 14, 0), location=p) for p in ("Room 1", "Online", "Online")
+    ]
+    for training_session in (morning, *afternoon):
+        for _ in range(3):
+            make_booking(training_session.id, status=BookingStatus.ATTENDED)
+    auth.login("evaluator")
+
+    page = client.get(URL).text
+
+    date = format_date(morning.starts_at)
+    names = [
+        f"{date}, 10:30am (Volunteer training)",
+        # Side by side at 2pm: by place, then, in the same place, by a number.
+        f"{date}, 2pm (Volunteer training), Room 1",
+        f"{date}, 2pm (Volunteer training), Online (1 of 2)",
+        f"{date}, 2pm (Volunteer training), Online (2 of 2)",
+    ]
+    for name in names:
+        assert f">{name}</option>" in page
+        assert page.count(f">{name}<") >= 2, f"{name}: not a row of the table by session"

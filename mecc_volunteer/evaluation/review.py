@@ -42,7 +42,7 @@ from mecc_volunteer.models import (
     utcnow,
 )
 from mecc_volunteer.search import LIKE_ESCAPE, contains_pattern
-from mecc_volunteer.templating import format_date
+from mecc_volunteer.templating import format_session_label
 from mecc_volunteer.volunteers.forms import AGE_BANDS, ETHNIC_GROUPS, GENDERS
 
 MAX_SEARCH_LENGTH = 100
@@ -283,8 +283,22 @@ def _join_organisation(query: sa.Select) -> sa.Select:
 
 
 def session_choices() -> list[tuple[int, str]]:
-    sessions = db.session.scalars(sa.select(TrainingSession).order_by(TrainingSession.starts_at))
-    return [(s.id, f"{format_date(s.starts_at)} ({s.kind.label})") for s in sessions]
+    """Each session by its start and kind; where two share those (sessions side by side), by its place too, then
+    by a number: the filter's list and the table by session name each session apart."""
+    sessions = list(
+        db.session.scalars(sa.select(TrainingSession).order_by(TrainingSession.starts_at, TrainingSession.id))
+    )
+    labels = [format_session_label(s.starts_at, s.kind.label) for s in sessions]
+    repeated = Counter(labels)
+    labels = [
+        f"{label}, {s.location}" if repeated[label] > 1 else label for label, s in zip(labels, sessions, strict=True)
+    ]
+    repeated, seen = Counter(labels), Counter()
+    numbered = []
+    for label in labels:
+        seen[label] += 1
+        numbered.append(f"{label} ({seen[label]} of {repeated[label]})" if repeated[label] > 1 else label)
+    return [(s.id, label) for s, label in zip(sessions, numbered, strict=True)]
 
 
 def kind_choices() -> list[tuple[str, str]]:

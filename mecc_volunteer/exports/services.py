@@ -50,7 +50,7 @@ from mecc_volunteer.models import (
     Volunteer,
     utcnow,
 )
-from mecc_volunteer.templating import format_date, format_datetime, format_time
+from mecc_volunteer.templating import format_date, format_datetime, format_session_label
 from mecc_volunteer.volunteers.forms import AGE_BANDS, ETHNIC_GROUPS, GENDERS
 
 PAGE_SIZE = 1000
@@ -437,8 +437,7 @@ def describe_filters(filters: ReviewFilters) -> list[tuple[str, str]]:
         if training_session is None:
             described.append(("Session", f"session {filters.session_id}, which does not exist"))
         else:
-            words = f"{format_date(training_session.starts_at)}, {format_time(training_session.starts_at)}"
-            described.append(("Session", f"{words} ({training_session.kind.label})"))
+            described.append(("Session", format_session_label(training_session.starts_at, training_session.kind.label)))
     if filters.date_from is not None:
         described.append(("Sessions from", format_date(filters.date_from)))
     if filters.date_to is not None:
