@@ -127,14 +127,17 @@ def deliver_pending(
     started = utcnow()
     now = now or started
     report = DeliveryReport()
-    requeue_stuck(now=now)
-    query = sa.select(OutgoingEmail.id).where(
-        OutgoingEmail.status == EmailStatus.QUEUED, OutgoingEmail.next_attempt_at <= now
-    )
-    if ids is not None:
-        query = query.where(OutgoingEmail.id.in_(ids))
-    due = db.session.scalars(query.order_by(OutgoingEmail.id).limit(limit)).all()
-    db.session.commit()
+    if ids is None:
+        requeue_stuck(now=now)
+        query = sa.select(OutgoingEmail.id).where(
+            OutgoingEmail.status == EmailStatus.QUEUED, OutgoingEmail.next_attempt_at <= now
+        )
+        due = db.session.scalars(query.order_by(OutgoingEmail.id).limit(limit)).all()
+        db.session.commit()
+    else:
+        # Rows just queued, handed over by a request (the courier): each claim checks that it is still queued and
+        # due, so no query first. Rows left stuck by a dead worker are the scheduled runs' (above), never these.
+        due = sorted(set(ids))[:limit]
     if not due:
         return report
 
