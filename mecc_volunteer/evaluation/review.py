@@ -293,7 +293,7 @@ def session_choices() -> list[tuple[int, str]]:
     labels = [
         f"{label}, {s.location}" if repeated[label] > 1 else label for label, s in zip(labels, sessions, strict=True)
     ]
-    repeated, seen = Counter(labels), Counter()
+    repeated, seen = Counter(labels), Counter[str]()
     numbered = []
     for label in labels:
         seen[label] += 1
