@@ -67,9 +67,11 @@ def test_a_coordinator_downloads_the_trainer_roster_csv(
 
     sign_in(page, auth.create("coordinator"))
     page.goto(f"/manage/sessions/{training_session.id}/roster")
-    rows = read_csv(download(page, page.get_by_role("link", name="Download roster (CSV)"), tmp_path))
+    saved = download(page, page.get_by_role("link", name="Download roster (CSV)"), tmp_path)
+    rows = read_csv(saved)
 
-    assert re.fullmatch(r"roster-\d{4}-\d{2}-\d{2}\.csv", next(tmp_path.iterdir()).name)
+    # The name the browser saved it under (tmp_path also holds the test app's instance folder).
+    assert re.fullmatch(r"roster-\d{4}-\d{2}-\d{2}\.csv", saved.name)
     assert rows[0] == ["Name", "Organisation", "Status"]
     assert ["Zoë Ångström", "Oxfordshire Library Service", "Booked"] in rows
     assert ["'" + FORMULA_NAME, "Oxfordshire Library Service", "Booked"] in rows, rows
