@@ -35,8 +35,8 @@ def _redact(text: str, *, load_app: bool = True) -> str:
 
 
 class RedactedAtoms(SafeAtoms):
-    """The access log's atoms, each redacted, then its quotes escaped as gunicorn's SafeAtoms does, when the log
-    format reads it. Any atom can hold the path (the request line, URL, Referer, headers, the raw environ copies);
+    """The access log's atoms, each one that comes from the request redacted, then its quotes escaped as
+    gunicorn's SafeAtoms does, when the log format reads it. Any atom can hold the path (the request line, URL, Referer, headers, the raw environ copies);
     a request has some fifty and the format reads eight, and redacting all of them was 6% of a worker's time
     serving registrations (a profile of the worker)."""
 
