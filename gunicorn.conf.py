@@ -36,9 +36,9 @@ def _redact(text: str, *, load_app: bool = True) -> str:
 
 class RedactedAtoms(SafeAtoms):
     """The access log's atoms, each one that comes from the request redacted, then its quotes escaped as
-    gunicorn's SafeAtoms does, when the log format reads it. Any atom can hold the path (the request line, URL, Referer, headers, the raw environ copies);
-    a request has some fifty and the format reads eight, and redacting all of them was 6% of a worker's time
-    serving registrations (a profile of the worker)."""
+    gunicorn's SafeAtoms does, when the log format reads it. Any atom can hold the path (the request line, URL,
+    Referer, headers, the raw environ copies); a request has some fifty and the format reads eight, and
+    redacting all of them was 6% of a worker's time serving registrations (a profile of the worker)."""
 
     # Made by gunicorn from the clock and the response's status and length, never from what the client sent.
     MADE_BY_THE_SERVER = frozenset({"t", "s", "b", "B", "T", "D", "M", "L", "p"})
